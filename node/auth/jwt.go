@@ -1,0 +1,108 @@
+// Package auth signs and verifies the HS256 client tokens of SPEC.md:
+// sub is the user, exp the optional expiry, rooms the room patterns the
+// client may join ("*" as a suffix wildcard).
+package auth
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Claims are the parts of a client token courier reads.
+type Claims struct {
+	Sub   string   `json:"sub"`
+	Exp   int64    `json:"exp,omitempty"`
+	Iat   int64    `json:"iat,omitempty"`
+	Rooms []string `json:"rooms,omitempty"`
+}
+
+var (
+	ErrMalformed = errors.New("token malformed")
+	ErrAlgorithm = errors.New("token algorithm is not HS256")
+	ErrSignature = errors.New("token signature invalid")
+	ErrExpired   = errors.New("token expired")
+	ErrNoSubject = errors.New("token has no sub")
+)
+
+var b64 = base64.RawURLEncoding
+
+// header is fixed: only HS256 is accepted, so only HS256 is produced.
+var encodedHeader = b64.EncodeToString([]byte(`{"alg":"HS256","typ":"JWT"}`))
+
+// Sign returns a compact JWT for c.
+func Sign(secret []byte, c Claims) (string, error) {
+	if c.Sub == "" {
+		return "", ErrNoSubject
+	}
+	payload, err := json.Marshal(c)
+	if err != nil {
+		return "", err
+	}
+	signingInput := encodedHeader + "." + b64.EncodeToString(payload)
+	return signingInput + "." + b64.EncodeToString(mac(secret, signingInput)), nil
+}
+
+// Verify checks token's signature and expiry against now and returns its claims.
+func Verify(secret []byte, token string, now time.Time) (Claims, error) {
+	var c Claims
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return c, ErrMalformed
+	}
+	rawHeader, err := b64.DecodeString(parts[0])
+	if err != nil {
+		return c, ErrMalformed
+	}
+	var h struct {
+		Alg string `json:"alg"`
+	}
+	if json.Unmarshal(rawHeader, &h) != nil {
+		return c, ErrMalformed
+	}
+	if h.Alg != "HS256" {
+		return c, ErrAlgorithm
+	}
+	sig, err := b64.DecodeString(parts[2])
+	if err != nil {
+		return c, ErrMalformed
+	}
+	if !hmac.Equal(sig, mac(secret, parts[0]+"."+parts[1])) {
+		return c, ErrSignature
+	}
+	payload, err := b64.DecodeString(parts[1])
+	if err != nil {
+		return c, ErrMalformed
+	}
+	if err := json.Unmarshal(payload, &c); err != nil {
+		return c, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	if c.Sub == "" {
+		return c, ErrNoSubject
+	}
+	if c.Exp != 0 && now.Unix() >= c.Exp {
+		return c, ErrExpired
+	}
+	return c, nil
+}
+
+// MayJoin reports whether a room matches one of the token's patterns.
+func (c Claims) MayJoin(room string) bool {
+	for _, p := range c.Rooms {
+		if p == room || (strings.HasSuffix(p, "*") && strings.HasPrefix(room, p[:len(p)-1])) {
+			return true
+		}
+	}
+	return false
+}
+
+func mac(secret []byte, input string) []byte {
+	h := hmac.New(sha256.New, secret)
+	h.Write([]byte(input))
+	return h.Sum(nil)
+}

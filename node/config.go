@@ -1,0 +1,121 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+)
+
+// Config is everything a node needs, filled from flags, env and YAML by the
+// main (see node/cmd/courier). The zero value of each field means its default.
+type Config struct {
+	Listen          string        `yaml:"listen"`           // default 127.0.0.1:8080
+	NodeID          string        `yaml:"node-id"`          // default host name + listen port
+	Redis           string        `yaml:"redis"`            // empty: in-memory
+	GossipListen    string        `yaml:"gossip-listen"`    // empty: no cluster
+	Join            []string      `yaml:"join"`             // gossip seeds
+	PeerListen      string        `yaml:"peer-listen"`      // node-to-node links
+	ClusterSecret   string        `yaml:"cluster-secret"`   // gossip encryption, peer auth
+	APIKeys         []string      `yaml:"api-key"`          // push API keys
+	JWTSecret       string        `yaml:"jwt-secret"`       // HS256 client token secret
+	TRPCListen      string        `yaml:"trpc-listen"`      // tRPC push service
+	ShutdownTimeout time.Duration `yaml:"shutdown-timeout"` // default 30s
+	DefaultTTL      time.Duration `yaml:"default-ttl"`      // default 300s
+	MailboxLimit    int           `yaml:"mailbox-limit"`    // default 1000
+	Routes          []string      `yaml:"route"`            // CALLEE_PATTERN=ADDR[,ADDR...]
+
+	CORSOrigins  []string      `yaml:"cors-origins"`   // allowed origins for long-polling; "*" any
+	MaxDataBytes int           `yaml:"max-data-bytes"` // push data limit, default 64 KiB
+	AckTimeout   time.Duration `yaml:"ack-timeout"`    // resend an unacked message after, default 10s
+	AckRetries   int           `yaml:"ack-retries"`    // resends while connected, default 3
+	SendQueue    int           `yaml:"send-queue"`     // per-connection queue bound, default 1024
+	AckWindow    int           `yaml:"ack-window"`     // unacked messages in flight per connection, default 128
+	PingInterval time.Duration `yaml:"ping-interval"`  // default 25s
+	PingTimeout  time.Duration `yaml:"ping-timeout"`   // default 20s
+
+	// DevSecrets is set by the main when it generated the API key and JWT
+	// secret itself; the node refuses that unless every listener is loopback.
+	DevSecrets bool `yaml:"-"`
+}
+
+// WithDefaults returns c with every zero field set to its default.
+func (c Config) WithDefaults() Config {
+	if c.Listen == "" {
+		c.Listen = "127.0.0.1:8080"
+	}
+	if c.ShutdownTimeout == 0 {
+		c.ShutdownTimeout = 30 * time.Second
+	}
+	if c.DefaultTTL == 0 {
+		c.DefaultTTL = 300 * time.Second
+	}
+	if c.MailboxLimit == 0 {
+		c.MailboxLimit = 1000
+	}
+	if c.MaxDataBytes == 0 {
+		c.MaxDataBytes = 64 << 10
+	}
+	if c.AckTimeout == 0 {
+		c.AckTimeout = 10 * time.Second
+	}
+	if c.AckRetries == 0 {
+		c.AckRetries = 3
+	}
+	if c.SendQueue == 0 {
+		c.SendQueue = 1024
+	}
+	if c.AckWindow == 0 {
+		c.AckWindow = 128
+	}
+	if c.PingInterval == 0 {
+		c.PingInterval = 25 * time.Second
+	}
+	if c.PingTimeout == 0 {
+		c.PingTimeout = 20 * time.Second
+	}
+	return c
+}
+
+// Validate reports the first thing that keeps c from running.
+func (c Config) Validate() error {
+	if len(c.APIKeys) == 0 || c.JWTSecret == "" {
+		return errors.New("--api-key and --jwt-secret are required")
+	}
+	if c.DevSecrets {
+		for _, addr := range []string{c.Listen, c.GossipListen, c.PeerListen, c.TRPCListen} {
+			if addr != "" && !IsLoopback(addr) {
+				return fmt.Errorf("listening on %s, which is not loopback: set --api-key and --jwt-secret (generated dev secrets are only for loopback)", addr)
+			}
+		}
+	}
+	if c.GossipListen != "" && c.ClusterSecret == "" && !IsLoopback(c.GossipListen) {
+		return fmt.Errorf("--gossip-listen %s is not loopback: --cluster-secret is required", c.GossipListen)
+	}
+	if c.GossipListen != "" && c.Redis == "" {
+		return errors.New("--gossip-listen needs --redis: nodes on the in-memory backend cannot share sessions or messages, so they refuse to form a cluster")
+	}
+	if c.MailboxLimit < 1 || c.AckRetries < 0 || c.SendQueue < 1 || c.AckWindow < 1 {
+		return errors.New("--mailbox-limit, --send-queue and --ack-window must be positive, --ack-retries not negative")
+	}
+	if c.DefaultTTL < 0 {
+		return errors.New("--default-ttl must not be negative")
+	}
+	return nil
+}
+
+// IsLoopback reports whether a listen address binds only loopback.
+// An empty host (":8080") binds every interface, so it is not loopback.
+func IsLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		host = addr
+	}
+	host = strings.Trim(host, "[]")
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

@@ -1,0 +1,72 @@
+// Package mailbox caches pushed messages until each device acknowledges them.
+//
+// A stream is an ordered log of messages: one per user (the user's mailbox),
+// one per room (the room log), and one cluster-wide log for pushes to all.
+// Each message in a stream gets the next seq (1, 2, 3, ...). Each device keeps
+// its own acknowledgements per stream, so one device's ack never hides a
+// message from another.
+package mailbox
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Stream names a log.
+type Stream string
+
+// AllStream is the cluster-wide log of pushes to every session.
+const AllStream Stream = "*"
+
+// UserStream is the mailbox of one user.
+func UserStream(user string) Stream { return Stream("u:" + user) }
+
+// RoomStream is the log of one room.
+func RoomStream(room string) Stream { return Stream("r:" + room) }
+
+// Message is one cached push as stored in one stream.
+type Message struct {
+	ID      string // the push's message id, the same in every stream it was appended to
+	Seq     uint64 // position in this stream; set by Append
+	Event   string
+	Data    []byte // JSON
+	TS      int64  // unix ms when pushed
+	Expires int64  // unix ms after which it is never delivered
+	Room    string // meta.room: "" for a user mailbox, the room, or "*" for all
+}
+
+// ErrUnavailable wraps failures of the backing store (e.g. Redis down).
+var ErrUnavailable = errors.New("mailbox unavailable")
+
+// Mailbox is safe for concurrent use. Every method may block on the store.
+type Mailbox interface {
+	// Append stores m in stream and returns its seq. It is idempotent by
+	// m.ID per stream: appending an id the stream still holds returns the
+	// existing seq and created=false. Streams keep at most the configured
+	// limit of messages; the oldest go first.
+	Append(ctx context.Context, stream Stream, m Message) (seq uint64, created bool, err error)
+	// Pending returns, in seq order, up to limit unexpired messages of stream
+	// with seq > after that device has not acknowledged. It also makes the
+	// device known to the stream (see PendingCount).
+	Pending(ctx context.Context, stream Stream, device string, after uint64, limit int) ([]Message, error)
+	// Ack records that device acknowledged seq in stream. Acks may come in
+	// any order; acking an unknown or expired seq is not an error.
+	Ack(ctx context.Context, stream Stream, device string, seq uint64) error
+	// PendingCount counts unexpired messages of stream that some known device
+	// has not acknowledged; with no known device, every unexpired message.
+	PendingCount(ctx context.Context, stream Stream) (int, error)
+	// Claim binds an idempotency key to id for ttl. It returns the id bound
+	// first: id itself when the key was free.
+	Claim(ctx context.Context, key, id string, ttl time.Duration) (string, error)
+}
+
+// Config is shared by the implementations. Zero values take the defaults.
+type Config struct {
+	// Limit is the number of messages kept per stream (default 1000).
+	Limit int
+	// DeviceTTL is how long an idle device's acknowledgements are kept (default 24h).
+	DeviceTTL time.Duration
+	// Now is the clock (default time.Now); tests move it.
+	Now func() time.Time
+}

@@ -1,0 +1,53 @@
+// Package registry knows who is where: live sessions, the rooms they are in,
+// and the rooms each device was put in (restored when it reconnects).
+package registry
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Session is one live client connection.
+type Session struct {
+	ID          string    `json:"id"`
+	User        string    `json:"user"`
+	Device      string    `json:"device"`
+	Node        string    `json:"node"`
+	ConnectedAt time.Time `json:"connected_at"`
+}
+
+// ErrUnavailable wraps failures of the backing store (e.g. Redis down).
+var ErrUnavailable = errors.New("registry unavailable")
+
+// Registry is safe for concurrent use. Every method may block on the store.
+type Registry interface {
+	// Add records a live session; adding an existing id replaces it.
+	Add(ctx context.Context, s Session) error
+	// Remove forgets a session and its room memberships. Unknown ids are no error.
+	Remove(ctx context.Context, sessionID string) error
+	// UserSessions lists the live sessions of user.
+	UserSessions(ctx context.Context, user string) ([]Session, error)
+	// Join puts a live session in room; Leave takes it out. Both are idempotent.
+	Join(ctx context.Context, room string, s Session) error
+	Leave(ctx context.Context, room string, s Session) error
+	// Room counts the sessions in room and lists the nodes holding them.
+	Room(ctx context.Context, room string) (members int, nodes []string, err error)
+	// RememberRoom records (joined=true) or forgets that a device is in room,
+	// so a reconnect of that device rejoins it. Kept for the configured DeviceTTL.
+	RememberRoom(ctx context.Context, user, device, room string, joined bool) error
+	// DeviceRooms lists the rooms remembered for a device.
+	DeviceRooms(ctx context.Context, user, device string) ([]string, error)
+	// NodeSessions counts the live sessions per node.
+	NodeSessions(ctx context.Context) (map[string]int, error)
+	// PurgeNode forgets every session of node and its room memberships, and
+	// returns how many it removed.
+	PurgeNode(ctx context.Context, node string) (int, error)
+}
+
+// Config is shared by the implementations. Zero values take the defaults.
+type Config struct {
+	// DeviceTTL is how long a device's remembered rooms outlive its last join (default 24h).
+	DeviceTTL time.Duration
+	Now       func() time.Time
+}
