@@ -40,24 +40,36 @@ type Message struct {
 var ErrUnavailable = errors.New("mailbox unavailable")
 
 // Mailbox is safe for concurrent use. Every method may block on the store.
+//
+// Time is Config.Now: a message with Expires <= now is expired, never
+// returned nor counted, and dropped. A device that has called neither Pending
+// nor Ack on a stream for Config.DeviceTTL is forgotten there, with its acks.
+// Message.Data is immutable once appended: callers modify neither the Data
+// they append nor the Data they are given back.
 type Mailbox interface {
 	// Append stores m in stream and returns its seq. It is idempotent by
 	// m.ID per stream: appending an id the stream still holds returns the
-	// existing seq and created=false. Streams keep at most the configured
-	// limit of messages; the oldest go first.
+	// existing seq and created=false (an empty ID is never deduplicated).
+	// Streams keep at most the configured limit of messages; the oldest go
+	// first. Seqs keep rising past trimmed and expired messages, so clients
+	// see the gap; only a stream left empty and idle for DeviceTTL may
+	// restart at 1.
 	Append(ctx context.Context, stream Stream, m Message) (seq uint64, created bool, err error)
-	// Pending returns, in seq order, up to limit unexpired messages of stream
-	// with seq > after that device has not acknowledged. It also makes the
-	// device known to the stream (see PendingCount).
+	// Pending returns, in seq order, up to limit (all when limit <= 0)
+	// unexpired messages of stream with seq > after that device has not
+	// acknowledged. It also makes the device known to the stream (see
+	// PendingCount).
 	Pending(ctx context.Context, stream Stream, device string, after uint64, limit int) ([]Message, error)
-	// Ack records that device acknowledged seq in stream. Acks may come in
-	// any order; acking an unknown or expired seq is not an error.
+	// Ack records that device acknowledged seq in stream, and makes the
+	// device known to the stream. Acks may come in any order; acking an
+	// unknown, expired or never-issued seq is not an error and hides nothing.
 	Ack(ctx context.Context, stream Stream, device string, seq uint64) error
 	// PendingCount counts unexpired messages of stream that some known device
 	// has not acknowledged; with no known device, every unexpired message.
 	PendingCount(ctx context.Context, stream Stream) (int, error)
 	// Claim binds an idempotency key to id for ttl. It returns the id bound
-	// first: id itself when the key was free.
+	// first: id itself when the key was free or its binding expired. A ttl
+	// <= 0 binds nothing and returns id.
 	Claim(ctx context.Context, key, id string, ttl time.Duration) (string, error)
 }
 

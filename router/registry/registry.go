@@ -21,24 +21,31 @@ type Session struct {
 var ErrUnavailable = errors.New("registry unavailable")
 
 // Registry is safe for concurrent use. Every method may block on the store.
+// Lists come in no particular order.
 type Registry interface {
-	// Add records a live session; adding an existing id replaces it.
+	// Add records a live session; adding an existing id replaces it (its
+	// room memberships stay).
 	Add(ctx context.Context, s Session) error
 	// Remove forgets a session and its room memberships. Unknown ids are no error.
 	Remove(ctx context.Context, sessionID string) error
 	// UserSessions lists the live sessions of user.
 	UserSessions(ctx context.Context, user string) ([]Session, error)
-	// Join puts a live session in room; Leave takes it out. Both are idempotent.
+	// Join puts a live session in room; Leave takes it out. Both are
+	// idempotent. Joining a session that is not live (never added, or
+	// removed) does nothing, so a late join leaves no ghost member.
 	Join(ctx context.Context, room string, s Session) error
 	Leave(ctx context.Context, room string, s Session) error
-	// Room counts the sessions in room and lists the nodes holding them.
+	// Room counts the sessions in room and lists the nodes holding them,
+	// each once.
 	Room(ctx context.Context, room string) (members int, nodes []string, err error)
 	// RememberRoom records (joined=true) or forgets that a device is in room,
-	// so a reconnect of that device rejoins it. Kept for the configured DeviceTTL.
+	// so a reconnect of that device rejoins it. A device's rooms are kept
+	// for the configured DeviceTTL after its last RememberRoom(joined=true).
 	RememberRoom(ctx context.Context, user, device, room string, joined bool) error
 	// DeviceRooms lists the rooms remembered for a device.
 	DeviceRooms(ctx context.Context, user, device string) ([]string, error)
-	// NodeSessions counts the live sessions per node.
+	// NodeSessions counts the live sessions per node; nodes without any are
+	// left out.
 	NodeSessions(ctx context.Context) (map[string]int, error)
 	// PurgeNode forgets every session of node and its room memberships, and
 	// returns how many it removed.
@@ -49,5 +56,6 @@ type Registry interface {
 type Config struct {
 	// DeviceTTL is how long a device's remembered rooms outlive its last join (default 24h).
 	DeviceTTL time.Duration
-	Now       func() time.Time
+	// Now is the clock (default time.Now); tests move it.
+	Now func() time.Time
 }

@@ -1,0 +1,249 @@
+package mailbox
+
+import (
+	"context"
+	"hash/maphash"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Memory is the in-process Mailbox of a single node. Streams are spread over
+// sharded locks, so pushes to different users rarely contend. Expired
+// messages, idle devices, forgotten streams and expired claims are dropped
+// lazily on access and by a janitor; call Close to stop it.
+//
+// Message.Data is kept as given and handed out shared: callers must treat it
+// as immutable (see Mailbox).
+type Memory struct {
+	limit     int
+	deviceTTL int64 // ms
+	now       func() time.Time
+	seed      maphash.Seed
+	shards    [shardCount]shard
+
+	stop chan struct{}
+	done chan struct{}
+	once sync.Once
+}
+
+var _ Mailbox = (*Memory)(nil)
+
+const (
+	shardCount = 256 // power of two; enough that 100s of cores rarely meet
+	sweepEvery = 30 * time.Second
+)
+
+type shard struct {
+	mu      sync.Mutex
+	streams map[Stream]*stream
+	claims  map[string]claim
+	// Counters for Stats, written under mu, read without it.
+	nMsgs    atomic.Int64
+	nStreams atomic.Int64
+	nClaims  atomic.Int64
+	_        [80]byte // 128 bytes: neighbouring shards' locks share no cache line
+}
+
+type claim struct {
+	id      string
+	expires int64 // unix ms
+}
+
+// NewMemory returns an empty Memory with cfg's zero fields set to the defaults,
+// and starts its janitor.
+func NewMemory(cfg Config) *Memory {
+	cfg = cfg.WithDefaults()
+	m := &Memory{
+		limit:     cfg.Limit,
+		deviceTTL: max(cfg.DeviceTTL.Milliseconds(), 1),
+		now:       cfg.Now,
+		seed:      maphash.MakeSeed(),
+		stop:      make(chan struct{}),
+		done:      make(chan struct{}),
+	}
+	for i := range m.shards {
+		m.shards[i].streams = make(map[Stream]*stream)
+		m.shards[i].claims = make(map[string]claim)
+	}
+	go m.janitor()
+	return m
+}
+
+// Close stops the janitor. The Memory stays usable; sweeps then happen only
+// on access. Close is idempotent.
+func (m *Memory) Close() {
+	m.once.Do(func() { close(m.stop) })
+	<-m.done
+}
+
+func (m *Memory) janitor() {
+	defer close(m.done)
+	t := time.NewTicker(sweepEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-m.stop:
+			return
+		case <-t.C:
+			m.Sweep()
+		}
+	}
+}
+
+func (m *Memory) shard(key string) *shard {
+	return &m.shards[maphash.String(m.seed, key)&(shardCount-1)]
+}
+
+func (m *Memory) nowMs() int64 { return m.now().UnixMilli() }
+
+// Append implements Mailbox. A message already expired when appended is
+// numbered but not kept.
+func (m *Memory) Append(_ context.Context, name Stream, msg Message) (uint64, bool, error) {
+	now := m.nowMs()
+	sh := m.shard(string(name))
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	s := sh.streams[name]
+	if s == nil {
+		s = &stream{}
+		sh.streams[name] = s
+		sh.nStreams.Add(1)
+	} else {
+		sh.nMsgs.Add(-int64(s.expire(now)))
+		if s.forgotten(now, m.deviceTTL) {
+			*s = stream{} // seq restarts, as if the janitor had swept it
+		}
+	}
+	s.touched = now
+	if msg.ID != "" {
+		if seq, ok := s.ids[msg.ID]; ok {
+			return seq, false, nil
+		}
+	}
+	s.last++
+	msg.Seq = s.last
+	if msg.Expires > now {
+		sh.nMsgs.Add(int64(s.add(msg, m.limit)))
+	}
+	return msg.Seq, true, nil
+}
+
+// Pending implements Mailbox. A stream that holds nothing has nothing to
+// make a device known to, so it stays untouched and answers nil.
+func (m *Memory) Pending(_ context.Context, name Stream, dev string, after uint64, limit int) ([]Message, error) {
+	now := m.nowMs()
+	sh := m.shard(string(name))
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	s := sh.streams[name]
+	if s == nil {
+		return nil, nil
+	}
+	sh.nMsgs.Add(-int64(s.expire(now)))
+	d, _ := s.live(dev, now, m.deviceTTL)
+	out := s.pending(&d, after, limit)
+	s.put(dev, d, now)
+	s.touched = now
+	return out, nil
+}
+
+// Ack implements Mailbox. It also makes the device known to the stream.
+func (m *Memory) Ack(_ context.Context, name Stream, dev string, seq uint64) error {
+	now := m.nowMs()
+	sh := m.shard(string(name))
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	s := sh.streams[name]
+	if s == nil {
+		return nil // nothing held: nothing to acknowledge
+	}
+	sh.nMsgs.Add(-int64(s.expire(now)))
+	d, _ := s.live(dev, now, m.deviceTTL)
+	s.ack(&d, seq)
+	s.put(dev, d, now)
+	s.touched = now
+	return nil
+}
+
+// PendingCount implements Mailbox.
+func (m *Memory) PendingCount(_ context.Context, name Stream) (int, error) {
+	now := m.nowMs()
+	sh := m.shard(string(name))
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	s := sh.streams[name]
+	if s == nil {
+		return 0, nil
+	}
+	sh.nMsgs.Add(-int64(s.expire(now)))
+	return s.count(now, m.deviceTTL), nil
+}
+
+// Claim implements Mailbox. A ttl <= 0 binds nothing and returns id.
+func (m *Memory) Claim(_ context.Context, key, id string, ttl time.Duration) (string, error) {
+	if ttl <= 0 {
+		return id, nil
+	}
+	now := m.nowMs()
+	sh := m.shard(key)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if c, ok := sh.claims[key]; ok {
+		if now < c.expires {
+			return c.id, nil
+		}
+	} else {
+		sh.nClaims.Add(1)
+	}
+	sh.claims[key] = claim{id: id, expires: now + max(ttl.Milliseconds(), 1)}
+	return id, nil
+}
+
+// Sweep drops expired messages and claims, idle devices, and streams that
+// are empty and idle for DeviceTTL. The janitor runs it every sweepEvery;
+// tests call it directly. It holds one shard lock at a time.
+func (m *Memory) Sweep() {
+	for i := range m.shards {
+		sh := &m.shards[i]
+		sh.mu.Lock()
+		now := m.nowMs()
+		for name, s := range sh.streams {
+			dropped, dead := s.sweep(now, m.deviceTTL)
+			sh.nMsgs.Add(-int64(dropped))
+			if dead {
+				delete(sh.streams, name)
+				sh.nStreams.Add(-1)
+			}
+		}
+		for key, c := range sh.claims {
+			if now >= c.expires {
+				delete(sh.claims, key)
+				sh.nClaims.Add(-1)
+			}
+		}
+		sh.mu.Unlock()
+	}
+}
+
+// Stats is a snapshot of what a Memory holds, for metrics.
+type Stats struct {
+	Streams  int // streams with messages, device state or a live seq counter
+	Messages int // cached messages, expired ones not yet swept included
+	Claims   int // idempotency keys, expired ones not yet swept included
+}
+
+// Stats returns current totals without taking any lock.
+func (m *Memory) Stats() Stats {
+	var st Stats
+	for i := range m.shards {
+		sh := &m.shards[i]
+		st.Streams += int(sh.nStreams.Load())
+		st.Messages += int(sh.nMsgs.Load())
+		st.Claims += int(sh.nClaims.Load())
+	}
+	return st
+}
+
+// Size returns the number of cached messages (the mailbox-size gauge).
+func (m *Memory) Size() int { return m.Stats().Messages }

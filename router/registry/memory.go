@@ -1,0 +1,362 @@
+package registry
+
+import (
+	"cmp"
+	"context"
+	"slices"
+	"sync"
+	"time"
+)
+
+// Memory is the in-process Registry of a single node. Sessions and rooms sit
+// under one RWMutex (pushes only read them); remembered device rooms have
+// their own lock, and expired ones are dropped on access and by a janitor:
+// call Close to stop it.
+type Memory struct {
+	ttl time.Duration
+	now func() time.Time
+
+	mu       sync.RWMutex
+	sessions map[string]*entry              // session id -> session
+	users    map[string]map[string]struct{} // user -> session ids
+	nodes    map[string]map[string]struct{} // node -> session ids
+	rooms    map[string]*room
+
+	dmu     sync.Mutex
+	devices map[deviceKey]*remembered
+
+	stop chan struct{}
+	done chan struct{}
+	once sync.Once
+}
+
+var _ Registry = (*Memory)(nil)
+
+const sweepEvery = time.Minute
+
+type entry struct {
+	s     Session
+	rooms map[string]struct{} // so Remove finds its memberships without a scan
+}
+
+type room struct {
+	members map[string]string // session id -> node
+	nodes   map[string]int    // node -> members on it
+}
+
+type deviceKey struct{ user, device string }
+
+type remembered struct {
+	rooms   map[string]struct{}
+	expires time.Time
+}
+
+// NewMemory returns an empty Memory with cfg's zero fields set to the
+// defaults, and starts its janitor.
+func NewMemory(cfg Config) *Memory {
+	cfg = cfg.WithDefaults()
+	m := &Memory{
+		ttl:      cfg.DeviceTTL,
+		now:      cfg.Now,
+		sessions: make(map[string]*entry),
+		users:    make(map[string]map[string]struct{}),
+		nodes:    make(map[string]map[string]struct{}),
+		rooms:    make(map[string]*room),
+		devices:  make(map[deviceKey]*remembered),
+		stop:     make(chan struct{}),
+		done:     make(chan struct{}),
+	}
+	go m.janitor()
+	return m
+}
+
+// Close stops the janitor; the Memory stays usable. Close is idempotent.
+func (m *Memory) Close() {
+	m.once.Do(func() { close(m.stop) })
+	<-m.done
+}
+
+func (m *Memory) janitor() {
+	defer close(m.done)
+	t := time.NewTicker(sweepEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-m.stop:
+			return
+		case <-t.C:
+			m.Sweep()
+		}
+	}
+}
+
+// Sweep drops expired remembered device rooms; the janitor runs it every minute.
+func (m *Memory) Sweep() {
+	now := m.now()
+	m.dmu.Lock()
+	defer m.dmu.Unlock()
+	for k, r := range m.devices {
+		if !now.Before(r.expires) {
+			delete(m.devices, k)
+		}
+	}
+}
+
+// setAdd and setDel keep index maps free of empty sets, so memory follows
+// live sessions only.
+func setAdd(idx map[string]map[string]struct{}, key, id string) {
+	set := idx[key]
+	if set == nil {
+		set = make(map[string]struct{}, 1)
+		idx[key] = set
+	}
+	set[id] = struct{}{}
+}
+
+func setDel(idx map[string]map[string]struct{}, key, id string) {
+	if set := idx[key]; set != nil {
+		delete(set, id)
+		if len(set) == 0 {
+			delete(idx, key)
+		}
+	}
+}
+
+func (r *room) add(id, node string) {
+	if _, ok := r.members[id]; ok {
+		return
+	}
+	r.members[id] = node
+	r.nodes[node]++
+}
+
+func (r *room) del(id string) {
+	node, ok := r.members[id]
+	if !ok {
+		return
+	}
+	delete(r.members, id)
+	if r.nodes[node]--; r.nodes[node] == 0 {
+		delete(r.nodes, node)
+	}
+}
+
+// Add implements Registry.
+func (m *Memory) Add(_ context.Context, s Session) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e := m.sessions[s.ID]
+	if e == nil {
+		m.sessions[s.ID] = &entry{s: s}
+		setAdd(m.users, s.User, s.ID)
+		setAdd(m.nodes, s.Node, s.ID)
+		return nil
+	}
+	old := e.s
+	e.s = s
+	if old.User != s.User {
+		setDel(m.users, old.User, s.ID)
+		setAdd(m.users, s.User, s.ID)
+	}
+	if old.Node != s.Node {
+		setDel(m.nodes, old.Node, s.ID)
+		setAdd(m.nodes, s.Node, s.ID)
+		for name := range e.rooms { // memberships stay, on the new node
+			r := m.rooms[name]
+			r.del(s.ID)
+			r.add(s.ID, s.Node)
+		}
+	}
+	return nil
+}
+
+// Remove implements Registry.
+func (m *Memory) Remove(_ context.Context, id string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.removeLocked(id)
+	return nil
+}
+
+func (m *Memory) removeLocked(id string) bool {
+	e := m.sessions[id]
+	if e == nil {
+		return false
+	}
+	for name := range e.rooms {
+		m.leaveLocked(name, id)
+	}
+	delete(m.sessions, id)
+	setDel(m.users, e.s.User, id)
+	setDel(m.nodes, e.s.Node, id)
+	return true
+}
+
+// UserSessions implements Registry. The list is ordered by connection time.
+func (m *Memory) UserSessions(_ context.Context, user string) ([]Session, error) {
+	m.mu.RLock()
+	ids := m.users[user]
+	if len(ids) == 0 {
+		m.mu.RUnlock()
+		return nil, nil
+	}
+	out := make([]Session, 0, len(ids))
+	for id := range ids {
+		out = append(out, m.sessions[id].s)
+	}
+	m.mu.RUnlock()
+	slices.SortFunc(out, func(a, b Session) int {
+		return cmp.Or(a.ConnectedAt.Compare(b.ConnectedAt), cmp.Compare(a.ID, b.ID))
+	})
+	return out, nil
+}
+
+// Join implements Registry. The room records the node the registry holds
+// for the session, not the one in s.
+func (m *Memory) Join(_ context.Context, name string, s Session) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e := m.sessions[s.ID]
+	if e == nil {
+		return nil
+	}
+	r := m.rooms[name]
+	if r == nil {
+		r = &room{members: make(map[string]string), nodes: make(map[string]int)}
+		m.rooms[name] = r
+	}
+	r.add(s.ID, e.s.Node)
+	if e.rooms == nil {
+		e.rooms = make(map[string]struct{})
+	}
+	e.rooms[name] = struct{}{}
+	return nil
+}
+
+// Leave implements Registry.
+func (m *Memory) Leave(_ context.Context, name string, s Session) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.leaveLocked(name, s.ID)
+	if e := m.sessions[s.ID]; e != nil {
+		delete(e.rooms, name)
+	}
+	return nil
+}
+
+func (m *Memory) leaveLocked(name, id string) {
+	r := m.rooms[name]
+	if r == nil {
+		return
+	}
+	r.del(id)
+	if len(r.members) == 0 {
+		delete(m.rooms, name)
+	}
+}
+
+// Room implements Registry. Nodes come sorted.
+func (m *Memory) Room(_ context.Context, name string) (int, []string, error) {
+	m.mu.RLock()
+	r := m.rooms[name]
+	if r == nil {
+		m.mu.RUnlock()
+		return 0, nil, nil
+	}
+	n := len(r.members)
+	nodes := make([]string, 0, len(r.nodes))
+	for node := range r.nodes {
+		nodes = append(nodes, node)
+	}
+	m.mu.RUnlock()
+	slices.Sort(nodes)
+	return n, nodes, nil
+}
+
+// RememberRoom implements Registry.
+func (m *Memory) RememberRoom(_ context.Context, user, device, name string, joined bool) error {
+	now := m.now()
+	k := deviceKey{user, device}
+	m.dmu.Lock()
+	defer m.dmu.Unlock()
+	r := m.devices[k]
+	if r != nil && !now.Before(r.expires) {
+		delete(m.devices, k)
+		r = nil
+	}
+	switch {
+	case joined:
+		if r == nil {
+			r = &remembered{rooms: make(map[string]struct{}, 1)}
+			m.devices[k] = r
+		}
+		r.rooms[name] = struct{}{}
+		r.expires = now.Add(m.ttl)
+	case r != nil:
+		delete(r.rooms, name)
+		if len(r.rooms) == 0 {
+			delete(m.devices, k)
+		}
+	}
+	return nil
+}
+
+// DeviceRooms implements Registry. Rooms come sorted.
+func (m *Memory) DeviceRooms(_ context.Context, user, device string) ([]string, error) {
+	now := m.now()
+	k := deviceKey{user, device}
+	m.dmu.Lock()
+	r := m.devices[k]
+	if r == nil || !now.Before(r.expires) {
+		delete(m.devices, k)
+		m.dmu.Unlock()
+		return nil, nil
+	}
+	out := make([]string, 0, len(r.rooms))
+	for name := range r.rooms {
+		out = append(out, name)
+	}
+	m.dmu.Unlock()
+	slices.Sort(out)
+	return out, nil
+}
+
+// NodeSessions implements Registry.
+func (m *Memory) NodeSessions(context.Context) (map[string]int, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	out := make(map[string]int, len(m.nodes))
+	for node, ids := range m.nodes {
+		out[node] = len(ids)
+	}
+	return out, nil
+}
+
+// PurgeNode implements Registry.
+func (m *Memory) PurgeNode(_ context.Context, node string) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for id := range m.nodes[node] { // removeLocked deletes from this set: allowed while ranging
+		if m.removeLocked(id) {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// Stats is a snapshot of what a Memory holds, for metrics.
+type Stats struct {
+	Sessions, Rooms, Devices int
+}
+
+// Stats counts sessions, non-empty rooms and devices with remembered rooms.
+func (m *Memory) Stats() Stats {
+	m.mu.RLock()
+	st := Stats{Sessions: len(m.sessions), Rooms: len(m.rooms)}
+	m.mu.RUnlock()
+	m.dmu.Lock()
+	st.Devices = len(m.devices)
+	m.dmu.Unlock()
+	return st
+}

@@ -1,0 +1,103 @@
+package registrytest
+
+import (
+	"testing"
+	"time"
+
+	"courier/router/registry"
+)
+
+func testAddRemove(t *testing.T, f Factory) {
+	h := setup(t, f, registry.Config{})
+	h.wantUser("alice")
+	s := h.session("s1", "alice", "phone", "n1")
+	h.add(s)
+	h.wantUser("alice", s)
+	h.remove("s1")
+	h.wantUser("alice")
+	h.remove("s1")      // again: no error
+	h.remove("unknown") // never added: no error
+	h.wantNodes(map[string]int{})
+}
+
+func testReplace(t *testing.T, f Factory) {
+	h := setup(t, f, registry.Config{})
+	s := h.session("s1", "alice", "phone", "n1")
+	h.add(s)
+	h.join("room", s)
+
+	h.clk.Advance(time.Second)
+	s.Device, s.ConnectedAt = "tablet", h.clk.Now()
+	h.add(s) // same id: replaced, not added
+	h.wantUser("alice", s)
+	h.wantNodes(map[string]int{"n1": 1})
+	h.wantRoom("room", 1, "n1")
+
+	s.Node = "n2"
+	h.add(s)
+	h.wantNodes(map[string]int{"n2": 1})
+	h.wantRoom("room", 1, "n2") // membership stays, on the new node
+
+	s.User = "bob"
+	h.add(s)
+	h.wantUser("alice")
+	h.wantUser("bob", s)
+	h.remove("s1")
+	h.wantRoom("room", 0)
+}
+
+func testUserSessions(t *testing.T, f Factory) {
+	h := setup(t, f, registry.Config{})
+	a1 := h.session("a1", "alice", "phone", "n1")
+	h.clk.Advance(time.Millisecond)
+	a2 := h.session("a2", "alice", "laptop", "n2")
+	a3 := h.session("a3", "alice", "phone", "n2") // a second tab of one device
+	b1 := h.session("b1", "bob", "phone", "n1")
+	odd := h.session("{x}", "{alice}", "", "n1") // braces must not break a store's key hashing
+	h.add(a1, a2, a3, b1, odd)
+	h.wantUser("alice", a1, a2, a3)
+	h.wantUser("bob", b1)
+	h.wantUser("{alice}", odd)
+	h.wantUser("carol")
+	h.remove("a2")
+	h.wantUser("alice", a1, a3)
+}
+
+func testNodeSessions(t *testing.T, f Factory) {
+	h := setup(t, f, registry.Config{})
+	h.wantNodes(map[string]int{})
+	h.add(
+		h.session("s1", "u1", "d", "n1"),
+		h.session("s2", "u2", "d", "n1"),
+		h.session("s3", "u1", "d", "n2"),
+	)
+	h.wantNodes(map[string]int{"n1": 2, "n2": 1})
+	h.remove("s3")
+	h.wantNodes(map[string]int{"n1": 2}) // n2 has none: left out
+	h.remove("s1")
+	h.wantNodes(map[string]int{"n1": 1})
+}
+
+func testPurgeNode(t *testing.T, f Factory) {
+	h := setup(t, f, registry.Config{})
+	a1 := h.session("a1", "alice", "phone", "dead")
+	a2 := h.session("a2", "alice", "laptop", "alive")
+	b1 := h.session("b1", "bob", "phone", "dead")
+	c1 := h.session("c1", "carol", "phone", "alive")
+	h.add(a1, a2, b1, c1)
+	h.join("lobby", a1, a2, b1, c1)
+	h.join("dead-only", a1, b1)
+	h.remember("alice", "phone", "lobby", true)
+
+	h.purge("dead", 2)
+	h.wantUser("alice", a2)
+	h.wantUser("bob")
+	h.wantRoom("lobby", 2, "alive")
+	h.wantRoom("dead-only", 0)
+	h.wantNodes(map[string]int{"alive": 2})
+	h.wantDeviceRooms("alice", "phone", "lobby") // kept for the reconnect elsewhere
+	h.purge("dead", 0)
+	h.purge("never-seen", 0)
+	h.join("dead-only", a1) // a late join of a purged session leaves no ghost
+	h.wantRoom("dead-only", 0)
+}
