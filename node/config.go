@@ -28,6 +28,7 @@ type Config struct {
 
 	CORSOrigins  []string      `yaml:"cors-origins"`   // allowed origins for long-polling; "*" any
 	MaxDataBytes int           `yaml:"max-data-bytes"` // push data limit, default 64 KiB
+	APIRate      float64       `yaml:"api-rate"`       // push API requests/s per key, 0 = no limit
 	AckTimeout   time.Duration `yaml:"ack-timeout"`    // resend an unacked message after, default 10s
 	AckRetries   int           `yaml:"ack-retries"`    // resends while connected, default 3
 	SendQueue    int           `yaml:"send-queue"`     // per-connection queue bound, default 1024

@@ -1,0 +1,90 @@
+// Package api serves the push API of SPEC.md to business servers:
+// JSON over HTTP under /v1/, authenticated with API keys.
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"courier/router/registry"
+)
+
+// Target says who a push goes to.
+type Target struct {
+	Users []string `json:"users,omitempty"`
+	Rooms []string `json:"rooms,omitempty"`
+	All   bool     `json:"all,omitempty"`
+}
+
+// PushRequest is the body of POST /v1/push (and of the tRPC push service).
+type PushRequest struct {
+	To    Target          `json:"to"`
+	Event string          `json:"event"`
+	Data  json.RawMessage `json:"data"`
+	// TTL in seconds; nil takes the node's default, 0 is fire-and-forget.
+	TTL *float64 `json:"ttl,omitempty"`
+	// ID is an optional idempotency key: the same key within 10 minutes
+	// delivers nothing new and answers the same message id.
+	ID string `json:"id,omitempty"`
+}
+
+// PushResult answers a push.
+type PushResult struct {
+	ID string `json:"id"`
+}
+
+// UsersRequest is the body of room join and leave.
+type UsersRequest struct {
+	Users []string `json:"users"`
+}
+
+// UserInfo answers GET /v1/users/{user}.
+type UserInfo struct {
+	User     string             `json:"user"`
+	Sessions []registry.Session `json:"sessions"`
+	Pending  int                `json:"pending"`
+}
+
+// RoomInfo answers GET /v1/rooms/{room}.
+type RoomInfo struct {
+	Room    string   `json:"room"`
+	Members int      `json:"members"`
+	Nodes   []string `json:"nodes"`
+}
+
+// NodeInfo is one node of GET /v1/cluster.
+type NodeInfo struct {
+	ID       string `json:"id"`
+	Addr     string `json:"addr"`
+	State    string `json:"state"`
+	Sessions int    `json:"sessions"`
+}
+
+// ClusterInfo answers GET /v1/cluster.
+type ClusterInfo struct {
+	Nodes []NodeInfo `json:"nodes"`
+}
+
+// Service is what the node does for the API. Methods return *errcode.Error
+// for anything the caller did wrong or can retry; other errors are internal.
+type Service interface {
+	Push(ctx context.Context, req *PushRequest) (PushResult, error)
+	JoinRoom(ctx context.Context, room string, users []string) error
+	LeaveRoom(ctx context.Context, room string, users []string) error
+	User(ctx context.Context, user string) (UserInfo, error)
+	Room(ctx context.Context, room string) (RoomInfo, error)
+	DisconnectUser(ctx context.Context, user string) (int, error)
+	Cluster(ctx context.Context) (ClusterInfo, error)
+}
+
+// Config sets the API's limits. Zero values take the defaults.
+type Config struct {
+	Keys []string
+	// MaxDataBytes bounds a push's data (default 64 KiB).
+	MaxDataBytes int
+	// RatePerKey limits requests per second per API key (0: no limit).
+	RatePerKey float64
+	// Now is the clock for rate limiting (default time.Now).
+	Now func() time.Time
+}

@@ -1,0 +1,98 @@
+// Package enginetest has an in-memory engine.Conn for tests of the layers
+// above the engine.
+package enginetest
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"courier/node/engine"
+)
+
+// Emitted is one Emit call.
+type Emitted struct {
+	Event string
+	Args  []any
+	Ack   func([]any) // nil when no ack was asked
+}
+
+// Conn records what is emitted to it; tests play the client by calling
+// Ack callbacks, Event and Close.
+type Conn struct {
+	Id string
+	HS engine.Handshake
+
+	mu      sync.Mutex
+	emits   []Emitted
+	onEvent func(string, []any, func(...any))
+	onClose func(string)
+
+	Kicked           atomic.Int32 // Disconnect calls
+	TransportsClosed atomic.Int32 // CloseTransport calls
+}
+
+var _ engine.Conn = (*Conn)(nil)
+
+func (c *Conn) ID() string                   { return c.Id }
+func (c *Conn) Handshake() *engine.Handshake { return &c.HS }
+
+func (c *Conn) Emit(event string, args []any, ack func([]any)) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.emits = append(c.emits, Emitted{Event: event, Args: args, Ack: ack})
+	return nil
+}
+
+func (c *Conn) OnEvent(f func(string, []any, func(...any))) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.onEvent = f
+}
+
+func (c *Conn) OnClose(f func(string)) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.onClose = f
+}
+
+func (c *Conn) Disconnect()     { c.Kicked.Add(1); c.Close("server disconnect") }
+func (c *Conn) CloseTransport() { c.TransportsClosed.Add(1); c.Close("transport close") }
+
+// Emits returns a copy of what was emitted so far.
+func (c *Conn) Emits() []Emitted {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]Emitted(nil), c.emits...)
+}
+
+// EmitsOf returns what was emitted under event.
+func (c *Conn) EmitsOf(event string) []Emitted {
+	var out []Emitted
+	for _, e := range c.Emits() {
+		if e.Event == event {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// Event plays a client event and returns what the server acknowledged with.
+func (c *Conn) Event(event string, args ...any) []any {
+	c.mu.Lock()
+	f := c.onEvent
+	c.mu.Unlock()
+	var got []any
+	f(event, args, func(a ...any) { got = a })
+	return got
+}
+
+// Close plays the connection going away; the close handler runs once.
+func (c *Conn) Close(reason string) {
+	c.mu.Lock()
+	f := c.onClose
+	c.onClose = nil
+	c.mu.Unlock()
+	if f != nil {
+		f(reason)
+	}
+}

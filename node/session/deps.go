@@ -1,0 +1,49 @@
+// Package session is one client connection: who it is, which rooms it is in,
+// which streams it reads, what it has in flight, and its bounded send queue.
+//
+// A session holds no goroutine while idle: a worker starts when there is work
+// (a live message, an ack, a replay, a timeout) and ends when there is none.
+package session
+
+import (
+	"log/slog"
+	"time"
+
+	"courier/router/mailbox"
+	"courier/router/registry"
+)
+
+// Metrics receives what sessions count. Implementations must be safe for
+// concurrent use and cheap.
+type Metrics interface {
+	Delivered()
+	Acked()
+	Retried()
+	Disconnected(reason string)
+}
+
+// Options are shared by every session of a node.
+type Options struct {
+	Node       string
+	Mailbox    mailbox.Mailbox
+	Registry   registry.Registry
+	Metrics    Metrics
+	Log        *slog.Logger
+	AckTimeout time.Duration // resend an unacked message after this long
+	AckRetries int           // resends while connected, then it waits for a reconnect
+	QueueLimit int           // queued live messages beyond this disconnect the client
+	Window     int           // unacked messages in flight at once
+	Now        func() time.Time
+}
+
+// Disconnect reasons, as counted by metrics and logged.
+const (
+	ReasonClientClose  = "client"
+	ReasonSlowConsumer = "slow_consumer"
+	ReasonKicked       = "kicked"
+	ReasonShutdown     = "shutdown"
+	ReasonStoreError   = "store_error"
+)
+
+// replayBatch is how many cached messages one mailbox read fetches.
+const replayBatch = 100

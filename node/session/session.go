@@ -1,0 +1,205 @@
+package session
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"time"
+
+	"courier/node/auth"
+	"courier/node/engine"
+	"courier/router/mailbox"
+)
+
+// Meta is the second argument of every pushed event (SPEC: client connection).
+type Meta struct {
+	ID   string `json:"id"`
+	Seq  uint64 `json:"seq"`
+	TS   int64  `json:"ts"`
+	Room string `json:"room,omitempty"`
+}
+
+// Delivery is a message handed to a session: a cached one (Msg.Seq > 0) of
+// Stream, or a fire-and-forget one (Msg.Seq == 0). Msg is shared by every
+// session of a fan-out and must not be modified.
+type Delivery struct {
+	Stream mailbox.Stream
+	Msg    *mailbox.Message
+}
+
+// Session is one connected client. Its methods are safe for concurrent use.
+type Session struct {
+	opt         *Options
+	conn        engine.Conn
+	User        string
+	Device      string
+	Claims      auth.Claims
+	ConnectedAt time.Time
+
+	mu       sync.Mutex
+	closed   bool
+	running  bool // a worker goroutine is active
+	streams  map[mailbox.Stream]*streamState
+	live     []Delivery
+	acks     []flightKey
+	sendq    []Delivery
+	inflight map[flightKey]*flight
+	timer    *time.Timer
+	wakeAt   time.Time
+}
+
+type streamState struct {
+	sent     uint64 // highest seq queued for sending
+	ready    bool   // the first replay has been read
+	replay   bool   // a mailbox read is owed
+	fetching bool   // a mailbox read is under way
+	// notBefore holds reads back after the store failed.
+	notBefore time.Time
+}
+
+type flightKey struct {
+	stream mailbox.Stream
+	seq    uint64
+}
+
+type flight struct {
+	d        Delivery
+	attempts int
+	deadline time.Time
+}
+
+// New makes the session of conn; it reads its user mailbox and the
+// cluster-wide log once Start is called.
+func New(opt *Options, conn engine.Conn, claims auth.Claims, device string) *Session {
+	s := &Session{
+		opt:         opt,
+		conn:        conn,
+		User:        claims.Sub,
+		Device:      device,
+		Claims:      claims,
+		ConnectedAt: opt.Now(),
+		streams:     make(map[mailbox.Stream]*streamState, 2),
+		inflight:    make(map[flightKey]*flight),
+	}
+	return s
+}
+
+// ID is the engine's session id.
+func (s *Session) ID() string { return s.conn.ID() }
+
+// Conn is the engine connection carrying this session.
+func (s *Session) Conn() engine.Conn { return s.conn }
+
+// DeviceKey names this device in every stream's acknowledgements. The
+// length prefix keeps (user, device) pairs from colliding.
+func (s *Session) DeviceKey() string {
+	return fmt.Sprintf("%d:%s/%s", len(s.User), s.User, s.Device)
+}
+
+// Start subscribes the user mailbox and the cluster-wide log and replays both.
+func (s *Session) Start() {
+	s.Subscribe(mailbox.UserStream(s.User))
+	s.Subscribe(mailbox.AllStream)
+}
+
+// Subscribe makes the session read stream: what the device has not
+// acknowledged is replayed, then live messages follow.
+func (s *Session) Subscribe(stream mailbox.Stream) {
+	s.mu.Lock()
+	if _, ok := s.streams[stream]; !ok && !s.closed {
+		s.streams[stream] = &streamState{replay: true}
+	}
+	s.mu.Unlock()
+	s.kick()
+}
+
+// Unsubscribe stops reading stream. Messages in flight may still be acked.
+func (s *Session) Unsubscribe(stream mailbox.Stream) {
+	s.mu.Lock()
+	delete(s.streams, stream)
+	s.mu.Unlock()
+}
+
+// Deliver hands a live message to the session. It never blocks; a client
+// whose queue is full is disconnected as a slow consumer, and its messages
+// stay in the mailbox for its next connection.
+func (s *Session) Deliver(d Delivery) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	if len(s.live)+len(s.sendq) >= s.opt.QueueLimit {
+		s.mu.Unlock()
+		s.opt.Log.Warn("slow consumer disconnected", "session", s.ID(), "user", s.User, "queued", s.opt.QueueLimit)
+		s.Close(ReasonSlowConsumer)
+		return
+	}
+	s.live = append(s.live, d)
+	s.mu.Unlock()
+	s.kick()
+}
+
+// Close ends the session from the server side. For kicked clients a
+// socket.io DISCONNECT keeps the official client from reconnecting; for
+// every other reason the transport is dropped so the client reconnects
+// (elsewhere, when the node is going away) and replays what it missed.
+func (s *Session) Close(reason string) {
+	_ = s.conn.Emit("courier:disconnect", []any{map[string]string{"reason": reason}}, nil)
+	if reason == ReasonKicked {
+		s.conn.Disconnect()
+	} else {
+		s.conn.CloseTransport()
+	}
+	s.Closed(reason)
+}
+
+// Closed records that the connection is gone. Acks already received are
+// still written; messages in flight stay in the mailbox. Idempotent.
+func (s *Session) Closed(reason string) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.closed = true
+	s.live, s.sendq, s.inflight = nil, nil, nil
+	if s.timer != nil {
+		s.timer.Stop()
+	}
+	s.mu.Unlock()
+	s.opt.Metrics.Disconnected(reason)
+	s.kick() // flush acks
+}
+
+// Pending reports what is queued and in flight, for tests and admin views.
+func (s *Session) Pending() (queued, inflight int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.live) + len(s.sendq), len(s.inflight)
+}
+
+func (s *Session) onAck(key flightKey) {
+	s.opt.Metrics.Acked()
+	if key.seq == 0 {
+		return // fire-and-forget: nothing to record
+	}
+	s.mu.Lock()
+	delete(s.inflight, key)
+	s.acks = append(s.acks, key)
+	s.mu.Unlock()
+	s.kick()
+}
+
+func (s *Session) emit(d Delivery, key flightKey) {
+	meta := Meta{ID: d.Msg.ID, Seq: d.Msg.Seq, TS: d.Msg.TS, Room: d.Msg.Room}
+	err := s.conn.Emit(d.Msg.Event, []any{json.RawMessage(d.Msg.Data), meta}, func([]any) { s.onAck(key) })
+	if err != nil {
+		s.opt.Log.Debug("emit failed", "session", s.ID(), "err", err)
+	}
+}
+
+func (s *Session) storeContext() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), 5*time.Second)
+}
