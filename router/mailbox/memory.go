@@ -129,8 +129,9 @@ func (m *Memory) Append(_ context.Context, name Stream, msg Message) (uint64, bo
 	return msg.Seq, true, nil
 }
 
-// Pending implements Mailbox. A stream that holds nothing has nothing to
-// make a device known to, so it stays untouched and answers nil.
+// Pending implements Mailbox. Reading an empty stream still makes the device
+// known: a device that connected before the first message must count in
+// PendingCount once another device acknowledges.
 func (m *Memory) Pending(_ context.Context, name Stream, dev string, after uint64, limit int) ([]Message, error) {
 	now := m.nowMs()
 	sh := m.shard(string(name))
@@ -138,7 +139,9 @@ func (m *Memory) Pending(_ context.Context, name Stream, dev string, after uint6
 	defer sh.mu.Unlock()
 	s := sh.streams[name]
 	if s == nil {
-		return nil, nil
+		s = &stream{}
+		sh.streams[name] = s
+		sh.nStreams.Add(1)
 	}
 	sh.nMsgs.Add(-int64(s.expire(now)))
 	d, _ := s.live(dev, now, m.deviceTTL)

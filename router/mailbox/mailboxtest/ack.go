@@ -124,6 +124,14 @@ func testPendingCount(t *testing.T, f Factory) {
 	h.add(two, "m4", 4)
 	h.wantCount(two, 1)
 
+	// Devices that read before the first message are known all the same.
+	early := mailbox.UserStream("early")
+	h.wantPending(early, "A", 0, 0)
+	h.wantPending(early, "B", 0, 0)
+	h.add(early, "a", 1)
+	h.ack(early, "A", 1)
+	h.wantCount(early, 1) // B has not acknowledged it
+
 	// Ack alone makes a device known.
 	acker := mailbox.UserStream("acker")
 	h.add(acker, "a", 1)
