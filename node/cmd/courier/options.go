@@ -1,0 +1,165 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"courier/node"
+)
+
+// settings is what the main resolves: the node's Config plus logging, which
+// the node never sees (it gets a ready *slog.Logger).
+type settings struct {
+	Config    node.Config
+	LogLevel  slog.Level
+	LogFormat string // "text" or "json"
+}
+
+// option is one setting with one name used three ways: --name, env
+// COURIER_NAME, and the YAML key name.
+type option struct {
+	name  string
+	sep   string // list separator for env, file and each flag value; "" = single value
+	def   string // shown by -h
+	usage string // a `word` in backquotes names the value in -h
+	set   func(s *settings, vals []string) error
+}
+
+// split turns one raw value into items: lists split on sep, trimmed, no empties.
+func (o option) split(v string) []string {
+	if o.sep == "" {
+		return []string{v}
+	}
+	var out []string
+	for _, item := range strings.Split(v, o.sep) {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
+}
+
+// nodeOptions lists every node setting; defaults come from node.Config so -h
+// cannot drift from what the node does.
+func nodeOptions() []option {
+	d := node.Config{}.WithDefaults()
+	cfg := func(s *settings) *node.Config { return &s.Config }
+	return []option{
+		text("listen", d.Listen, "HTTP `address`: socket.io at /socket.io/, API at /v1/, /metrics, /healthz, /readyz, /admin/", func(s *settings) *string { return &cfg(s).Listen }),
+		text("node-id", "host name-listen port", "unique `name` of this node in the cluster", func(s *settings) *string { return &cfg(s).NodeID }),
+		text("redis", "in-memory, single node", "registry and mailbox `url`: redis://host:port/db, rediss://..., or redis-cluster://h1:p1,h2:p2", func(s *settings) *string { return &cfg(s).Redis }),
+		text("gossip-listen", "no cluster", "memberlist bind `address`, e.g. 127.0.0.1:7946", func(s *settings) *string { return &cfg(s).GossipListen }),
+		list("join", ",", "", "comma-separated gossip `seeds` host:port", func(s *settings) *[]string { return &cfg(s).Join }),
+		text("peer-listen", "", "`address` for node-to-node delivery links", func(s *settings) *string { return &cfg(s).PeerListen }),
+		text("cluster-secret", "", "shared `secret`: encrypts gossip, authenticates peer links (required off loopback)", func(s *settings) *string { return &cfg(s).ClusterSecret }),
+		list("api-key", ",", "generated, loopback only", "comma-separated push API `keys` (Authorization: Bearer KEY)", func(s *settings) *[]string { return &cfg(s).APIKeys }),
+		text("jwt-secret", "generated, loopback only", "HS256 `secret` for client tokens", func(s *settings) *string { return &cfg(s).JWTSecret }),
+		text("trpc-listen", "", "tRPC push service `address`", func(s *settings) *string { return &cfg(s).TRPCListen }),
+		duration("shutdown-timeout", d.ShutdownTimeout, "drain `time` on SIGTERM/SIGINT", func(s *settings) *time.Duration { return &cfg(s).ShutdownTimeout }),
+		duration("default-ttl", d.DefaultTTL, "`ttl` of a push that names none", func(s *settings) *time.Duration { return &cfg(s).DefaultTTL }),
+		integer("mailbox-limit", d.MailboxLimit, "cached `messages` per user mailbox and per room log", func(s *settings) *int { return &cfg(s).MailboxLimit }),
+		list("route", ";", "", "command route `PATTERN=ADDR[,ADDR...]`, e.g. trpc.app.echo.*=127.0.0.1:8000; repeatable (env: separate routes with ';')", func(s *settings) *[]string { return &cfg(s).Routes }),
+		list("cors-origins", ",", "", "comma-separated `origins` allowed for long-polling; * for any", func(s *settings) *[]string { return &cfg(s).CORSOrigins }),
+		integer("max-data-bytes", d.MaxDataBytes, "largest push data in `bytes`", func(s *settings) *int { return &cfg(s).MaxDataBytes }),
+		number("api-rate", "no limit", "push API `requests` per second per key; 0 = no limit", func(s *settings) *float64 { return &cfg(s).APIRate }),
+		duration("ack-timeout", d.AckTimeout, "resend an unacknowledged message after this `time`", func(s *settings) *time.Duration { return &cfg(s).AckTimeout }),
+		integer("ack-retries", d.AckRetries, "`count` of resends of an unacknowledged message while connected", func(s *settings) *int { return &cfg(s).AckRetries }),
+		integer("send-queue", d.SendQueue, "per-connection send queue `bound`", func(s *settings) *int { return &cfg(s).SendQueue }),
+		integer("ack-window", d.AckWindow, "unacknowledged `messages` in flight per connection", func(s *settings) *int { return &cfg(s).AckWindow }),
+		duration("ping-interval", d.PingInterval, "Engine.IO ping `interval`", func(s *settings) *time.Duration { return &cfg(s).PingInterval }),
+		duration("ping-timeout", d.PingTimeout, "Engine.IO ping `timeout`", func(s *settings) *time.Duration { return &cfg(s).PingTimeout }),
+		{name: "log-level", def: "info", usage: "log `level`: debug, info, warn or error", set: func(s *settings, v []string) error {
+			if err := s.LogLevel.UnmarshalText([]byte(last(v))); err != nil {
+				return fmt.Errorf("%q is not a log level (debug, info, warn, error)", last(v))
+			}
+			return nil
+		}},
+		{name: "log-format", def: "text", usage: "log `format`: text or json", set: func(s *settings, v []string) error {
+			if f := last(v); f != "text" && f != "json" {
+				return fmt.Errorf("%q is not a log format (text, json)", f)
+			}
+			s.LogFormat = last(v)
+			return nil
+		}},
+	}
+}
+
+func text(name, def, usage string, field func(*settings) *string) option {
+	return option{name: name, def: def, usage: usage, set: func(s *settings, v []string) error {
+		*field(s) = last(v)
+		return nil
+	}}
+}
+
+func list(name, sep, def, usage string, field func(*settings) *[]string) option {
+	return option{name: name, sep: sep, def: def, usage: usage, set: func(s *settings, v []string) error {
+		*field(s) = v
+		return nil
+	}}
+}
+
+func integer(name string, def int, usage string, field func(*settings) *int) option {
+	return option{name: name, def: strconv.Itoa(def), usage: usage, set: func(s *settings, v []string) error {
+		n, err := strconv.Atoi(strings.TrimSpace(last(v)))
+		if err != nil || n < 0 {
+			return fmt.Errorf("%q is not a whole number >= 0", last(v))
+		}
+		*field(s) = n
+		return nil
+	}}
+}
+
+func number(name, def, usage string, field func(*settings) *float64) option {
+	return option{name: name, def: def, usage: usage, set: func(s *settings, v []string) error {
+		f, err := strconv.ParseFloat(strings.TrimSpace(last(v)), 64)
+		if err != nil || f < 0 || math.IsInf(f, 0) {
+			return fmt.Errorf("%q is not a number >= 0", last(v))
+		}
+		*field(s) = f
+		return nil
+	}}
+}
+
+func duration(name string, def time.Duration, usage string, field func(*settings) *time.Duration) option {
+	return option{name: name, def: formatDuration(def), usage: usage, set: func(s *settings, v []string) error {
+		d, err := parseDuration(last(v))
+		if err != nil {
+			return err
+		}
+		*field(s) = d
+		return nil
+	}}
+}
+
+// parseDuration takes Go syntax ("300s", "1m30s") or a bare number of
+// seconds, the unit of ttl everywhere else in courier.
+func parseDuration(v string) (time.Duration, error) {
+	v = strings.TrimSpace(v)
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil && n >= 0 {
+		return time.Duration(n) * time.Second, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("%q is not a duration >= 0 (like 300s, 1m30s, or 300 for seconds)", v)
+	}
+	return d, nil
+}
+
+func last(v []string) string {
+	if len(v) == 0 {
+		return ""
+	}
+	return v[len(v)-1]
+}
+
+// formatDuration shows whole seconds as "300s", as SPEC does, not "5m0s".
+func formatDuration(d time.Duration) string {
+	if d%time.Second == 0 {
+		return strconv.FormatInt(int64(d/time.Second), 10) + "s"
+	}
+	return d.String()
+}
