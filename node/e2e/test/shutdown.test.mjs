@@ -1,0 +1,57 @@
+// Graceful shutdown of the real binary: SIGTERM drains within
+// --shutdown-timeout, tells clients to reconnect, and keeps their messages.
+import assert from 'node:assert/strict';
+import { test, after } from 'node:test';
+import {
+  startServer, connectClient, disconnected, push, uid, closeClients,
+} from '../lib/courier.mjs';
+
+after(() => closeClients());
+
+test('SIGTERM: clients are told to reconnect, the process exits 0 in time, unacked messages survive', async () => {
+  const server = await startServer(['--shutdown-timeout', '5s']);
+  try {
+    const user = uid('drain');
+    const { socket, inbox } = await connectClient(server, { user, device: 'd1', autoAck: false });
+    const id = await push(server, { to: { users: [user] }, event: 'news', data: 'keep me', ttl: 60 });
+    await inbox.waitFor((m) => m.event === 'news' && m.meta.id === id);
+
+    const gone = disconnected(socket);
+    const started = Date.now();
+    process.kill(server.pid, 'SIGTERM');
+    const notice = await inbox.waitFor((m) => m.event === 'courier:disconnect');
+    assert.deepEqual(notice.data, { reason: 'shutdown' });
+    // the transport is dropped, not a socket.io DISCONNECT: the official
+    // client reconnects by itself after this reason
+    assert.equal(await gone, 'transport close');
+
+    const exit = await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('courier did not exit within 6 s of SIGTERM')), 6000);
+      const poll = setInterval(() => {
+        if (server.exited) {
+          clearTimeout(timer);
+          clearInterval(poll);
+          resolve(server.exited);
+        }
+      }, 20);
+    });
+    assert.deepEqual(exit, { code: 0, signal: null });
+    assert.ok(Date.now() - started < 5500, `drain took ${Date.now() - started} ms`);
+    assert.match(server.logs(200), /draining/);
+  } catch (err) {
+    err.message += `\n--- node log ---\n${server.logs(60)}`;
+    throw err;
+  } finally {
+    await server.stop();
+  }
+});
+
+test('a node listening beyond loopback refuses to start with generated secrets, and says why', async () => {
+  const { spawnSync } = await import('node:child_process');
+  const { courierBinary } = await import('../lib/courier.mjs');
+  const bin = await courierBinary();
+  const res = spawnSync(bin, ['--listen', '0.0.0.0:0'], { encoding: 'utf8', timeout: 10000 });
+  assert.equal(res.status, 2, `exit ${res.status}: ${res.stdout}${res.stderr}`);
+  assert.match(res.stderr + res.stdout, /--api-key and --jwt-secret/);
+  assert.doesNotMatch(res.stdout, /JWT secret:/, 'refused node printed secrets');
+});

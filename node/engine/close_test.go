@@ -1,0 +1,45 @@
+package engine
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// What is emitted before CloseTransport reaches the client before the close:
+// the node's last word (courier:disconnect) depends on it. The library's
+// Close cuts off a WebSocket write in flight.
+func TestCloseTransportFlushesEmitsFirst(t *testing.T) {
+	rec := &recorder{}
+	s, ts := startSIO(t, fastCfg(), rec)
+	c := connectWS(t, ts, "")
+	waitFor(t, 2*time.Second, "connected", func() bool { return s.Count() == 1 })
+	conns, _, _ := rec.snapshot()
+	big := strings.Repeat("x", 64<<10)
+	const n = 50
+	for i := 0; i < n; i++ {
+		if err := conns[0].Emit("bulk", []any{big}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := conns[0].Emit("bye", nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	conns[0].CloseTransport()
+	got := 0
+	for {
+		m, _, err := c.read(5 * time.Second)
+		if err != nil {
+			t.Fatalf("connection ended after %d of %d bulk events and no bye: %v", got, n, err)
+		}
+		if strings.HasPrefix(m, `42["bulk"`) {
+			got++
+		}
+		if m == `42["bye"]` {
+			break
+		}
+	}
+	if got != n {
+		t.Fatalf("bye arrived after %d of %d bulk events", got, n)
+	}
+}

@@ -1,0 +1,200 @@
+// Package node is one courier node: it holds client connections, serves the
+// push API, and delivers pushes through the mailbox and the registry.
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"courier/node/api"
+	"courier/node/engine"
+	"courier/node/session"
+	"courier/router/mailbox"
+	"courier/router/registry"
+)
+
+// Node is one running node. Make it with New, serve it with Serve, stop it
+// with Shutdown; Run does all three for a main.
+type Node struct {
+	cfg         Config
+	log         *slog.Logger
+	jwtSecret   []byte
+	mailbox     mailbox.Mailbox
+	registry    registry.Registry
+	hub         *hub
+	metrics     *metrics
+	sessionOpts *session.Options
+	engine      *engine.SocketIO
+	api         *api.Server
+	server      *http.Server
+	draining    atomic.Bool
+	closers     []func()
+
+	addrMu   sync.Mutex
+	listener net.Addr
+}
+
+// New builds a node from cfg on the in-memory stores.
+func New(cfg Config, log *slog.Logger) (*Node, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Redis != "" {
+		return nil, errors.New("--redis is not supported by this build yet: run without it for the in-memory store")
+	}
+	mb := mailbox.NewMemory(mailbox.Config{Limit: cfg.MailboxLimit})
+	reg := registry.NewMemory(registry.Config{})
+	n := &Node{
+		cfg:       cfg,
+		log:       log.With("node", cfg.NodeID),
+		jwtSecret: []byte(cfg.JWTSecret),
+		mailbox:   mb,
+		registry:  reg,
+		hub:       newHub(),
+		closers:   []func(){mb.Close},
+	}
+	n.metrics = newMetrics(
+		func() float64 { return float64(n.hub.count()) },
+		func() float64 { return float64(mb.Size()) },
+	)
+	n.sessionOpts = &session.Options{
+		Node:       cfg.NodeID,
+		Mailbox:    mb,
+		Registry:   reg,
+		Metrics:    n.metrics,
+		Log:        n.log.With("component", "session"),
+		AckTimeout: cfg.AckTimeout,
+		AckRetries: cfg.AckRetries,
+		QueueLimit: cfg.SendQueue,
+		Window:     cfg.AckWindow,
+		Now:        time.Now,
+	}
+	eng, err := engine.NewSocketIO(engine.Config{
+		PingInterval: cfg.PingInterval,
+		PingTimeout:  cfg.PingTimeout,
+		CORSOrigins:  cfg.CORSOrigins,
+	}, n, n.log.With("component", "engine"))
+	if err != nil {
+		return nil, fmt.Errorf("socket.io engine: %w", err)
+	}
+	n.engine = eng
+	n.api, err = api.New(api.Config{Keys: cfg.APIKeys, MaxDataBytes: cfg.MaxDataBytes, RatePerKey: cfg.APIRate},
+		n, n.log.With("component", "api"))
+	if err != nil {
+		return nil, err
+	}
+	n.server = &http.Server{Handler: n.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	return n, nil
+}
+
+// Handler serves everything of SPEC.md's --listen address.
+func (n *Node) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/socket.io/", n.engine)
+	mux.Handle("/v1/", n.api.Handler())
+	mux.Handle("GET /metrics", promhttp.HandlerFor(n.metrics.reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if n.draining.Load() {
+			http.Error(w, "draining\n", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ready\n"))
+	})
+	return mux
+}
+
+// Serve answers on ln until Shutdown.
+func (n *Node) Serve(ln net.Listener) error {
+	n.addrMu.Lock()
+	n.listener = ln.Addr()
+	n.addrMu.Unlock()
+	n.log.Info("courier node listening", "addr", ln.Addr().String(), "socketio", "/socket.io/", "api", "/v1/")
+	if err := n.server.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func (n *Node) addr() string {
+	n.addrMu.Lock()
+	defer n.addrMu.Unlock()
+	if n.listener == nil {
+		return n.cfg.Listen
+	}
+	return n.listener.String()
+}
+
+// Shutdown drains the node: it stops taking connections, tells every client
+// to reconnect (elsewhere), finishes API calls in flight, and stops, within
+// ctx's deadline.
+func (n *Node) Shutdown(ctx context.Context) error {
+	if n.draining.Swap(true) {
+		return nil
+	}
+	n.log.Info("draining", "sessions", n.hub.count())
+	for _, s := range n.hub.all() {
+		s.Close(session.ReasonShutdown)
+	}
+	n.awaitSessionsGone(ctx, drainGrace)
+	err := n.server.Shutdown(ctx)
+	n.engine.Close()
+	for _, c := range n.closers {
+		c()
+	}
+	n.log.Info("stopped", "err", err)
+	return err
+}
+
+// drainGrace bounds how long Shutdown waits for transports to flush their
+// last word (courier:disconnect) before the engine closes what is left.
+const drainGrace = 2 * time.Second
+
+func (n *Node) awaitSessionsGone(ctx context.Context, grace time.Duration) {
+	deadline := time.Now().Add(grace)
+	for n.hub.count() > 0 && time.Now().Before(deadline) && ctx.Err() == nil {
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func (n *Node) storeContext() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), 5*time.Second)
+}
+
+// Run serves a node on cfg.Listen until ctx ends, then drains it within
+// cfg.ShutdownTimeout.
+func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
+	n, err := New(cfg, log)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", n.cfg.Listen)
+	if err != nil {
+		return err
+	}
+	served := make(chan error, 1)
+	go func() { served <- n.Serve(ln) }()
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), n.cfg.ShutdownTimeout)
+	defer cancel()
+	if err := n.Shutdown(shutdownCtx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return <-served
+}
