@@ -120,6 +120,34 @@ t('11. a member joining within the ttl gets what was pushed to the room before',
   assert.equal(m3.meta.id, fresh, `after acking, a re-join first got ${JSON.stringify(m3.meta)} (acked ${id})`);
 });
 
+t('11b. a member that reconnects is back in its rooms without asking, and gets what it missed', async () => {
+  const room = `game:${uid('r')}`;
+  const user = uid('back');
+  const first = await connectClient(server(), { user, rooms: ['game:*'], device: 'tablet' });
+  await join(first.socket, room);
+  const gone = disconnected(first.socket);
+  first.socket.disconnect();
+  await gone;
+
+  // pushed while the device is away
+  const id = await push(server(), { to: { rooms: [room] }, event: 'state', data: 'missed', ttl: 60 });
+  const second = await connectClient(server(), { user, rooms: ['game:*'], device: 'tablet' });
+  const m = await second.inbox.next(); // no join emitted: the device's rooms are remembered
+  assert.equal(m.event, 'state');
+  assertMeta(m.meta, { id, room, what: 'replay to a reconnecting member' });
+  const live = await push(server(), { to: { rooms: [room] }, event: 'state', data: 'live', ttl: 60 });
+  assert.equal((await second.inbox.next()).meta.id, live);
+
+  // a device that left is not put back
+  await request(second.socket, 'leave', { room });
+  const gone2 = disconnected(second.socket);
+  second.socket.disconnect();
+  await gone2;
+  await push(server(), { to: { rooms: [room] }, event: 'state', data: 'after leave', ttl: 60 });
+  const third = await connectClient(server(), { user, rooms: ['game:*'], device: 'tablet' });
+  await third.inbox.expectNone((x) => x.event === 'state', QUIET_MS, 'room message after leaving');
+});
+
 t('API room join: POST /v1/rooms/{room}/join puts the user\'s sessions into the room', async () => {
   const room = `lobby-${uid('r')}`;
   const user = uid('api-joined');
