@@ -61,7 +61,7 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 		mailbox:   mb,
 		registry:  reg,
 		hub:       newHub(),
-		closers:   []func(){mb.Close},
+		closers:   []func(){mb.Close, reg.Close},
 	}
 	n.metrics = newMetrics(
 		func() float64 { return float64(n.hub.count()) },

@@ -2,6 +2,7 @@ package mailbox
 
 import (
 	"context"
+	"courier/router/internal/janitor"
 	"hash/maphash"
 	"sync"
 	"sync/atomic"
@@ -22,9 +23,7 @@ type Memory struct {
 	seed      maphash.Seed
 	shards    [shardCount]shard
 
-	stop chan struct{}
-	done chan struct{}
-	once sync.Once
+	janitor *janitor.Janitor
 }
 
 var _ Mailbox = (*Memory)(nil)
@@ -59,36 +58,19 @@ func NewMemory(cfg Config) *Memory {
 		deviceTTL: max(cfg.DeviceTTL.Milliseconds(), 1),
 		now:       cfg.Now,
 		seed:      maphash.MakeSeed(),
-		stop:      make(chan struct{}),
-		done:      make(chan struct{}),
 	}
 	for i := range m.shards {
 		m.shards[i].streams = make(map[Stream]*stream)
 		m.shards[i].claims = make(map[string]claim)
 	}
-	go m.janitor()
+	m.janitor = janitor.Start(sweepEvery, m.Sweep)
 	return m
 }
 
 // Close stops the janitor. The Memory stays usable; sweeps then happen only
 // on access. Close is idempotent.
 func (m *Memory) Close() {
-	m.once.Do(func() { close(m.stop) })
-	<-m.done
-}
-
-func (m *Memory) janitor() {
-	defer close(m.done)
-	t := time.NewTicker(sweepEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-m.stop:
-			return
-		case <-t.C:
-			m.Sweep()
-		}
-	}
+	m.janitor.Stop()
 }
 
 func (m *Memory) shard(key string) *shard {

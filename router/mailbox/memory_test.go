@@ -1,8 +1,8 @@
 package mailbox_test
 
 import (
+	"courier/router/internal/fakeclock"
 	"fmt"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -23,28 +23,10 @@ func TestMemoryContract(t *testing.T) {
 	})
 }
 
-// fakeClock is a clock tests move by hand.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 // TestMemoryStaysBounded: Sweep forgets what nobody can need any more.
 func TestMemoryStaysBounded(t *testing.T) {
 	ctx := t.Context()
-	clk := &fakeClock{now: time.UnixMilli(1_700_000_000_000)}
+	clk := fakeclock.At(time.UnixMilli(1_700_000_000_000))
 	m := newMemory(t, mailbox.Config{Limit: 10, DeviceTTL: time.Hour, Now: clk.Now})
 	exp := clk.Now().Add(time.Minute).UnixMilli()
 	for u := range 100 {

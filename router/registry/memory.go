@@ -3,6 +3,7 @@ package registry
 import (
 	"cmp"
 	"context"
+	"courier/router/internal/janitor"
 	"slices"
 	"sync"
 	"time"
@@ -25,9 +26,7 @@ type Memory struct {
 	dmu     sync.Mutex
 	devices map[deviceKey]*remembered
 
-	stop chan struct{}
-	done chan struct{}
-	once sync.Once
+	janitor *janitor.Janitor
 }
 
 var _ Registry = (*Memory)(nil)
@@ -63,31 +62,14 @@ func NewMemory(cfg Config) *Memory {
 		nodes:    make(map[string]map[string]struct{}),
 		rooms:    make(map[string]*room),
 		devices:  make(map[deviceKey]*remembered),
-		stop:     make(chan struct{}),
-		done:     make(chan struct{}),
 	}
-	go m.janitor()
+	m.janitor = janitor.Start(sweepEvery, m.Sweep)
 	return m
 }
 
 // Close stops the janitor; the Memory stays usable. Close is idempotent.
 func (m *Memory) Close() {
-	m.once.Do(func() { close(m.stop) })
-	<-m.done
-}
-
-func (m *Memory) janitor() {
-	defer close(m.done)
-	t := time.NewTicker(sweepEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-m.stop:
-			return
-		case <-t.C:
-			m.Sweep()
-		}
-	}
+	m.janitor.Stop()
 }
 
 // Sweep drops expired remembered device rooms; the janitor runs it every minute.

@@ -1,8 +1,8 @@
 package registry_test
 
 import (
+	"courier/router/internal/fakeclock"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,27 +22,10 @@ func TestMemoryContract(t *testing.T) {
 	})
 }
 
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 // TestMemoryStaysBounded: emptied rooms and idle devices are forgotten.
 func TestMemoryStaysBounded(t *testing.T) {
 	ctx := t.Context()
-	clk := &fakeClock{now: time.UnixMilli(1_700_000_000_000)}
+	clk := fakeclock.At(time.UnixMilli(1_700_000_000_000))
 	m := newMemory(t, registry.Config{DeviceTTL: time.Hour, Now: clk.Now})
 	for i := range 50 {
 		s := registry.Session{ID: fmt.Sprint(i), User: fmt.Sprint("u", i), Node: "n"}

@@ -11,9 +11,9 @@ package mailboxtest
 import (
 	"bytes"
 	"context"
+	"courier/router/internal/fakeclock"
 	"fmt"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -56,35 +56,17 @@ func Run(t *testing.T, newMailbox Factory) {
 	}
 }
 
-// clock is the fake time the suite moves.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 // harness is one Mailbox with its clock and terse, failing-fast helpers.
 type harness struct {
 	t   *testing.T
 	mb  mailbox.Mailbox
-	clk *clock
+	clk *fakeclock.Clock
 	ctx context.Context
 }
 
 func setup(t *testing.T, newMailbox Factory, cfg mailbox.Config) *harness {
 	t.Helper()
-	clk := &clock{now: time.UnixMilli(time.Now().UnixMilli())}
+	clk := fakeclock.New()
 	cfg.Now = clk.Now
 	return &harness{t: t, mb: newMailbox(t, cfg), clk: clk, ctx: t.Context()}
 }

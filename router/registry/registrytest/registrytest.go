@@ -11,12 +11,11 @@ package registrytest
 
 import (
 	"context"
+	"courier/router/internal/fakeclock"
 	"maps"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"courier/router/registry"
 )
@@ -52,35 +51,17 @@ func Run(t *testing.T, newRegistry Factory) {
 	}
 }
 
-// clock is the fake time the suite moves.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 // harness is one Registry with its clock and terse, failing-fast helpers.
 type harness struct {
 	t   *testing.T
 	r   registry.Registry
-	clk *clock
+	clk *fakeclock.Clock
 	ctx context.Context
 }
 
 func setup(t *testing.T, newRegistry Factory, cfg registry.Config) *harness {
 	t.Helper()
-	clk := &clock{now: time.UnixMilli(time.Now().UnixMilli())}
+	clk := fakeclock.New()
 	cfg.Now = clk.Now
 	return &harness{t: t, r: newRegistry(t, cfg), clk: clk, ctx: t.Context()}
 }
