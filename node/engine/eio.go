@@ -49,25 +49,6 @@ func engineOptions(cfg Config, opts config.ServerOptionsInterface) {
 	opts.SetTransports(types.NewSet(transports.POLLING, transports.WEBSOCKET))
 	opts.SetAllowUpgrades(true)
 	opts.SetAllowEIO3(false)
-	if c := corsOptions(cfg.CORSOrigins); c != nil {
-		opts.SetCors(c)
-	}
-}
-
-// corsOptions: "*" reflects any origin, otherwise only the listed ones; no
-// list means no CORS headers at all (same origin only).
-func corsOptions(origins []string) *types.Cors {
-	if len(origins) == 0 {
-		return nil
-	}
-	allowed := make([]any, 0, len(origins))
-	for _, o := range origins {
-		if o == "*" {
-			return &types.Cors{Origin: true, Credentials: true}
-		}
-		allowed = append(allowed, o)
-	}
-	return &types.Cors{Origin: allowed, Credentials: true}
 }
 
 // eio is the library's Engine.IO server with our fix layer around it. Both the
@@ -76,6 +57,7 @@ func corsOptions(origins []string) *types.Cors {
 type eio struct {
 	cfg    Config
 	log    *slog.Logger
+	cors   *cors // nil: same origin only
 	srv    eioengine.Server
 	gates  sync.Map // engine.Socket -> *gate
 	closed atomic.Bool
@@ -88,7 +70,7 @@ type eio struct {
 }
 
 func newEIO(cfg Config, opts config.ServerOptionsInterface, log *slog.Logger) *eio {
-	e := &eio{cfg: cfg, log: log}
+	e := &eio{cfg: cfg, log: log, cors: newCORS(cfg.CORSOrigins)}
 	e.srv = eioengine.NewServer(opts)
 	// "flush" fires inside the socket's constructor, before the OPEN packet
 	// goes out: the only moment a data listener can be attached without

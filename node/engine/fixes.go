@@ -39,6 +39,9 @@ func (e *eio) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
+	if e.cors != nil && e.cors.apply(w, r) {
+		return
+	}
 	if e.closed.Load() {
 		writeCodeMessage(w, http.StatusServiceUnavailable, 5, "Server closing")
 		return
