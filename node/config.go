@@ -33,6 +33,7 @@ type Config struct {
 	AckRetries   int           `yaml:"ack-retries"`    // resends while connected, default 3
 	SendQueue    int           `yaml:"send-queue"`     // per-connection queue bound, default 1024
 	AckWindow    int           `yaml:"ack-window"`     // unacked messages in flight per connection, default 128
+	MaxRooms     int           `yaml:"max-rooms"`      // rooms one connection may be in, default 256
 	PingInterval time.Duration `yaml:"ping-interval"`  // default 25s
 	PingTimeout  time.Duration `yaml:"ping-timeout"`   // default 20s
 
@@ -70,6 +71,9 @@ func (c Config) WithDefaults() Config {
 	if c.AckWindow == 0 {
 		c.AckWindow = 128
 	}
+	if c.MaxRooms == 0 {
+		c.MaxRooms = 256
+	}
 	if c.PingInterval == 0 {
 		c.PingInterval = 25 * time.Second
 	}
@@ -97,8 +101,8 @@ func (c Config) Validate() error {
 	if c.GossipListen != "" && c.Redis == "" {
 		return errors.New("--gossip-listen needs --redis: nodes on the in-memory backend cannot share sessions or messages, so they refuse to form a cluster")
 	}
-	if c.MailboxLimit < 1 || c.AckRetries < 0 || c.SendQueue < 1 || c.AckWindow < 1 {
-		return errors.New("--mailbox-limit, --send-queue and --ack-window must be positive, --ack-retries not negative")
+	if c.MailboxLimit < 1 || c.AckRetries < 0 || c.SendQueue < 1 || c.AckWindow < 1 || c.MaxRooms < 1 {
+		return errors.New("--mailbox-limit, --send-queue, --ack-window and --max-rooms must be positive, --ack-retries not negative")
 	}
 	if c.DefaultTTL < 0 {
 		return errors.New("--default-ttl must not be negative")

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"fmt"
 	"time"
 	"unicode/utf8"
 
@@ -50,21 +51,23 @@ func (n *Node) Authenticate(hs *engine.Handshake) (any, error) {
 func (n *Node) Connected(c engine.Conn, a any) {
 	acc := a.(accepted)
 	s := session.New(n.sessionOpts, c, acc.claims, acc.device)
-	n.hub.add(s)
 	n.metrics.connects.Inc()
-	c.OnEvent(func(event string, args []any, ack func(...any)) { n.onClientEvent(s, event, args, ack) })
-	c.OnClose(func(reason string) { n.sessionGone(s, reason) })
-
 	ctx, cancel := n.storeContext()
 	defer cancel()
+	// Registered before OnClose is set: a connection that is already gone
+	// runs sessionGone right there, and its Remove must come after the Add.
 	if err := n.registry.Add(ctx, n.registryEntry(s)); err != nil {
 		n.log.Warn("session not registered", "session", s.ID(), "err", err)
 	}
+	n.hub.add(s)
+	c.OnEvent(func(event string, args []any, ack func(...any)) { n.onClientEvent(s, event, args, ack) })
+	c.OnClose(func(reason string) { n.sessionGone(s, reason) })
+
 	rooms, err := n.registry.DeviceRooms(ctx, s.User, s.Device)
 	if err != nil {
 		n.log.Warn("device rooms not restored", "session", s.ID(), "err", err)
 	}
-	for _, room := range rooms {
+	for _, room := range rooms[:min(len(rooms), n.cfg.MaxRooms)] {
 		n.joinSession(ctx, s, room)
 	}
 	s.Start()
@@ -109,6 +112,10 @@ func (n *Node) onClientEvent(s *session.Session, event string, args []any, ack f
 		}
 		if !s.Claims.MayJoin(room) {
 			reply(fail(errcode.New(errcode.Forbidden, "the token does not allow joining "+room)))
+			return
+		}
+		if n.hub.roomCount(s) >= n.cfg.MaxRooms && !n.hub.inRoom(room, s) {
+			reply(fail(errcode.New(errcode.LimitExceeded, fmt.Sprintf("a connection may be in at most %d rooms", n.cfg.MaxRooms))))
 			return
 		}
 		n.joinSession(ctx, s, room)

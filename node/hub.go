@@ -79,6 +79,19 @@ func (h *hub) leave(room string, s *session.Session) bool {
 	return true
 }
 
+func (h *hub) roomCount(s *session.Session) int {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return len(h.roomOf[s])
+}
+
+func (h *hub) inRoom(room string, s *session.Session) bool {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	_, ok := h.roomOf[s][room]
+	return ok
+}
+
 func (h *hub) user(user string) []*session.Session { return h.list(h.byUser, user) }
 func (h *hub) room(room string) []*session.Session { return h.list(h.byRoom, room) }
 

@@ -60,14 +60,15 @@ func (n *Node) Push(ctx context.Context, req *api.PushRequest) (api.PushResult, 
 	for _, st := range streamsOf(req.To) {
 		m := base
 		m.Room = st.room
-		seq, created, err := n.mailbox.Append(ctx, st.stream, m)
+		seq, _, err := n.mailbox.Append(ctx, st.stream, m)
 		if err != nil {
 			return api.PushResult{}, n.unavailable(ctx, err)
 		}
-		if created { // a retried push appends nothing new and delivers nothing new
-			m.Seq = seq
-			stored[st.stream] = &m
-		}
+		// A retry appends nothing new; handing its stored copy on again is
+		// harmless (sessions skip seqs they already queued) and reaches the
+		// sessions an earlier, failed attempt never delivered to live.
+		m.Seq = seq
+		stored[st.stream] = &m
 	}
 	n.fanOut(req.To, base, stored)
 	n.countPush(req.To)

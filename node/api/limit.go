@@ -31,11 +31,14 @@ func (l *keyLimiter) allow(key string) bool {
 	defer l.mu.Unlock()
 	now := l.now()
 	b := l.keys[key]
+	// A bucket holds at least one token, so a rate below 1/s still lets a
+	// call through every 1/rate seconds.
+	burst := max(1, l.rate)
 	if b == nil {
-		b = &bucket{tokens: l.rate, last: now}
+		b = &bucket{tokens: burst, last: now}
 		l.keys[key] = b
 	}
-	b.tokens = min(l.rate, b.tokens+now.Sub(b.last).Seconds()*l.rate)
+	b.tokens = min(burst, b.tokens+now.Sub(b.last).Seconds()*l.rate)
 	b.last = now
 	if b.tokens < 1 {
 		return false

@@ -171,3 +171,18 @@ func TestTraceIDIsKeptFromCaller(t *testing.T) {
 		t.Fatalf("trace id %q", resp.Header.Get(TraceHeader))
 	}
 }
+
+func TestRateBelowOnePerSecond(t *testing.T) {
+	now := time.Unix(0, 0)
+	ts, _ := newTestServer(t, Config{RatePerKey: 0.5, Now: func() time.Time { return now }})
+	if status, _, _ := call(t, ts, "GET", "/v1/cluster", "k1", ""); status != 200 {
+		t.Fatalf("first call at 0.5/s: %d", status)
+	}
+	if status, _, _ := call(t, ts, "GET", "/v1/cluster", "k1", ""); status != 429 {
+		t.Fatalf("second call at once: %d", status)
+	}
+	now = now.Add(2 * time.Second)
+	if status, _, _ := call(t, ts, "GET", "/v1/cluster", "k1", ""); status != 200 {
+		t.Fatalf("after 2 s: %d", status)
+	}
+}

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -41,5 +42,40 @@ func TestCloseTransportFlushesEmitsFirst(t *testing.T) {
 	}
 	if got != n {
 		t.Fatalf("bye arrived after %d of %d bulk events", got, n)
+	}
+}
+
+// A client that never acknowledges does not grow the server's ack table
+// without bound.
+func TestPendingAcksAreBounded(t *testing.T) {
+	rec := &recorder{}
+	s, ts := startSIO(t, fastCfg(), rec)
+	c := connectWS(t, ts, "")
+	waitFor(t, 2*time.Second, "connected", func() bool { return s.Count() == 1 })
+	conns, _, _ := rec.snapshot()
+	sc := conns[0].(*conn)
+	for i := 0; i < maxPendingAcks+500; i++ {
+		if err := sc.Emit("e", nil, func([]any) {}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sc.mu.Lock()
+	n := len(sc.acks)
+	sc.mu.Unlock()
+	if n != maxPendingAcks {
+		t.Fatalf("%d acks pending, want the bound %d", n, maxPendingAcks)
+	}
+	// the newest are the ones kept: acking the last emit still runs its callback
+	got := make(chan struct{}, 1)
+	if err := sc.Emit("last", nil, func([]any) { got <- struct{}{} }); err != nil {
+		t.Fatal(err)
+	}
+	for m := c.next(); !strings.Contains(m, `["last"]`); m = c.next() {
+	}
+	c.send(fmt.Sprintf("43%d[]", maxPendingAcks+500))
+	select {
+	case <-got:
+	case <-time.After(3 * time.Second):
+		t.Fatal("ack of the newest emit did not run")
 	}
 }

@@ -26,18 +26,19 @@ type conn struct {
 	hs   *Handshake
 	auth any
 
-	mu      sync.Mutex
-	closed  bool
-	reason  string
-	ready   bool // Handler.Connected has returned
-	running bool // a goroutine is draining queue
-	queue   []*parser.Packet
-	onEvent func(event string, args []any, ack func(args ...any))
-	onClose func(reason string)
-	onGone  func()
-	acks    map[uint64]func(args []any)
-	bye     []types.BufferInterface // the client's DISCONNECT, raw
-	nextAck uint64
+	mu        sync.Mutex
+	closed    bool
+	reason    string
+	ready     bool // Handler.Connected has returned
+	running   bool // a goroutine is draining queue
+	queue     []*parser.Packet
+	onEvent   func(event string, args []any, ack func(args ...any))
+	onClose   func(reason string)
+	onGone    func()
+	acks      map[uint64]func(args []any)
+	bye       []types.BufferInterface // the client's DISCONNECT, raw
+	oldestAck uint64                  // lowest ack id that may still be pending
+	nextAck   uint64
 }
 
 var _ Conn = (*conn)(nil)
@@ -67,6 +68,14 @@ func (c *conn) Emit(event string, args []any, ack func(args []any)) error {
 		}
 		c.acks[id] = ack
 		pkt.Id = &id
+		// A client that never acknowledges must not grow the table without
+		// bound: the oldest callbacks go first (ids rise by one per emit).
+		// Their messages stay in the caller's hands: courier resends from
+		// the mailbox on its own timeout.
+		for len(c.acks) > maxPendingAcks {
+			delete(c.acks, c.oldestAck)
+			c.oldestAck++
+		}
 	}
 	c.mu.Unlock()
 	c.write(pkt)
@@ -113,6 +122,9 @@ func (c *conn) Disconnect() {
 		c.l.sock.Write(b, nil, func(transports.Transport) { c.l.sock.Close(false) })
 	}
 }
+
+// maxPendingAcks bounds the acknowledgements one connection waits for.
+const maxPendingAcks = 4096
 
 // CloseTransport closes once everything emitted before is on the wire, so a
 // last word (courier:disconnect) reaches the client. The library's own

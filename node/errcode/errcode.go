@@ -15,6 +15,7 @@ const (
 	NotFound         Code = "not_found"         // no such route
 	TooLarge         Code = "payload_too_large" // data over the limit
 	RateLimited      Code = "rate_limited"      // too many requests for this key
+	LimitExceeded    Code = "limit_exceeded"    // a per-connection bound (rooms) is reached
 	ReservedEvent    Code = "reserved_event"    // event name the protocol keeps for itself
 	UnknownEvent     Code = "unknown_event"     // a client event the server does not serve
 	Unavailable      Code = "unavailable"       // the store (Redis) or a backend is down; retry
@@ -27,7 +28,7 @@ const (
 // HTTPStatus is the status that goes with a code in the push API.
 func (c Code) HTTPStatus() int {
 	switch c {
-	case BadRequest, ReservedEvent, UnknownEvent:
+	case BadRequest, ReservedEvent, UnknownEvent, LimitExceeded:
 		return http.StatusBadRequest
 	case Unauthorized:
 		return http.StatusUnauthorized
@@ -62,5 +63,5 @@ func (e *Error) Error() string { return string(e.Code) + ": " + e.Message }
 func New(code Code, message string) *Error { return &Error{Code: code, Message: message} }
 
 // All lists every code, for the SDKs' generated table and its test.
-var All = []Code{BadRequest, Unauthorized, Forbidden, NotFound, TooLarge, RateLimited, ReservedEvent,
+var All = []Code{BadRequest, Unauthorized, Forbidden, NotFound, TooLarge, RateLimited, LimitExceeded, ReservedEvent,
 	UnknownEvent, Unavailable, Timeout, ShuttingDown, Internal, MethodNotAllowed}

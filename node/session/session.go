@@ -37,16 +37,24 @@ type Session struct {
 	Claims      auth.Claims
 	ConnectedAt time.Time
 
-	mu       sync.Mutex
-	closed   bool
-	running  bool // a worker goroutine is active
-	streams  map[mailbox.Stream]*streamState
-	live     []Delivery
-	acks     []flightKey
-	sendq    []Delivery
-	inflight map[flightKey]*flight
-	timer    *time.Timer
-	wakeAt   time.Time
+	mu      sync.Mutex
+	closed  bool
+	running bool // a worker goroutine is active
+	streams map[mailbox.Stream]*streamState
+	live    []Delivery
+	acks    []flightKey
+	sendq   []queued
+	// liveQueued counts the entries of sendq that came live: only they can
+	// make a slow consumer, since replay reads no more than the window frees.
+	liveQueued int
+	inflight   map[flightKey]*flight
+	timer      *time.Timer
+	wakeAt     time.Time
+}
+
+type queued struct {
+	d    Delivery
+	live bool
 }
 
 type streamState struct {
@@ -130,7 +138,7 @@ func (s *Session) Deliver(d Delivery) {
 		s.mu.Unlock()
 		return
 	}
-	if len(s.live)+len(s.sendq) >= s.opt.QueueLimit {
+	if len(s.live)+s.liveQueued >= s.opt.QueueLimit {
 		s.mu.Unlock()
 		s.opt.Log.Warn("slow consumer disconnected", "session", s.ID(), "user", s.User, "queued", s.opt.QueueLimit)
 		s.Close(ReasonSlowConsumer)
@@ -146,31 +154,37 @@ func (s *Session) Deliver(d Delivery) {
 // every other reason the transport is dropped so the client reconnects
 // (elsewhere, when the node is going away) and replays what it missed.
 func (s *Session) Close(reason string) {
+	// Marked closed first: the reason counted is ours, not the "client"
+	// close the engine reports back, and concurrent Closes say it once.
+	if !s.Closed(reason) {
+		return
+	}
 	_ = s.conn.Emit("courier:disconnect", []any{map[string]string{"reason": reason}}, nil)
 	if reason == ReasonKicked {
 		s.conn.Disconnect()
 	} else {
 		s.conn.CloseTransport()
 	}
-	s.Closed(reason)
 }
 
-// Closed records that the connection is gone. Acks already received are
-// still written; messages in flight stay in the mailbox. Idempotent.
-func (s *Session) Closed(reason string) {
+// Closed records that the connection is gone and reports whether this call
+// closed it. Acks already received are still written; messages in flight
+// stay in the mailbox.
+func (s *Session) Closed(reason string) bool {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		return
+		return false
 	}
 	s.closed = true
-	s.live, s.sendq, s.inflight = nil, nil, nil
+	s.live, s.sendq, s.inflight, s.liveQueued = nil, nil, nil, 0
 	if s.timer != nil {
 		s.timer.Stop()
 	}
 	s.mu.Unlock()
 	s.opt.Metrics.Disconnected(reason)
 	s.kick() // flush acks
+	return true
 }
 
 // Pending reports what is queued and in flight, for tests and admin views.

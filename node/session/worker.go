@@ -1,6 +1,8 @@
 package session
 
 import (
+	"cmp"
+	"slices"
 	"time"
 
 	"courier/router/mailbox"
@@ -25,7 +27,9 @@ func (s *Session) kick() {
 
 type replayJob struct {
 	stream mailbox.Stream
+	st     *streamState // the state the read is for: a leave and rejoin makes a new one
 	after  uint64
+	limit  int
 }
 
 // work runs passes until one finds nothing to do. Each pass takes the work
@@ -70,7 +74,7 @@ func (s *Session) work() {
 func (s *Session) absorbLive() {
 	for _, d := range s.live {
 		if d.Msg.Seq == 0 {
-			s.sendq = append(s.sendq, d)
+			s.queueLive(d)
 			continue
 		}
 		st := s.streams[d.Stream]
@@ -83,7 +87,7 @@ func (s *Session) absorbLive() {
 			// already queued or sent
 		case d.Msg.Seq == st.sent+1:
 			st.sent = d.Msg.Seq
-			s.sendq = append(s.sendq, d)
+			s.queueLive(d)
 		default:
 			st.replay = true // a gap: a message went past us
 		}
@@ -92,21 +96,35 @@ func (s *Session) absorbLive() {
 	s.live = s.live[:0]
 }
 
-// takeReplays picks the streams owing a mailbox read while the send window
-// has room, so replay never outruns the client. Called with s.mu held.
+func (s *Session) queueLive(d Delivery) {
+	s.sendq = append(s.sendq, queued{d: d, live: true})
+	s.liveQueued++
+}
+
+// takeReplays picks the streams owing a mailbox read and shares the free
+// window among them, so replay never queues more than the client can take.
+// Called with s.mu held.
 func (s *Session) takeReplays() []replayJob {
-	if len(s.sendq)+len(s.inflight) >= s.opt.Window {
-		return nil
-	}
+	free := s.opt.Window - len(s.sendq) - len(s.inflight)
 	var jobs []replayJob
 	now := s.opt.Now()
 	for name, st := range s.streams {
+		if free <= 0 {
+			break
+		}
 		if st.replay && !st.fetching && !now.Before(st.notBefore) {
+			limit := min(replayBatch, free)
+			free -= limit
 			st.replay, st.fetching = false, true
-			jobs = append(jobs, replayJob{stream: name, after: st.sent})
+			jobs = append(jobs, replayJob{stream: name, st: st, after: st.sent, limit: limit})
 		}
 	}
 	return jobs
+}
+
+// expired reports a cached message past its ttl: never sent again.
+func expired(m *mailbox.Message, nowMs int64) bool {
+	return m.Expires != 0 && m.Expires <= nowMs
 }
 
 // takeSends moves queued messages into flight while the window has room.
@@ -115,10 +133,18 @@ func (s *Session) takeSends() ([]Delivery, []flightKey) {
 	var sends []Delivery
 	var keys []flightKey
 	now := s.opt.Now()
+	nowMs := now.UnixMilli()
 	n := 0
 	for n < len(s.sendq) && len(s.inflight) < s.opt.Window {
-		d := s.sendq[n]
+		q := s.sendq[n]
+		d := q.d
 		n++
+		if q.live {
+			s.liveQueued--
+		}
+		if expired(d.Msg, nowMs) {
+			continue
+		}
 		key := flightKey{stream: d.Stream, seq: d.Msg.Seq}
 		if d.Msg.Seq != 0 {
 			if _, dup := s.inflight[key]; dup {
@@ -139,24 +165,29 @@ func (s *Session) takeSends() ([]Delivery, []flightKey) {
 // times; after that the message waits in the mailbox for the next
 // connection. Called with s.mu held.
 func (s *Session) takeRetries() ([]Delivery, []flightKey) {
-	var sends []Delivery
-	var keys []flightKey
+	var due []flightKey
 	now := s.opt.Now()
 	for key, f := range s.inflight {
 		if now.Before(f.deadline) {
 			continue
 		}
-		if f.attempts >= s.opt.AckRetries {
+		if f.attempts >= s.opt.AckRetries || expired(f.d.Msg, now.UnixMilli()) {
 			delete(s.inflight, key)
 			continue
 		}
+		due = append(due, key)
+	}
+	// Resends go out in push order, as the first sends did.
+	slices.SortFunc(due, func(a, b flightKey) int { return cmp.Compare(a.seq, b.seq) })
+	sends := make([]Delivery, 0, len(due))
+	for _, key := range due {
+		f := s.inflight[key]
 		f.attempts++
 		f.deadline = now.Add(s.opt.AckTimeout)
 		sends = append(sends, f.d)
-		keys = append(keys, key)
 		s.opt.Metrics.Retried()
 	}
-	return sends, keys
+	return sends, due
 }
 
 // armTimer wakes the worker at the earliest ack deadline. Called with s.mu held.
@@ -170,21 +201,27 @@ func (s *Session) armTimer() {
 			next = f.deadline
 		}
 	}
+	now := s.opt.Now()
 	for _, st := range s.streams {
-		if st.replay && !st.notBefore.IsZero() { // a read failed and waits for the store
-			if t := st.notBefore; next.IsZero() || t.Before(next) {
-				next = t
-			}
+		// a read that failed waits for the store; once that wait is over,
+		// a free window (an ack) is what starts it, not the clock
+		if st.replay && st.notBefore.After(now) && (next.IsZero() || st.notBefore.Before(next)) {
+			next = st.notBefore
 		}
 	}
-	if next.IsZero() || (s.timer != nil && next.Equal(s.wakeAt)) {
-		return
+	if next.IsZero() || (!s.wakeAt.IsZero() && next.Equal(s.wakeAt)) {
+		return // nothing to wait for, or already waiting for that moment
 	}
 	if s.timer != nil {
 		s.timer.Stop()
 	}
 	s.wakeAt = next
-	s.timer = time.AfterFunc(next.Sub(s.opt.Now()), s.kick)
+	s.timer = time.AfterFunc(next.Sub(now), func() {
+		s.mu.Lock()
+		s.wakeAt = time.Time{}
+		s.mu.Unlock()
+		s.kick()
+	})
 }
 
 func (s *Session) writeAcks(acks []flightKey) {
@@ -206,13 +243,13 @@ func (s *Session) writeAcks(acks []flightKey) {
 // replay reads one batch of what the device has not acknowledged in a stream.
 func (s *Session) replay(job replayJob) {
 	ctx, cancel := s.storeContext()
-	msgs, err := s.opt.Mailbox.Pending(ctx, job.stream, s.DeviceKey(), job.after, replayBatch)
+	msgs, err := s.opt.Mailbox.Pending(ctx, job.stream, s.DeviceKey(), job.after, job.limit)
 	cancel()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st := s.streams[job.stream]
-	if st == nil || s.closed {
-		return
+	st := job.st
+	if s.closed || s.streams[job.stream] != st {
+		return // left (and maybe rejoined) meanwhile: this read is stale
 	}
 	st.fetching = false
 	if err != nil {
@@ -228,9 +265,9 @@ func (s *Session) replay(job replayJob) {
 			continue
 		}
 		st.sent = m.Seq
-		s.sendq = append(s.sendq, Delivery{Stream: job.stream, Msg: m})
+		s.sendq = append(s.sendq, queued{d: Delivery{Stream: job.stream, Msg: m}})
 	}
-	if len(msgs) == replayBatch {
+	if len(msgs) == job.limit {
 		st.replay = true // more to read once the window has room
 	}
 }

@@ -70,6 +70,7 @@ func nodeOptions() []option {
 		integer("ack-retries", d.AckRetries, "`count` of resends of an unacknowledged message while connected", func(s *settings) *int { return &cfg(s).AckRetries }),
 		integer("send-queue", d.SendQueue, "per-connection send queue `bound`", func(s *settings) *int { return &cfg(s).SendQueue }),
 		integer("ack-window", d.AckWindow, "unacknowledged `messages` in flight per connection", func(s *settings) *int { return &cfg(s).AckWindow }),
+		integer("max-rooms", d.MaxRooms, "rooms one connection may be in at once", func(s *settings) *int { return &cfg(s).MaxRooms }),
 		duration("ping-interval", d.PingInterval, "Engine.IO ping `interval`", func(s *settings) *time.Duration { return &cfg(s).PingInterval }),
 		duration("ping-timeout", d.PingTimeout, "Engine.IO ping `timeout`", func(s *settings) *time.Duration { return &cfg(s).PingTimeout }),
 		{name: "log-level", def: "info", usage: "log `level`: debug, info, warn or error", set: func(s *settings, v []string) error {
