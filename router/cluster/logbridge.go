@@ -1,0 +1,47 @@
+package cluster
+
+import (
+	"context"
+	"log"
+	"log/slog"
+	"strings"
+)
+
+// logBridge turns memberlist's *log.Logger lines ("[WARN] memberlist: text") into slog
+// records at the matching level. It is also the only place memberlist tells about a
+// failed probe: v0.7.0 never fills Node.State (hashicorp/memberlist#266), so the
+// "Suspect X has failed" line is how Members() learns that X is suspect.
+type logBridge struct {
+	log       *slog.Logger
+	onSuspect func(node string) // must not block: called on memberlist's goroutines
+}
+
+// newStdLogger wraps b for memberlist's Config.Logger.
+func newStdLogger(b *logBridge) *log.Logger {
+	return log.New(b, "", 0)
+}
+
+// Write gets one formatted line per call (log.Logger guarantees that).
+func (b *logBridge) Write(p []byte) (int, error) {
+	line := strings.TrimRight(string(p), "\n")
+	level, msg := slog.LevelInfo, line
+	for _, l := range []struct {
+		tag   string
+		level slog.Level
+	}{{"[DEBUG] ", slog.LevelDebug}, {"[INFO] ", slog.LevelInfo}, {"[WARN] ", slog.LevelWarn}, {"[ERR] ", slog.LevelError}, {"[ERROR] ", slog.LevelError}} {
+		if rest, ok := strings.CutPrefix(line, l.tag); ok {
+			level, msg = l.level, rest
+			break
+		}
+	}
+	msg = strings.TrimPrefix(msg, "memberlist: ")
+	if b.onSuspect != nil {
+		if rest, ok := strings.CutPrefix(msg, "Suspect "); ok {
+			if name, ok := strings.CutSuffix(rest, " has failed, no acks received"); ok {
+				b.onSuspect(name)
+			}
+		}
+	}
+	b.log.Log(context.Background(), level, msg)
+	return len(p), nil
+}
