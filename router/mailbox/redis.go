@@ -1,0 +1,168 @@
+package mailbox
+
+import (
+	"context"
+	_ "embed"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Redis is the Mailbox shared by the nodes of a cluster. Every operation is
+// one Lua script (one round trip, EVALSHA) over the keys of one stream, which
+// share a hash tag and so one Redis Cluster slot: each step is atomic on a
+// single server and on a Cluster alike. See router/README.md, "Redis layout".
+//
+// Time is Config.Now, passed to every script: Redis TIME is never used for
+// logic. Key TTLs (relative PEXPIRE) are only a safety net, at least the
+// logical life plus safetySlack. Errors wrap ErrUnavailable.
+type Redis struct {
+	client    redis.UniversalClient
+	prefix    string
+	limit     int
+	deviceTTL int64 // ms
+	now       func() time.Time
+
+	append, pending, ack, count, claim *redis.Script
+}
+
+var _ Mailbox = (*Redis)(nil)
+
+// safetySlack is added to every store-side TTL, so nodes whose clocks run a
+// little ahead of Redis's never lose what they still consider alive.
+const safetySlack = 10 * time.Minute
+
+var (
+	//go:embed redis_lib.lua
+	luaLib string
+	//go:embed redis_append.lua
+	luaAppend string
+	//go:embed redis_pending.lua
+	luaPending string
+	//go:embed redis_ack.lua
+	luaAck string
+	//go:embed redis_count.lua
+	luaCount string
+	//go:embed redis_claim.lua
+	luaClaim string
+)
+
+// NewRedis returns a Mailbox on client whose keys all start with "{"+prefix.
+// Give each deployment (and each test) its own prefix. The prefix may not
+// contain braces: they would change which part of a key Redis Cluster hashes.
+// cfg's zero fields take the defaults. The client stays the caller's.
+func NewRedis(client redis.UniversalClient, cfg Config, prefix string) *Redis {
+	if strings.ContainsAny(prefix, "{}") {
+		panic(fmt.Sprintf("mailbox: Redis key prefix %q contains a brace", prefix))
+	}
+	cfg = cfg.WithDefaults()
+	return &Redis{
+		client:    client,
+		prefix:    prefix,
+		limit:     cfg.Limit,
+		deviceTTL: max(cfg.DeviceTTL.Milliseconds(), 1),
+		now:       cfg.Now,
+		append:    redis.NewScript(luaLib + luaAppend),
+		pending:   redis.NewScript(luaLib + luaPending),
+		ack:       redis.NewScript(luaLib + luaAck),
+		count:     redis.NewScript(luaLib + luaCount),
+		claim:     redis.NewScript(luaClaim),
+	}
+}
+
+// Close releases nothing: the client belongs to the caller. It exists so
+// Redis and Memory stop the same way.
+func (r *Redis) Close() {}
+
+// keys returns the six keys of a stream, in the order the scripts expect.
+// The tag "{prefix:m:stream}" is the same in all six. A stream name holding
+// "}" only moves where the tag ends, identically for all six keys, and the
+// fixed suffixes hold no "}", so two streams never share a key.
+func (r *Redis) keys(s Stream) []string {
+	tag := "{" + r.prefix + ":m:" + string(s) + "}:"
+	return []string{tag + "meta", tag + "q", tag + "x", tag + "m", tag + "ids", tag + "dev"}
+}
+
+func (r *Redis) nowMs() int64 { return r.now().UnixMilli() }
+
+func unavailable(err error) error { return fmt.Errorf("%w: %w", ErrUnavailable, err) }
+
+// Append implements Mailbox: one EVALSHA.
+func (r *Redis) Append(ctx context.Context, s Stream, msg Message) (uint64, bool, error) {
+	res, err := r.append.Run(ctx, r.client, r.keys(s),
+		r.nowMs(), r.deviceTTL, safetySlack.Milliseconds(), r.limit,
+		msg.ID, msg.Expires, encodeMessage(msg)).Int64Slice()
+	if err != nil {
+		return 0, false, unavailable(err)
+	}
+	if len(res) != 2 {
+		return 0, false, unavailable(fmt.Errorf("append script returned %v", res))
+	}
+	return uint64(res[0]), res[1] == 1, nil
+}
+
+// Pending implements Mailbox: one EVALSHA.
+func (r *Redis) Pending(ctx context.Context, s Stream, dev string, after uint64, limit int) ([]Message, error) {
+	res, err := r.pending.Run(ctx, r.client, r.keys(s),
+		r.nowMs(), r.deviceTTL, safetySlack.Milliseconds(), dev, after, limit).Slice()
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	if len(res) == 0 {
+		return nil, nil
+	}
+	out := make([]Message, 0, len(res)/2)
+	for i := 0; i+1 < len(res); i += 2 {
+		seq, ok1 := res[i].(int64)
+		raw, ok2 := res[i+1].(string)
+		if !ok1 || !ok2 {
+			return nil, unavailable(fmt.Errorf("pending script returned %T, %T", res[i], res[i+1]))
+		}
+		m, err := decodeMessage(raw)
+		if err != nil {
+			return nil, unavailable(err)
+		}
+		m.Seq = uint64(seq)
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+// Ack implements Mailbox: one EVALSHA.
+func (r *Redis) Ack(ctx context.Context, s Stream, dev string, seq uint64) error {
+	err := r.ack.Run(ctx, r.client, r.keys(s),
+		r.nowMs(), r.deviceTTL, safetySlack.Milliseconds(), dev, seq).Err()
+	if err != nil {
+		return unavailable(err)
+	}
+	return nil
+}
+
+// PendingCount implements Mailbox: one EVALSHA, O(held messages x devices).
+func (r *Redis) PendingCount(ctx context.Context, s Stream) (int, error) {
+	n, err := r.count.Run(ctx, r.client, r.keys(s), r.nowMs(), r.deviceTTL).Int()
+	if err != nil {
+		return 0, unavailable(err)
+	}
+	return n, nil
+}
+
+// Claim implements Mailbox: one EVALSHA on a key of its own.
+func (r *Redis) Claim(ctx context.Context, key, id string, ttl time.Duration) (string, error) {
+	if ttl <= 0 {
+		return id, nil
+	}
+	k := "{" + r.prefix + ":c:" + key + "}:claim"
+	got, err := r.claim.Run(ctx, r.client, []string{k},
+		r.nowMs(), max(ttl.Milliseconds(), 1), safetySlack.Milliseconds(), id).Text()
+	if err != nil {
+		return "", unavailable(err)
+	}
+	return got, nil
+}
+
+// String names the store in logs.
+func (r *Redis) String() string { return "redis mailbox, prefix " + strconv.Quote(r.prefix) }

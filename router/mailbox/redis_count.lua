@@ -1,0 +1,27 @@
+-- PendingCount: ARGV now, deviceTTL. Counts held messages some live device
+-- has not acknowledged (all of them with no live device). Forgets idle
+-- devices but is no activity: it touches nothing.
+local now, ttl = tonumber(ARGV[1]), tonumber(ARGV[2])
+
+if redis.call('EXISTS', meta) == 0 then return 0 end
+expire(now)
+local live, minLow = {}, nil
+local all = redis.call('HGETALL', devs)
+for i = 1, #all, 2 do
+  local d, known = loadDev(all[i], now, ttl)
+  if known then
+    local set = {}
+    for _, a in ipairs(d.acked) do set[a] = true end
+    live[#live + 1] = {low = d.low, set = set}
+    if not minLow or d.low < minLow then minLow = d.low end
+  end
+end
+if #live == 0 then return redis.call('ZCARD', q) end
+local n = 0
+for _, s in ipairs(redis.call('ZRANGEBYSCORE', q, '(' .. fmt(minLow), '+inf')) do
+  local seq = tonumber(s)
+  for _, d in ipairs(live) do
+    if seq > d.low and not d.set[seq] then n = n + 1; break end
+  end
+end
+return n
