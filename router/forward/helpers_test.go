@@ -1,0 +1,173 @@
+package forward
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gobwas/ws"
+
+	"courier/router/mailbox"
+)
+
+func testLog(t testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
+
+// recorder is a Server.Handler that keeps what it got.
+type recorder struct {
+	mu      sync.Mutex
+	envs    []Envelope
+	batches int
+}
+
+func (r *recorder) handle(from string, env []Envelope) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.envs = append(r.envs, env...)
+	r.batches++
+}
+
+func (r *recorder) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.envs)
+}
+
+func (r *recorder) got() []Envelope {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]Envelope(nil), r.envs...)
+}
+
+// restartServer starts a server on the address an earlier one left. The
+// port can be briefly taken: a link redialing a closed loopback port may get
+// that very port as its source port and connect to itself.
+func restartServer(t testing.TB, cfg ServerConfig, addr string) (*Server, *recorder) {
+	t.Helper()
+	rec := &recorder{}
+	cfg.Listen, cfg.Handler, cfg.Log = addr, rec.handle, testLog(t)
+	var s *Server
+	waitFor(t, 5*time.Second, "the address to be free", func() bool {
+		var err error
+		s, err = NewServer(cfg)
+		return err == nil
+	})
+	t.Cleanup(func() { s.Close() })
+	return s, rec
+}
+
+func startServer(t testing.TB, cfg ServerConfig) (*Server, *recorder) {
+	t.Helper()
+	rec := &recorder{}
+	if cfg.Listen == "" {
+		cfg.Listen = "127.0.0.1:0"
+	}
+	if cfg.NodeID == "" {
+		cfg.NodeID = "b"
+	}
+	if cfg.Handler == nil {
+		cfg.Handler = rec.handle
+	}
+	if cfg.Log == nil {
+		cfg.Log = testLog(t)
+	}
+	s, err := NewServer(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s, rec
+}
+
+func startLinks(t testing.TB, cfg LinksConfig) *Links {
+	t.Helper()
+	if cfg.NodeID == "" {
+		cfg.NodeID = "a"
+	}
+	if cfg.Log == nil {
+		cfg.Log = testLog(t)
+	}
+	if cfg.BackoffMin == 0 {
+		cfg.BackoffMin, cfg.BackoffMax = 5*time.Millisecond, 50*time.Millisecond
+	}
+	l, err := NewLinks(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l
+}
+
+// waitFor polls cond until it holds or d passes.
+func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+func deliver(user string, seq uint64) Envelope {
+	return Envelope{
+		Kind:   KindDeliver,
+		Stream: mailbox.UserStream(user),
+		User:   user,
+		Msg: mailbox.Message{
+			ID: fmt.Sprintf("m-%s-%d", user, seq), Seq: seq, Event: "chat",
+			Data: []byte(`{"text":"hello"}`), TS: 1700000000000, Expires: 1700000300000,
+		},
+	}
+}
+
+// silentServer upgrades connections and then never reads them again: a peer
+// that hangs, or whose network dropped everything.
+func silentServer(t testing.TB) (addr string, accepted func() int) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			go upgradeOnly(c)
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		<-done
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+	})
+	return ln.Addr().String(), func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(conns)
+	}
+}
+
+func upgradeOnly(c net.Conn) {
+	if _, err := (ws.Upgrader{}).Upgrade(c); err != nil {
+		c.Close()
+	}
+}
