@@ -1,11 +1,16 @@
 package node
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
 	"strings"
 	"time"
+
+	"github.com/hashicorp/memberlist"
+
+	"courier/router/cluster"
 )
 
 // Config is everything a node needs, filled from flags, env and YAML by the
@@ -36,6 +41,15 @@ type Config struct {
 	MaxRooms     int           `yaml:"max-rooms"`      // rooms one connection may be in, default 256
 	PingInterval time.Duration `yaml:"ping-interval"`  // default 25s
 	PingTimeout  time.Duration `yaml:"ping-timeout"`   // default 20s
+
+	// Test hooks, never from flags: a gossip transport that can be cut (to
+	// partition a node), fast memberlist timers, and the dialer of peer links.
+	GossipTransport memberlist.NodeAwareTransport                                     `yaml:"-"`
+	GossipTuning    cluster.Tuning                                                    `yaml:"-"`
+	PeerDial        func(ctx context.Context, network, addr string) (net.Conn, error) `yaml:"-"`
+	// HealInterval is how often the node checks that the registry knows its
+	// sessions (default 5s).
+	HealInterval time.Duration `yaml:"-"`
 
 	// DevSecrets is set by the main when it generated the API key and JWT
 	// secret itself; the node refuses that unless every listener is loopback.
@@ -71,6 +85,9 @@ func (c Config) WithDefaults() Config {
 	if c.AckWindow == 0 {
 		c.AckWindow = 128
 	}
+	if c.HealInterval == 0 {
+		c.HealInterval = 5 * time.Second
+	}
 	if c.MaxRooms == 0 {
 		c.MaxRooms = 256
 	}
@@ -98,7 +115,7 @@ func (c Config) Validate() error {
 	if c.GossipListen != "" && c.ClusterSecret == "" && !IsLoopback(c.GossipListen) {
 		return fmt.Errorf("--gossip-listen %s is not loopback: --cluster-secret is required", c.GossipListen)
 	}
-	if c.GossipListen != "" && c.Redis == "" {
+	if (c.GossipListen != "" || c.GossipTransport != nil) && c.Redis == "" {
 		return errors.New("--gossip-listen needs --redis: nodes on the in-memory backend cannot share sessions or messages, so they refuse to form a cluster")
 	}
 	if c.MailboxLimit < 1 || c.AckRetries < 0 || c.SendQueue < 1 || c.AckWindow < 1 || c.MaxRooms < 1 {

@@ -92,6 +92,16 @@ func (h *hub) inRoom(room string, s *session.Session) bool {
 	return ok
 }
 
+func (h *hub) roomsOf(s *session.Session) []string {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	out := make([]string, 0, len(h.roomOf[s]))
+	for room := range h.roomOf[s] {
+		out = append(out, room)
+	}
+	return out
+}
+
 func (h *hub) user(user string) []*session.Session { return h.list(h.byUser, user) }
 func (h *hub) room(room string) []*session.Session { return h.list(h.byRoom, room) }
 

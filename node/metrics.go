@@ -16,6 +16,8 @@ type metrics struct {
 	retries     prometheus.Counter
 	disconnects *prometheus.CounterVec
 	refused     *prometheus.CounterVec
+	linkDrops   prometheus.Counter
+	purges      prometheus.Counter
 }
 
 func newMetrics(connections func() float64, mailboxSize func() float64) *metrics {
@@ -35,15 +37,21 @@ func newMetrics(connections func() float64, mailboxSize func() float64) *metrics
 			Name: "courier_disconnects_total", Help: "Client disconnections, by reason."}, []string{"reason"}),
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "courier_connects_refused_total", Help: "Client connections refused, by reason."}, []string{"reason"}),
+		linkDrops: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "courier_peer_drops_total", Help: "Envelopes for other nodes not sent (link down or full): their messages arrive by replay."}),
+		purges: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "courier_dead_node_purges_total", Help: "Dead nodes whose sessions this node purged from the registry."}),
 	}
-	m.reg.MustRegister(m.connects, m.pushes, m.deliveries, m.acks, m.retries, m.disconnects, m.refused,
+	m.reg.MustRegister(m.connects, m.pushes, m.deliveries, m.acks, m.retries, m.disconnects, m.refused, m.linkDrops, m.purges,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "courier_connections", Help: "Client connections held now."}, connections),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "courier_mailbox_messages", Help: "Messages cached in mailboxes and room logs (this node's store)."}, mailboxSize),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
+	if mailboxSize != nil {
+		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "courier_mailbox_messages", Help: "Messages cached in mailboxes and room logs (in-memory store)."}, mailboxSize))
+	}
 	return m
 }
 

@@ -18,6 +18,7 @@ import (
 	"courier/node/api"
 	"courier/node/engine"
 	"courier/node/session"
+	"courier/router/cluster"
 	"courier/router/mailbox"
 	"courier/router/registry"
 )
@@ -38,6 +39,8 @@ type Node struct {
 	server      *http.Server
 	draining    atomic.Bool
 	closers     []func()
+	peers       *peers
+	stopHealing func()
 
 	addrMu   sync.Mutex
 	listener net.Addr
@@ -49,11 +52,11 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if cfg.Redis != "" {
-		return nil, errors.New("--redis is not supported by this build yet: run without it for the in-memory store")
+	st, err := openStores(cfg)
+	if err != nil {
+		return nil, err
 	}
-	mb := mailbox.NewMemory(mailbox.Config{Limit: cfg.MailboxLimit})
-	reg := registry.NewMemory(registry.Config{})
+	mb, reg := st.mailbox, st.registry
 	n := &Node{
 		cfg:       cfg,
 		log:       log.With("node", cfg.NodeID),
@@ -61,12 +64,14 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 		mailbox:   mb,
 		registry:  reg,
 		hub:       newHub(),
-		closers:   []func(){mb.Close, reg.Close},
+		closers:   st.closers,
+		peers:     &peers{self: cfg.NodeID, alive: map[string]cluster.Member{}},
 	}
-	n.metrics = newMetrics(
-		func() float64 { return float64(n.hub.count()) },
-		func() float64 { return float64(mb.Size()) },
-	)
+	var size func() float64
+	if sized, ok := mb.(interface{ Size() int }); ok {
+		size = func() float64 { return float64(sized.Size()) }
+	}
+	n.metrics = newMetrics(func() float64 { return float64(n.hub.count()) }, size)
 	n.sessionOpts = &session.Options{
 		Node:       cfg.NodeID,
 		Mailbox:    mb,
@@ -121,6 +126,9 @@ func (n *Node) Serve(ln net.Listener) error {
 	n.addrMu.Lock()
 	n.listener = ln.Addr()
 	n.addrMu.Unlock()
+	if err := n.startPeers(ln.Addr().String()); err != nil {
+		return err
+	}
 	n.log.Info("courier node listening", "addr", ln.Addr().String(), "socketio", "/socket.io/", "api", "/v1/")
 	if err := n.server.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 		return err
@@ -151,6 +159,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	n.awaitSessionsGone(ctx, drainGrace)
 	err := n.server.Shutdown(ctx)
 	n.engine.Close()
+	n.stopPeers()
 	for _, c := range n.closers {
 		c()
 	}

@@ -48,59 +48,55 @@ func (n *Node) Push(ctx context.Context, req *api.PushRequest) (api.PushResult, 
 	}
 	base := mailbox.Message{ID: id, Event: req.Event, Data: data, TS: now.UnixMilli()}
 
+	streams := streamsOf(req.To)
+	msgs := make(map[mailbox.Stream]*mailbox.Message, len(streams))
 	if ttl == 0 {
-		if !retried { // fire-and-forget: only those online now, once
-			n.fanOut(req.To, base, nil)
+		if retried { // fire-and-forget: only those online at the first push
+			n.countPush(req.To)
+			return api.PushResult{ID: id}, nil
 		}
-		n.countPush(req.To)
-		return api.PushResult{ID: id}, nil
-	}
-	base.Expires = now.Add(ttl).UnixMilli()
-	stored := make(map[mailbox.Stream]*mailbox.Message)
-	for _, st := range streamsOf(req.To) {
-		m := base
-		m.Room = st.room
-		seq, _, err := n.mailbox.Append(ctx, st.stream, m)
-		if err != nil {
-			return api.PushResult{}, n.unavailable(ctx, err)
+		for _, st := range streams {
+			m := base
+			m.Room = st.room
+			msgs[st.stream] = &m
 		}
-		// A retry appends nothing new; handing its stored copy on again is
-		// harmless (sessions skip seqs they already queued) and reaches the
-		// sessions an earlier, failed attempt never delivered to live.
-		m.Seq = seq
-		stored[st.stream] = &m
+	} else {
+		base.Expires = now.Add(ttl).UnixMilli()
+		for _, st := range streams {
+			m := base
+			m.Room = st.room
+			seq, _, err := n.mailbox.Append(ctx, st.stream, m)
+			if err != nil {
+				return api.PushResult{}, n.unavailable(ctx, err)
+			}
+			// A retry appends nothing new; handing its stored copy on again is
+			// harmless (sessions skip seqs they already queued) and reaches the
+			// sessions an earlier, failed attempt never delivered to live.
+			m.Seq = seq
+			msgs[st.stream] = &m
+		}
 	}
-	n.fanOut(req.To, base, stored)
+	n.fanOut(streams, msgs)
+	n.fanOutRemote(ctx, streams, msgs)
 	n.countPush(req.To)
 	return api.PushResult{ID: id}, nil
 }
 
-// fanOut hands a message to the local sessions it addresses: the stored
-// copy of each stream when stored is non-nil, else a fire-and-forget copy.
-func (n *Node) fanOut(to api.Target, base mailbox.Message, stored map[mailbox.Stream]*mailbox.Message) {
-	deliver := func(stream mailbox.Stream, room string, targets []*session.Session) {
-		var m *mailbox.Message
-		if stored != nil {
-			if m = stored[stream]; m == nil {
-				return
-			}
-		} else {
-			c := base
-			c.Room = room
-			m = &c
-		}
-		for _, s := range targets {
-			s.Deliver(session.Delivery{Stream: stream, Msg: m})
-		}
-	}
-	for _, st := range streamsOf(to) {
+// fanOut hands each stream's message to the local sessions reading it.
+func (n *Node) fanOut(streams []addressedStream, msgs map[mailbox.Stream]*mailbox.Message) {
+	for _, st := range streams {
+		m := msgs[st.stream]
+		var targets []*session.Session
 		switch {
 		case st.stream == mailbox.AllStream:
-			deliver(st.stream, st.room, n.hub.all())
-		case st.room != "":
-			deliver(st.stream, st.room, n.hub.room(st.room))
+			targets = n.hub.all()
+		case st.user != "":
+			targets = n.hub.user(st.user)
 		default:
-			deliver(st.stream, "", n.hub.user(st.user))
+			targets = n.hub.room(st.room)
+		}
+		for _, s := range targets {
+			s.Deliver(session.Delivery{Stream: st.stream, Msg: m})
 		}
 	}
 }

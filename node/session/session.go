@@ -122,6 +122,17 @@ func (s *Session) Subscribe(stream mailbox.Stream) {
 	s.kick()
 }
 
+// Resync reads every stream again from what was last queued: live
+// deliveries may have been missed (a partition, a store outage).
+func (s *Session) Resync() {
+	s.mu.Lock()
+	for _, st := range s.streams {
+		st.replay = true
+	}
+	s.mu.Unlock()
+	s.kick()
+}
+
 // Unsubscribe stops reading stream. Messages in flight may still be acked.
 func (s *Session) Unsubscribe(stream mailbox.Stream) {
 	s.mu.Lock()

@@ -12,7 +12,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"courier/router/internal/redistest"
+	"courier/router/redistest"
 	"courier/router/mailbox"
 	"courier/router/mailbox/mailboxtest"
 	"courier/router/redisconn"

@@ -13,7 +13,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"courier/router/internal/redistest"
+	"courier/router/redistest"
 	"courier/router/redisconn"
 	"courier/router/registry"
 	"courier/router/registry/registrytest"

@@ -1,0 +1,34 @@
+package node
+
+import (
+	"fmt"
+
+	"courier/router/mailbox"
+	"courier/router/redisconn"
+	"courier/router/registry"
+)
+
+// redisPrefix starts every key courier writes, so a Redis can be shared.
+const redisPrefix = "courier"
+
+type stores struct {
+	mailbox  mailbox.Mailbox
+	registry registry.Registry
+	closers  []func()
+}
+
+// openStores picks the in-memory stores, or Redis when cfg.Redis is set.
+func openStores(cfg Config) (stores, error) {
+	if cfg.Redis == "" {
+		mb := mailbox.NewMemory(mailbox.Config{Limit: cfg.MailboxLimit})
+		reg := registry.NewMemory(registry.Config{})
+		return stores{mailbox: mb, registry: reg, closers: []func(){mb.Close, reg.Close}}, nil
+	}
+	client, err := redisconn.Open(cfg.Redis)
+	if err != nil {
+		return stores{}, fmt.Errorf("--redis: %w", err)
+	}
+	mb := mailbox.NewRedis(client, mailbox.Config{Limit: cfg.MailboxLimit}, redisPrefix)
+	reg := registry.NewRedis(client, registry.Config{}, redisPrefix)
+	return stores{mailbox: mb, registry: reg, closers: []func(){mb.Close, reg.Close, func() { _ = client.Close() }}}, nil
+}
