@@ -109,3 +109,53 @@ func TestStaleReadAfterLeaveAndRejoinIsIgnored(t *testing.T) {
 		}
 	}
 }
+
+// swappableMailbox lets a test replace the store under a running session.
+type swappableMailbox struct {
+	mailbox.Mailbox
+	mu  sync.Mutex
+	cur mailbox.Mailbox
+}
+
+func (w *swappableMailbox) get() mailbox.Mailbox { w.mu.Lock(); defer w.mu.Unlock(); return w.cur }
+func (w *swappableMailbox) Pending(ctx context.Context, s mailbox.Stream, d string, after uint64, limit int) ([]mailbox.Message, error) {
+	return w.get().Pending(ctx, s, d, after, limit)
+}
+func (w *swappableMailbox) Ack(ctx context.Context, s mailbox.Stream, d string, seq uint64) error {
+	return w.get().Ack(ctx, s, d, seq)
+}
+
+// A store that starts over (Redis restarted empty) numbers a stream from 1
+// again: a new message at an old seq must not pass for one already sent.
+func TestStreamStartingOverIsReadAgain(t *testing.T) {
+	h := newHarness(t, nil)
+	sw := &swappableMailbox{Mailbox: h.mb, cur: h.mb}
+	h.opt.Mailbox = sw
+	user := mailbox.UserStream("alice")
+	h.push(user, 3)
+	h.s.Start()
+	for _, e := range h.waitSent(3) {
+		e.ack(nil)
+	}
+	waitFor(t, "acks stored in the old store", func() bool {
+		p, _ := h.mb.Pending(context.Background(), user, h.s.DeviceKey(), 0, 0)
+		return len(p) == 0
+	})
+	fresh := mailbox.NewMemory(mailbox.Config{})
+	t.Cleanup(fresh.Close)
+	// message ids rise with time: "~" sorts after the harness's "m..." ids
+	m := mailbox.Message{ID: "~later", Event: "news", Data: []byte(`1`), TS: time.Now().UnixMilli(), Expires: time.Now().Add(time.Hour).UnixMilli()}
+	seq, _, err := fresh.Append(context.Background(), user, m)
+	if err != nil || seq != 1 {
+		t.Fatalf("fresh store: seq %d, %v", seq, err)
+	}
+	m.Seq = seq
+	sw.mu.Lock()
+	sw.cur = fresh
+	sw.mu.Unlock()
+	h.s.Deliver(Delivery{Stream: user, Msg: &m})
+	sent := h.waitSent(4)
+	if got := sent[3].meta; got.ID != m.ID || got.Seq != 1 {
+		t.Fatalf("after the store started over got %+v, want id %s seq 1", got, m.ID)
+	}
+}

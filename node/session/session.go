@@ -64,11 +64,19 @@ type streamState struct {
 	fetching bool   // a mailbox read is under way
 	// notBefore holds reads back after the store failed.
 	notBefore time.Time
+	// lastID is the id of the message at seq sent. Ids rise with time, so a
+	// newer id at an old seq means the stream started over (a store that
+	// lost its data, an idle stream forgotten): see reset.
+	lastID string
+	// gen counts resets; an ack of an older generation names a seq that
+	// now belongs to another message, and is not recorded.
+	gen uint32
 }
 
 type flightKey struct {
 	stream mailbox.Stream
 	seq    uint64
+	gen    uint32
 }
 
 type flight struct {
@@ -122,15 +130,40 @@ func (s *Session) Subscribe(stream mailbox.Stream) {
 	s.kick()
 }
 
-// Resync reads every stream again from what was last queued: live
-// deliveries may have been missed (a partition, a store outage).
+// Resync reads every stream again from its start: live deliveries may have
+// been missed (a partition), or the store may have started over (Redis
+// restarted empty). What is unacknowledged may come again; the SDKs
+// de-duplicate by id.
 func (s *Session) Resync() {
 	s.mu.Lock()
-	for _, st := range s.streams {
-		st.replay = true
+	for name, st := range s.streams {
+		s.reset(name, st)
 	}
 	s.mu.Unlock()
 	s.kick()
+}
+
+// reset forgets what was queued and sent of stream and reads it again from
+// the start. Called with s.mu held.
+func (s *Session) reset(name mailbox.Stream, st *streamState) {
+	st.gen++
+	st.sent, st.lastID, st.replay = 0, "", true
+	for key := range s.inflight {
+		if key.stream == name {
+			delete(s.inflight, key)
+		}
+	}
+	kept := s.sendq[:0]
+	for _, q := range s.sendq {
+		switch {
+		case q.d.Stream != name || q.d.Msg.Seq == 0:
+			kept = append(kept, q)
+		case q.live:
+			s.liveQueued--
+		}
+	}
+	clear(s.sendq[len(kept):])
+	s.sendq = kept
 }
 
 // Unsubscribe stops reading stream. Messages in flight may still be acked.
@@ -212,7 +245,9 @@ func (s *Session) onAck(key flightKey) {
 	}
 	s.mu.Lock()
 	delete(s.inflight, key)
-	s.acks = append(s.acks, key)
+	if st := s.streams[key.stream]; st == nil || st.gen == key.gen {
+		s.acks = append(s.acks, key)
+	}
 	s.mu.Unlock()
 	s.kick()
 }

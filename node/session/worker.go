@@ -28,6 +28,7 @@ func (s *Session) kick() {
 type replayJob struct {
 	stream mailbox.Stream
 	st     *streamState // the state the read is for: a leave and rejoin makes a new one
+	gen    uint32
 	after  uint64
 	limit  int
 }
@@ -84,9 +85,12 @@ func (s *Session) absorbLive() {
 		case !st.ready || st.fetching:
 			st.replay = true
 		case d.Msg.Seq <= st.sent:
-			// already queued or sent
+			if st.lastID != "" && d.Msg.ID > st.lastID {
+				s.reset(d.Stream, st) // a new message at an old seq: the stream started over
+			}
+			// else already queued or sent
 		case d.Msg.Seq == st.sent+1:
-			st.sent = d.Msg.Seq
+			st.sent, st.lastID = d.Msg.Seq, d.Msg.ID
 			s.queueLive(d)
 		default:
 			st.replay = true // a gap: a message went past us
@@ -116,7 +120,7 @@ func (s *Session) takeReplays() []replayJob {
 			limit := min(replayBatch, free)
 			free -= limit
 			st.replay, st.fetching = false, true
-			jobs = append(jobs, replayJob{stream: name, st: st, after: st.sent, limit: limit})
+			jobs = append(jobs, replayJob{stream: name, st: st, gen: st.gen, after: st.sent, limit: limit})
 		}
 	}
 	return jobs
@@ -146,6 +150,9 @@ func (s *Session) takeSends() ([]Delivery, []flightKey) {
 			continue
 		}
 		key := flightKey{stream: d.Stream, seq: d.Msg.Seq}
+		if st := s.streams[d.Stream]; st != nil {
+			key.gen = st.gen
+		}
 		if d.Msg.Seq != 0 {
 			if _, dup := s.inflight[key]; dup {
 				continue
@@ -252,6 +259,9 @@ func (s *Session) replay(job replayJob) {
 		return // left (and maybe rejoined) meanwhile: this read is stale
 	}
 	st.fetching = false
+	if st.gen != job.gen {
+		return // reset meanwhile: its own read from the start follows
+	}
 	if err != nil {
 		s.opt.Log.Warn("replay read failed", "session", s.ID(), "stream", job.stream, "err", err)
 		st.replay = true
@@ -264,7 +274,7 @@ func (s *Session) replay(job replayJob) {
 		if m.Seq <= st.sent {
 			continue
 		}
-		st.sent = m.Seq
+		st.sent, st.lastID = m.Seq, m.ID
 		s.sendq = append(s.sendq, queued{d: Delivery{Stream: job.stream, Msg: m}})
 	}
 	if len(msgs) == job.limit {
