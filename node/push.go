@@ -85,19 +85,24 @@ func (n *Node) Push(ctx context.Context, req *api.PushRequest) (api.PushResult, 
 // fanOut hands each stream's message to the local sessions reading it.
 func (n *Node) fanOut(streams []addressedStream, msgs map[mailbox.Stream]*mailbox.Message) {
 	for _, st := range streams {
-		m := msgs[st.stream]
-		var targets []*session.Session
-		switch {
-		case st.stream == mailbox.AllStream:
-			targets = n.hub.all()
-		case st.user != "":
-			targets = n.hub.user(st.user)
-		default:
-			targets = n.hub.room(st.room)
-		}
-		for _, s := range targets {
-			s.Deliver(session.Delivery{Stream: st.stream, Msg: m})
-		}
+		n.deliverLocal(st.stream, st.user, st.room, msgs[st.stream])
+	}
+}
+
+// deliverLocal hands m to this node's sessions reading stream: every one for
+// the cluster-wide log, the user's for a user stream, else the room's.
+func (n *Node) deliverLocal(stream mailbox.Stream, user, room string, m *mailbox.Message) {
+	var targets []*session.Session
+	switch {
+	case stream == mailbox.AllStream:
+		targets = n.hub.all()
+	case user != "":
+		targets = n.hub.user(user)
+	default:
+		targets = n.hub.room(room)
+	}
+	for _, s := range targets {
+		s.Deliver(session.Delivery{Stream: stream, Msg: m})
 	}
 }
 

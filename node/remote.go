@@ -73,18 +73,7 @@ func (n *Node) onPeerEnvelopes(from string, envs []forward.Envelope) {
 		switch env.Kind {
 		case forward.KindDeliver:
 			m := env.Msg
-			var targets []*session.Session
-			switch {
-			case env.Stream == mailbox.AllStream:
-				targets = n.hub.all()
-			case env.User != "":
-				targets = n.hub.user(env.User)
-			default:
-				targets = n.hub.room(env.Room)
-			}
-			for _, s := range targets {
-				s.Deliver(session.Delivery{Stream: env.Stream, Msg: &m})
-			}
+			n.deliverLocal(env.Stream, env.User, env.Room, &m)
 		case forward.KindJoin:
 			_ = n.eachUserSession(env.Room, env.Users, func(s *session.Session) { n.joinSession(ctx, s, env.Room) })
 		case forward.KindLeave:

@@ -107,11 +107,11 @@ export function freePort() {
  * Starts one courier node on a free loopback port and waits until GET /healthz
  * answers 200. extraArgs are appended to the standard flags.
  */
-export async function startServer(extraArgs = []) {
+export async function startServer(extraArgs = [], { port, nodeId, healthTimeout = 15000 } = {}) {
   const bin = await courierBinary();
-  const port = await freePort();
+  port ??= await freePort();
   const listen = `127.0.0.1:${port}`;
-  const nodeId = `e2e-${port}`;
+  nodeId ??= `e2e-${port}`;
   const args = [
     '--listen', listen,
     '--node-id', nodeId,
@@ -126,7 +126,15 @@ export async function startServer(extraArgs = []) {
   const tail = [];
   const keep = (chunk) => {
     const text = chunk.toString();
-    if (process.env.E2E_SERVER_LOG) process.stderr.write(text);
+    if (process.env.E2E_SERVER_LOG) {
+      process.stderr.write(
+        text
+          .split('\n')
+          .filter(Boolean)
+          .map((l) => `[${nodeId}] ${l}\n`)
+          .join(''),
+      );
+    }
     for (const line of text.split('\n')) {
       if (line) tail.push(line);
     }
@@ -167,7 +175,7 @@ export async function startServer(extraArgs = []) {
     },
   };
 
-  const deadline = Date.now() + 15000;
+  const deadline = Date.now() + healthTimeout;
   for (;;) {
     if (exited) {
       throw new Error(
@@ -183,11 +191,133 @@ export async function startServer(extraArgs = []) {
     }
     if (Date.now() > deadline) {
       await server.stop();
-      throw new Error(`courier did not answer GET /healthz 200 within 15 s\n${server.logs()}`);
+      throw new Error(`courier did not answer GET /healthz 200 within ${healthTimeout} ms\n${server.logs()}`);
     }
     await sleep(50);
   }
   return server;
+}
+
+// ---------------------------------------------------------------------------
+// Redis and clusters
+
+/**
+ * Starts a throwaway redis-server (no persistence) on a free loopback port and
+ * waits until it answers PING. It is killed by PID with stop(), and with every
+ * other child when the test process exits.
+ */
+export async function startRedis({ bin = process.env.REDIS_SERVER || 'redis-server' } = {}) {
+  let lastErr;
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const port = await freePort();
+    try {
+      return await startRedisOn(bin, port);
+    } catch (err) {
+      lastErr = err; // most likely the port was taken meanwhile: try another
+    }
+  }
+  throw lastErr;
+}
+
+async function startRedisOn(bin, port) {
+  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'];
+  const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  children.add(child);
+  const tail = [];
+  const keep = (chunk) => {
+    for (const line of chunk.toString().split('\n')) if (line) tail.push(line);
+    while (tail.length > 50) tail.shift();
+  };
+  child.stdout.on('data', keep);
+  child.stderr.on('data', keep);
+  let exited = null;
+  let spawnError = null;
+  child.on('error', (err) => {
+    spawnError = err;
+  });
+  const exitPromise = new Promise((resolve) => {
+    child.on('close', (code, signal) => {
+      exited = { code, signal };
+      children.delete(child);
+      resolve(exited);
+    });
+  });
+  const redis = {
+    port,
+    pid: child.pid,
+    url: `redis://127.0.0.1:${port}`,
+    logs: (n = 30) => tail.slice(-n).join('\n'),
+    get exited() {
+      return exited;
+    },
+    async stop() {
+      if (exited) return exited;
+      try {
+        process.kill(child.pid, 'SIGKILL');
+      } catch {
+        // gone
+      }
+      return exitPromise;
+    },
+  };
+  const deadline = Date.now() + 10000;
+  for (;;) {
+    if (spawnError) throw new Error(`cannot start ${bin}: ${spawnError.message} (is redis-server installed?)`);
+    if (exited) throw new Error(`redis-server exited (${JSON.stringify(exited)}) on port ${port}\n${redis.logs()}`);
+    if (await redisPing(port)) return redis;
+    if (Date.now() > deadline) {
+      await redis.stop();
+      throw new Error(`redis-server on port ${port} did not answer PING within 10 s\n${redis.logs()}`);
+    }
+    await sleep(50);
+  }
+}
+
+/** True when a Redis on 127.0.0.1:port answers PING with +PONG. */
+function redisPing(port) {
+  return new Promise((resolve) => {
+    const sock = net.connect({ host: '127.0.0.1', port });
+    let buf = '';
+    const done = (ok) => {
+      sock.destroy();
+      resolve(ok);
+    };
+    sock.setTimeout(1000, () => done(false));
+    sock.on('error', () => done(false));
+    sock.on('connect', () => sock.write('PING\r\n'));
+    sock.on('data', (d) => {
+      buf += d.toString();
+      if (buf.includes('\r\n')) done(buf.startsWith('+PONG'));
+    });
+  });
+}
+
+/**
+ * Reserves the addresses of a cluster node: HTTP, gossip and peer-link ports
+ * on loopback. A node started from the same spec has the same id and ports,
+ * which is how a killed node is restarted "as itself".
+ */
+export async function clusterNodeSpec(nodeId) {
+  return {
+    nodeId,
+    port: await freePort(),
+    gossipPort: await freePort(),
+    peerPort: await freePort(),
+  };
+}
+
+/**
+ * Starts one cluster node on Redis from a spec (clusterNodeSpec): its id and
+ * ports, joining the gossip seeds given ("127.0.0.1:G" each). extraArgs are
+ * appended. Returns the server of startServer plus spec, gossip and peer.
+ */
+export async function startClusterNode(spec, { redisUrl, join = [], extraArgs = [], healthTimeout } = {}) {
+  const gossip = `127.0.0.1:${spec.gossipPort}`;
+  const peer = `127.0.0.1:${spec.peerPort}`;
+  const args = ['--redis', redisUrl, '--gossip-listen', gossip, '--peer-listen', peer];
+  if (join.length > 0) args.push('--join', join.join(','));
+  const server = await startServer([...args, ...extraArgs], { port: spec.port, nodeId: spec.nodeId, healthTimeout });
+  return Object.assign(server, { spec, gossip, peer });
 }
 
 // ---------------------------------------------------------------------------
