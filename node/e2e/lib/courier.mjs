@@ -123,25 +123,25 @@ export async function startServer(extraArgs = [], { port, nodeId, healthTimeout 
   const child = spawn(bin, args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(child);
 
+  // Whole lines only (a chunk may end mid-line), one partial line per stream;
+  // with E2E_SERVER_LOG each line is streamed with the node id in front, so
+  // the logs of several nodes can be told apart.
   const tail = [];
-  const keep = (chunk) => {
-    const text = chunk.toString();
-    if (process.env.E2E_SERVER_LOG) {
-      process.stderr.write(
-        text
-          .split('\n')
-          .filter(Boolean)
-          .map((l) => `[${nodeId}] ${l}\n`)
-          .join(''),
-      );
-    }
-    for (const line of text.split('\n')) {
-      if (line) tail.push(line);
-    }
-    while (tail.length > 200) tail.shift();
+  const keeper = () => {
+    let partial = '';
+    return (chunk) => {
+      const lines = (partial + chunk.toString()).split('\n');
+      partial = lines.pop();
+      for (const line of lines) {
+        if (!line) continue;
+        if (process.env.E2E_SERVER_LOG) process.stderr.write(`[${nodeId}] ${line}\n`);
+        tail.push(line);
+      }
+      while (tail.length > 200) tail.shift();
+    };
   };
-  child.stdout.on('data', keep);
-  child.stderr.on('data', keep);
+  child.stdout.on('data', keeper());
+  child.stderr.on('data', keeper());
 
   let exited = null;
   const exitPromise = new Promise((resolve) => {
