@@ -1,0 +1,153 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Config is one load test run, from the command line.
+type Config struct {
+	Scenario  string
+	Targets   []*url.URL // base URLs of the nodes: http://host:port
+	APIKey    string
+	JWTSecret string
+
+	Clients  int
+	Rate     float64 // pushes per second, summed over targets
+	Duration time.Duration
+	Out      string
+
+	ConnectRate        float64       // new connections per second while ramping
+	ConnectConcurrency int           // handshakes in flight at once
+	ConnectTimeout     time.Duration // one handshake
+	SourceIPs          int           // dial from 127.0.0.1..127.0.0.N (loopback targets only)
+	Settle             time.Duration // least idle time between ramp and pushes
+	QuietCalls         float64       // after Settle, wait until Redis serves fewer calls/s than this
+	Baseline           time.Duration // idle window measured as the Redis baseline
+	Grace              time.Duration // wait for stragglers after the last push
+	TTL                int           // ttl of each push, seconds
+	PushWorkers        int           // concurrent push API requests
+	RedisAddr          string        // host:port for INFO commandstats; empty = not measured
+	AllowRemote        bool
+	LogLevel           string
+}
+
+// targetList is a repeatable flag that also takes comma-separated lists.
+type targetList []string
+
+func (t *targetList) String() string { return strings.Join(*t, ",") }
+func (t *targetList) Set(v string) error {
+	for s := range strings.SplitSeq(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			*t = append(*t, s)
+		}
+	}
+	return nil
+}
+
+// parseConfig reads `SCENARIO [flags]`.
+func parseConfig(args []string) (Config, error) {
+	var c Config
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		return c, errors.New("usage: loadtest SCENARIO --target http://HOST:PORT --api-key K --jwt-secret S [flags]; scenarios: push")
+	}
+	c.Scenario = args[0]
+	fs := flag.NewFlagSet("loadtest "+c.Scenario, flag.ContinueOnError)
+	var targets targetList
+	fs.Var(&targets, "target", "node base URL, repeatable or comma-separated (http://127.0.0.1:8081)")
+	fs.StringVar(&c.APIKey, "api-key", "", "push API key")
+	fs.StringVar(&c.JWTSecret, "jwt-secret", "", "HS256 secret for client tokens")
+	fs.IntVar(&c.Clients, "clients", 1000, "connections to open, round-robin over targets")
+	fs.Float64Var(&c.Rate, "rate", 100, "pushes per second, round-robin over targets")
+	fs.DurationVar(&c.Duration, "duration", 10*time.Second, "length of the push phase")
+	fs.StringVar(&c.Out, "out", "loadtest-out", "directory for result.json")
+	fs.Float64Var(&c.ConnectRate, "connect-rate", 1000, "new connections per second while ramping")
+	fs.IntVar(&c.ConnectConcurrency, "connect-concurrency", 200, "handshakes in flight at once")
+	fs.DurationVar(&c.ConnectTimeout, "connect-timeout", 15*time.Second, "bound of one handshake")
+	fs.IntVar(&c.SourceIPs, "source-ips", 4, "dial from 127.0.0.1..127.0.0.N so ephemeral ports never run out (0 = kernel's choice)")
+	fs.DurationVar(&c.Settle, "settle", 2*time.Second, "least idle time after the ramp, before pushing")
+	fs.Float64Var(&c.QuietCalls, "quiet-calls", 2000, "with --redis: after --settle, wait (at most 1m) until Redis serves fewer calls/s than this")
+	fs.DurationVar(&c.Baseline, "baseline", 5*time.Second, "with --redis: idle window measured before pushing, subtracted from the push window")
+	fs.DurationVar(&c.Grace, "grace", 5*time.Second, "wait for late messages after the last push")
+	fs.IntVar(&c.TTL, "ttl", 60, "ttl of each push in seconds (0 = fire-and-forget)")
+	fs.IntVar(&c.PushWorkers, "push-workers", 64, "concurrent push API requests")
+	fs.StringVar(&c.RedisAddr, "redis", "", "redis host:port to read INFO commandstats from (round trips per push); empty = skip")
+	fs.BoolVar(&c.AllowRemote, "allow-remote", false, "allow targets that are not loopback")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
+	if err := fs.Parse(args[1:]); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	for _, t := range targets {
+		u, err := url.Parse(t)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return c, fmt.Errorf("--target %q: want http(s)://host:port", t)
+		}
+		c.Targets = append(c.Targets, u)
+	}
+	return c, c.Validate()
+}
+
+// Validate checks the run is complete and bounded, and that it aims at this
+// machine unless told otherwise: a load test pointed at the wrong host is an
+// attack on it.
+func (c Config) Validate() error {
+	switch {
+	case len(c.Targets) == 0:
+		return errors.New("--target is required")
+	case c.APIKey == "" || c.JWTSecret == "":
+		return errors.New("--api-key and --jwt-secret are required")
+	case c.Clients < 1 || c.Rate <= 0 || c.Duration <= 0 || c.ConnectRate <= 0 || c.ConnectConcurrency < 1 || c.PushWorkers < 1:
+		return errors.New("--clients, --rate, --duration, --connect-rate, --connect-concurrency and --push-workers must be positive")
+	case c.Duration > time.Hour || c.Grace > 10*time.Minute || c.Settle > 10*time.Minute || c.Baseline > 10*time.Minute:
+		return errors.New("--duration is at most 1h, --grace, --settle and --baseline at most 10m: a run must end by itself")
+	case c.SourceIPs < 0 || c.SourceIPs > 250:
+		return errors.New("--source-ips is 0..250")
+	}
+	if c.AllowRemote {
+		return nil
+	}
+	for _, u := range c.Targets {
+		if !isLoopback(u.Hostname()) {
+			return fmt.Errorf("--target %s is not loopback; pass --allow-remote to load another machine", u)
+		}
+	}
+	if c.RedisAddr != "" {
+		host, _, err := net.SplitHostPort(c.RedisAddr)
+		if err != nil || !isLoopback(host) {
+			return fmt.Errorf("--redis %q is not a loopback host:port; pass --allow-remote", c.RedisAddr)
+		}
+	}
+	return nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// wsURL is the socket.io WebSocket URL of a target.
+func wsURL(u *url.URL) string {
+	scheme := "ws"
+	if u.Scheme == "https" {
+		scheme = "wss"
+	}
+	return scheme + "://" + u.Host + "/socket.io/?EIO=4&transport=websocket"
+}
+
+// deadline bounds the whole run: ramp at the configured rate with slack,
+// then settle, pushes and grace, then a margin for writing the result.
+func (c Config) deadline() time.Duration {
+	ramp := time.Duration(float64(c.Clients)/c.ConnectRate*2*float64(time.Second)) + c.ConnectTimeout + 30*time.Second
+	return ramp + c.Settle + time.Minute + c.Baseline + c.Duration + c.Grace + 30*time.Second
+}

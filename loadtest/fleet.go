@@ -1,0 +1,239 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"courier/loadtest/sioclient"
+	"courier/node/auth"
+)
+
+// client is one simulated device: its own user, so a unicast push to that
+// user has exactly one receiver.
+type client struct {
+	id     int32
+	target int // index in Config.Targets of the node it is connected to
+	user   string
+	conn   *sioclient.Conn
+	up     atomic.Bool
+	since  time.Time // when CONNECT was answered
+}
+
+// fleet opens and holds the connections. onEvent runs on each connection's
+// reading goroutine.
+type fleet struct {
+	cfg      Config
+	log      *slog.Logger
+	runID    string
+	clients  []*client
+	byTarget [][]int32 // client ids per target, to pick receivers on another node
+	onEvent  func(c *client, name, args []byte)
+
+	connected   atomic.Int64
+	failed      atomic.Int64
+	disconnects atomic.Int64 // connections that ended before we closed them
+
+	mu          sync.Mutex
+	errs        map[string]int
+	connectLat  []int64 // handshake times, µs
+	dropReasons map[string]int
+	dropped     []int32 // clients whose connection the server side ended
+	closing     atomic.Bool
+	wg          sync.WaitGroup
+}
+
+func newFleet(cfg Config, log *slog.Logger, runID string, onEvent func(*client, []byte, []byte)) *fleet {
+	f := &fleet{cfg: cfg, log: log, runID: runID, onEvent: onEvent,
+		clients: make([]*client, cfg.Clients), byTarget: make([][]int32, len(cfg.Targets)),
+		errs: map[string]int{}, dropReasons: map[string]int{}, connectLat: make([]int64, 0, cfg.Clients)}
+	for i := range f.clients {
+		t := i % len(cfg.Targets)
+		f.clients[i] = &client{id: int32(i), target: t, user: "lt-" + runID + "-" + strconv.Itoa(i)}
+		f.byTarget[t] = append(f.byTarget[t], int32(i))
+	}
+	return f
+}
+
+// ramp opens every connection at most cfg.ConnectRate per second with at
+// most cfg.ConnectConcurrency handshakes in flight, and returns once each
+// has succeeded or failed (or ctx ends).
+func (f *fleet) ramp(ctx context.Context) {
+	secret := []byte(f.cfg.JWTSecret)
+	urls := make([]string, len(f.cfg.Targets))
+	for i, u := range f.cfg.Targets {
+		urls[i] = wsURL(u)
+	}
+	sem := make(chan struct{}, f.cfg.ConnectConcurrency)
+	var pending sync.WaitGroup
+	start := time.Now()
+	interval := time.Duration(float64(time.Second) / f.cfg.ConnectRate)
+	lastLog := start
+	for i, c := range f.clients {
+		if d := time.Until(start.Add(time.Duration(i) * interval)); d > 0 {
+			if sleep(ctx, d) != nil {
+				break
+			}
+		}
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		pending.Add(1)
+		go func() {
+			defer func() { <-sem; pending.Done() }()
+			f.connect(ctx, c, urls[c.target], secret)
+		}()
+		if time.Since(lastLog) > 2*time.Second {
+			lastLog = time.Now()
+			f.log.Info("ramping", "started", i+1, "connected", f.connected.Load(), "failed", f.failed.Load())
+		}
+	}
+	pending.Wait()
+	f.log.Info("ramp done", "connected", f.connected.Load(), "failed", f.failed.Load(), "took", time.Since(start).Round(time.Millisecond))
+}
+
+func (f *fleet) connect(ctx context.Context, c *client, url string, secret []byte) {
+	token, err := auth.Sign(secret, auth.Claims{Sub: c.user})
+	if err != nil {
+		f.fail(err)
+		return
+	}
+	authJSON, _ := json.Marshal(map[string]string{"token": token, "device": "lt"})
+	var local net.IP
+	if n := f.cfg.SourceIPs; n > 0 && isLoopback(f.cfg.Targets[c.target].Hostname()) {
+		local = net.IPv4(127, 0, 0, byte(1+int(c.id)%n))
+	}
+	t0 := time.Now()
+	conn, err := sioclient.Dial(ctx, sioclient.Config{
+		URL: url, Auth: authJSON, LocalIP: local, Timeout: f.cfg.ConnectTimeout,
+		OnEvent: func(name, args []byte) { f.onEvent(c, name, args) },
+	})
+	if err != nil {
+		f.fail(err)
+		return
+	}
+	lat := time.Since(t0).Microseconds()
+	c.conn, c.since = conn, time.Now()
+	c.up.Store(true)
+	f.connected.Add(1)
+	f.mu.Lock()
+	f.connectLat = append(f.connectLat, lat)
+	f.mu.Unlock()
+	f.wg.Add(1)
+	go func() {
+		defer f.wg.Done()
+		err := conn.Run()
+		c.up.Store(false)
+		if f.closing.Load() {
+			return
+		}
+		f.disconnects.Add(1)
+		f.mu.Lock()
+		f.dropReasons[errKey(err)]++
+		f.dropped = append(f.dropped, c.id)
+		f.mu.Unlock()
+		// Few, and each one matters for the audit: log them all, with what
+		// tells a PING the server never sent from a PONG it never read.
+		pings, last := conn.Pings()
+		lastAge := time.Duration(0)
+		if !last.IsZero() {
+			lastAge = last.Sub(c.since).Round(time.Millisecond)
+		}
+		f.log.Info("connection ended by the server side", "user", c.user, "client", c.id, "target", f.cfg.Targets[c.target].Host,
+			"local", conn.LocalAddr(), "age", time.Since(c.since).Round(time.Millisecond), "err", err,
+			"pings_received", pings, "last_ping_at_age", lastAge)
+	}()
+}
+
+func (f *fleet) fail(err error) {
+	f.failed.Add(1)
+	f.mu.Lock()
+	f.errs[errKey(err)]++
+	f.mu.Unlock()
+}
+
+// errKey groups errors for the result: the same failure on 3,000
+// connections is one line with a count, not 3,000 lines.
+func errKey(err error) string {
+	var ce *sioclient.ConnectError
+	var ne net.Error
+	switch {
+	case err == nil:
+		return "none"
+	case errors.As(err, &ce):
+		return "connect_error " + string(ce.Data)
+	case errors.As(err, &ne) && ne.Timeout():
+		return "timeout"
+	case errors.Is(err, sioclient.ErrServerDisconnect):
+		return "server disconnect"
+	}
+	var oe *net.OpError
+	if errors.As(err, &oe) {
+		return fmt.Sprintf("%s: %v", oe.Op, oe.Err)
+	}
+	return err.Error()
+}
+
+// pick returns a random connected client that is not on target avoid (when
+// there is more than one target), or -1 when none is.
+func (f *fleet) pick(avoid int, rnd func(int) int) int32 {
+	n := len(f.byTarget)
+	for range 16 {
+		t := avoid
+		if n > 1 {
+			t = (avoid + 1 + rnd(n-1)) % n
+		}
+		ids := f.byTarget[t]
+		if len(ids) == 0 {
+			continue
+		}
+		if id := ids[rnd(len(ids))]; f.clients[id].up.Load() {
+			return id
+		}
+	}
+	for t, ids := range f.byTarget { // almost everyone is down: look properly
+		if t == avoid && n > 1 {
+			continue
+		}
+		for _, id := range ids {
+			if f.clients[id].up.Load() {
+				return id
+			}
+		}
+	}
+	return -1
+}
+
+// closeAll closes every connection and waits for their readers to end.
+func (f *fleet) closeAll() {
+	f.closing.Store(true)
+	for _, c := range f.clients {
+		if c.conn != nil {
+			c.conn.Close()
+		}
+	}
+	f.wg.Wait()
+}
+
+// sleep waits d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

@@ -1,0 +1,72 @@
+// Command loadtest drives a courier cluster with many socket.io clients and
+// measures what they see. See README.md.
+//
+//	go run ./loadtest push --target http://127.0.0.1:8081,http://127.0.0.1:8082 \
+//	    --api-key K --jwt-secret S --clients 10000 --rate 1000 --duration 30s --out /tmp/lt
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "loadtest:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	cfg, err := parseConfig(args)
+	if err != nil {
+		return err
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
+		return fmt.Errorf("--log-level: %w", err)
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+
+	// The run ends by itself: a deadline over every phase, and Ctrl-C ends
+	// it early with whatever was measured so far.
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.deadline())
+	defer cancel()
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	// Users are named per run, so a second run against the same Redis starts
+	// with empty mailboxes instead of replaying the first run's leftovers.
+	var b [4]byte
+	rand.Read(b[:])
+	runID := hex.EncodeToString(b[:])
+
+	var res *Result
+	switch cfg.Scenario {
+	case "push":
+		res, err = runPush(ctx, cfg, log, runID)
+	default:
+		return fmt.Errorf("unknown scenario %q (have: push)", cfg.Scenario)
+	}
+	if res != nil {
+		path, werr := writeResult(cfg.Out, res)
+		if werr != nil {
+			return werr
+		}
+		log.Info("result", "file", path, "connected", res.Connected, "failed", res.Failed,
+			"delivered", res.Delivered, "lost", res.Lost, "duplicates", res.Duplicates,
+			"msgs_per_sec", res.MsgsPerSec, "p50_ms", res.LatencyMs.P50, "p99_ms", res.LatencyMs.P99,
+			"p999_ms", res.LatencyMs.P999, "server_rss_bytes", res.ServerRSSBytes)
+		if res.Redis != nil {
+			log.Info("redis", "calls_per_push", res.Redis.CallsPerPush, "net_calls_per_push", res.Redis.NetCallsPerPush,
+				"per_command", res.Redis.PerPush)
+		}
+	}
+	return err
+}

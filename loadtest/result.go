@@ -1,0 +1,130 @@
+package main
+
+import (
+	"encoding/json"
+	"maps"
+	"math"
+	"os"
+	"path/filepath"
+
+	"courier/loadtest/stats"
+)
+
+// Result is DIR/result.json. The first fields are the ones SPEC.md names;
+// the rest say why the numbers are what they are.
+type Result struct {
+	Connected      int64         `json:"connected"`
+	Failed         int64         `json:"failed"`
+	Delivered      int64         `json:"delivered"`
+	Lost           int64         `json:"lost"`
+	Duplicates     int64         `json:"duplicates"`
+	MsgsPerSec     float64       `json:"msgs_per_sec"`
+	LatencyMs      stats.Summary `json:"latency_ms"` // receipt − meta.ts (server clock, same machine)
+	ServerRSSBytes int64         `json:"server_rss_bytes"`
+
+	Scenario string   `json:"scenario"`
+	RunID    string   `json:"run_id"`
+	Targets  []string `json:"targets"`
+	Clients  int      `json:"clients"`
+	Rate     float64  `json:"rate"`
+	Duration string   `json:"duration"`
+	TTL      int      `json:"ttl"`
+
+	ConnectErrors map[string]int `json:"connect_errors,omitempty"`
+	ConnectMs     stats.Summary  `json:"connect_ms"` // dial + OPEN + CONNECT answered
+	RampSeconds   float64        `json:"ramp_seconds"`
+	Disconnects   int64          `json:"disconnects"` // connections the server ended during the run
+	DropReasons   map[string]int `json:"drop_reasons,omitempty"`
+
+	Pushed             int64                 `json:"pushed"`   // requests sent
+	Accepted           int64                 `json:"accepted"` // answered 202
+	PushStatuses       map[int]int           `json:"push_statuses"`
+	Skipped            int                   `json:"skipped"` // no receiver on another node was connected
+	PushesPerSec       float64               `json:"pushes_per_sec"`
+	PushSeconds        float64               `json:"push_seconds"`
+	ScheduleLagMs      float64               `json:"schedule_lag_ms"` // worst lag behind the push schedule
+	Misrouted          int64                 `json:"misrouted"`
+	Unexpected         int64                 `json:"unexpected"`
+	LatencySendMs      stats.Summary         `json:"latency_from_send_ms"` // receipt − our request start (µs clock; includes the API call)
+	APIMs              stats.Summary         `json:"api_ms"`               // push request round trip
+	LoadtestCPUSeconds float64               `json:"loadtest_cpu_seconds"` // the tester's own CPU over the push window
+	SettleSeconds      float64               `json:"settle_seconds"`       // ramp end until the push phase began
+	Nodes              map[string]nodeReport `json:"nodes"`
+	Redis              *RedisResult          `json:"redis,omitempty"`
+}
+
+// nodeReport is one node at the end of the run; Delta is the change of its
+// counters over the push window (CPU seconds, deliveries, resends...).
+type nodeReport struct {
+	RSS     int64              `json:"rss_bytes"`
+	Samples map[string]float64 `json:"metrics"`
+	Delta   map[string]float64 `json:"push_window_delta"`
+}
+
+// RedisResult is INFO commandstats over the push window (first push until
+// every message arrived, plus a moment for the acknowledgements' writes).
+// Redis counts commands run inside Lua scripts as calls too, so "calls" is
+// executed commands; script runs (evalsha) are client round trips.
+type RedisResult struct {
+	WindowSeconds       float64            `json:"window_seconds"`
+	Calls               redisCalls         `json:"calls"`
+	TotalCalls          int64              `json:"total_calls"`
+	CallsPerPush        float64            `json:"calls_per_push"`
+	BaselineSeconds     float64            `json:"baseline_seconds"`
+	BaselineCalls       redisCalls         `json:"baseline_calls"` // idle cluster, same connections, before pushing
+	BaselineCallsPerSec float64            `json:"baseline_calls_per_sec"`
+	NetCallsPerPush     float64            `json:"net_calls_per_push"`   // calls per push minus the idle rate over the window
+	PerPush             map[string]float64 `json:"per_push_by_command"`  // net of baseline
+	ScriptRunsPerPush   float64            `json:"script_runs_per_push"` // evalsha+eval: client round trips that ran Lua
+	CPUPercent          float64            `json:"redis_cpu_percent"`    // of one core, over the window
+	CPUUsecPerPush      float64            `json:"redis_cpu_usec_per_push"`
+}
+
+func newRedisResult(baseline, window redisCalls, baseSecs, winSecs float64, accepted int64) *RedisResult {
+	cpuWin, cpuBase := window[cpuKey], baseline[cpuKey]
+	delete(window, cpuKey)
+	delete(baseline, cpuKey)
+	r := &RedisResult{WindowSeconds: round3(winSecs), Calls: window, TotalCalls: window.total(),
+		BaselineSeconds: round3(baseSecs), BaselineCalls: baseline, PerPush: map[string]float64{}}
+	if baseSecs > 0 {
+		r.BaselineCallsPerSec = round3(float64(baseline.total()) / baseSecs)
+	}
+	if winSecs > 0 {
+		r.CPUPercent = round3(float64(cpuWin) / 1e4 / winSecs)
+	}
+	if accepted == 0 {
+		return r
+	}
+	r.ScriptRunsPerPush = round3(float64(window["evalsha"]+window["eval"]) / float64(accepted))
+	idleCPU := 0.0
+	if baseSecs > 0 {
+		idleCPU = float64(cpuBase) / baseSecs * winSecs
+	}
+	r.CPUUsecPerPush = round3((float64(cpuWin) - idleCPU) / float64(accepted))
+	r.CallsPerPush = round3(float64(r.TotalCalls) / float64(accepted))
+	r.NetCallsPerPush = round3((float64(r.TotalCalls) - r.BaselineCallsPerSec*winSecs) / float64(accepted))
+	every := maps.Clone(window)
+	maps.Copy(every, baseline)
+	for k := range every {
+		idle := 0.0
+		if baseSecs > 0 {
+			idle = float64(baseline[k]) / baseSecs * winSecs
+		}
+		r.PerPush[k] = round3((float64(window[k]) - idle) / float64(accepted))
+	}
+	return r
+}
+
+func round3(v float64) float64 { return math.Round(v*1000) / 1000 }
+
+func writeResult(dir string, r *Result) (string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, "result.json")
+	return path, os.WriteFile(path, append(b, '\n'), 0o644)
+}
