@@ -4,11 +4,14 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
 	"courier/node/api"
 	"courier/node/engine/enginetest"
+	"courier/node/session"
 	"courier/router/cluster"
 	"courier/router/redistest"
 )
@@ -173,6 +176,11 @@ func TestRoomFanOutIsOneEnvelopePerNode(t *testing.T) {
 	if sent := n2.peers.links.Stats().SentEnvelopes - before; sent != 2 {
 		t.Fatalf("room push to 8 members on 2 nodes sent %d envelopes, want 2", sent)
 	}
+	rec := httptest.NewRecorder()
+	n2.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	if !strings.Contains(rec.Body.String(), "courier_peer_envelopes_sent_total") || !strings.Contains(rec.Body.String(), "courier_peer_links_up 2") {
+		t.Fatal("/metrics lacks the peer link counters")
+	}
 }
 
 func TestDeadNodeIsPurgedAndItsClientsReplayElsewhere(t *testing.T) {
@@ -221,4 +229,44 @@ func TestPartitionedNodeRejoinsAndLosesNothing(t *testing.T) {
 		info, err := n2.User(context.Background(), "alice")
 		return err == nil && len(info.Sessions) == 1 && info.Sessions[0].Node == "n1"
 	})
+}
+
+// Guarantees 5 and 8 across nodes: two devices of one user on different
+// nodes both get every message, in push order, though the publisher sends
+// each push through another node (so the envelopes race over two links).
+func TestTwoDevicesOnTwoNodesGetEveryPushInOrder(t *testing.T) {
+	tc := startCluster(t, 3)
+	phone := connect(t, tc.nodes[0], "alice", "phone")
+	laptop := connect(t, tc.nodes[1], "alice", "laptop")
+	const total = 200
+	var ids []string
+	for i := 0; i < total; i++ {
+		via := tc.nodes[i%3]
+		ids = append(ids, push(t, via, api.PushRequest{To: api.Target{Users: []string{"alice"}}, Event: "n", TTL: ttl(60)}))
+	}
+	for _, dev := range []*enginetest.Conn{phone, laptop} {
+		// play the SDK: ack everything as it comes, keep each id once, in arrival order
+		var order []session.Meta
+		seen := map[string]bool{}
+		acked := 0
+		waitUntil(t, dev.Id+" got every message", func() bool {
+			all := dev.EmitsOf("n")
+			for _, e := range all[acked:] {
+				e.Ack(nil)
+				if m := metaOf(e); !seen[m.ID] {
+					seen[m.ID] = true
+					order = append(order, m)
+				}
+			}
+			acked = len(all)
+			return len(order) >= total
+		})
+		for i, m := range order {
+			if m.ID != ids[i] || m.Seq != uint64(i+1) {
+				t.Fatalf("%s: message %d is %+v, want id %s seq %d", dev.Id, i, m, ids[i], i+1)
+			}
+		}
+	}
+	// each device's acknowledgements are its own: all acked now, nothing pending
+	waitUntil(t, "pending 0", func() bool { i, _ := tc.nodes[2].User(context.Background(), "alice"); return i.Pending == 0 })
 }

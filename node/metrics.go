@@ -1,6 +1,8 @@
 package node
 
 import (
+	"courier/router/forward"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -60,3 +62,20 @@ func (m *metrics) Delivered()                 { m.deliveries.Inc() }
 func (m *metrics) Acked()                     { m.acks.Inc() }
 func (m *metrics) Retried()                   { m.retries.Inc() }
 func (m *metrics) Disconnected(reason string) { m.disconnects.WithLabelValues(reason).Inc() }
+
+// registerLinks exports the peer links' counters, read when scraped.
+func (m *metrics) registerLinks(stats func() forward.Stats) {
+	counter := func(name, help string, v func(forward.Stats) uint64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help},
+			func() float64 { return float64(v(stats())) })
+	}
+	m.reg.MustRegister(
+		counter("courier_peer_envelopes_sent_total", "Envelopes sent to other nodes.", func(s forward.Stats) uint64 { return s.SentEnvelopes }),
+		counter("courier_peer_frames_sent_total", "Frames (batches of envelopes) sent to other nodes.", func(s forward.Stats) uint64 { return s.SentFrames }),
+		counter("courier_peer_link_dropped_queue_full_total", "Envelopes dropped: a peer's queue was full.", func(s forward.Stats) uint64 { return s.DroppedQueueFull }),
+		counter("courier_peer_link_dropped_down_total", "Envelopes dropped: a peer's link was down too long.", func(s forward.Stats) uint64 { return s.DroppedLinkDown }),
+		counter("courier_peer_reconnects_total", "Peer links dialed again after a failure.", func(s forward.Stats) uint64 { return s.Reconnects }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "courier_peer_links_up", Help: "Peer links open now."},
+			func() float64 { return float64(stats().LinksUp) }),
+	)
+}

@@ -36,6 +36,7 @@ func (n *Node) startPeers(apiAddr string) error {
 			return err
 		}
 		n.peers.server, n.peers.links, peerAddr = srv, links, srv.Addr()
+		n.metrics.registerLinks(links.Stats)
 	}
 	cl, err := cluster.New(cluster.Config{
 		NodeID:       n.cfg.NodeID,
