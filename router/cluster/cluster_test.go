@@ -3,6 +3,7 @@ package cluster
 import (
 	"errors"
 	"fmt"
+	"net"
 	"slices"
 	"strings"
 	"testing"
@@ -169,4 +170,16 @@ func TestDuplicateIDRefused(t *testing.T) {
 	if m, _ := member(a.Cluster, "b"); m.Addr != b.Addr() || m.State != StateAlive {
 		t.Errorf("a sees b as %+v, want the original at %s", m, b.Addr())
 	}
+}
+
+// --join takes DNS names as well as addresses (a headless service, say).
+func TestJoinByDNSName(t *testing.T) {
+	a := start(t, testConfig(t, "a"))
+	_, port, err := net.SplitHostPort(a.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := start(t, testConfig(t, "b", net.JoinHostPort("localhost", port)))
+	eventually(t, 5*time.Second, "b alive on a", func() bool { return stateOf(a.Cluster, "b") == StateAlive })
+	eventually(t, 5*time.Second, "a alive on b", func() bool { return stateOf(b.Cluster, "a") == StateAlive })
 }
