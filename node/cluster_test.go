@@ -141,6 +141,13 @@ func TestCrossNodeUserPushAndLookups(t *testing.T) {
 	}
 	got[0].Ack(nil)
 	waitUntil(t, "ack seen cluster-wide", func() bool { i, _ := n2.User(context.Background(), "alice"); return i.Pending == 0 })
+	// the same device on another node: the acknowledged message is not sent again
+	elsewhere := connect(t, n2, "alice", "phone")
+	later := push(t, n3, api.PushRequest{To: api.Target{Users: []string{"alice"}}, Event: "news", TTL: ttl(60)})
+	if first := metaOf(events(t, elsewhere, "news", 1)[0]); first.ID != later {
+		t.Fatalf("on n2 the device first got %s, the message it acknowledged on n1 (%s)", first.ID, id)
+	}
+	elsewhere.Close("transport close")
 
 	c, err := n3.Cluster(context.Background())
 	if err != nil || len(c.Nodes) != 3 {
