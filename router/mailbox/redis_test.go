@@ -12,22 +12,10 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"courier/router/redistest"
 	"courier/router/mailbox"
 	"courier/router/mailbox/mailboxtest"
-	"courier/router/redisconn"
+	"courier/router/redistest"
 )
-
-// open connects through redisconn, so the URL forms are exercised too.
-func open(t testing.TB, url string) redis.UniversalClient {
-	t.Helper()
-	c, err := redisconn.Open(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
 
 // redisFactory gives each test its own key prefix on the shared server.
 func redisFactory(c redis.UniversalClient) mailboxtest.Factory {
@@ -41,7 +29,7 @@ func redisFactory(c redis.UniversalClient) mailboxtest.Factory {
 // TestRedisContract runs the contract suite against one real redis-server.
 func TestRedisContract(t *testing.T) {
 	t.Parallel()
-	c := open(t, "redis://"+redistest.StartServer(t)+"/0")
+	c := redistest.Client(t, "redis://"+redistest.StartServer(t)+"/0")
 	mailboxtest.Run(t, redisFactory(c))
 	t.Run("SafetyTTL", func(t *testing.T) { t.Parallel(); testSafetyTTL(t, c) })
 }
@@ -50,7 +38,7 @@ func TestRedisContract(t *testing.T) {
 // Cluster: a script touching keys of two slots would fail with CROSSSLOT.
 func TestRedisClusterContract(t *testing.T) {
 	t.Parallel()
-	c := open(t, "redis-cluster://"+strings.Join(redistest.StartCluster(t), ","))
+	c := redistest.Client(t, "redis-cluster://"+strings.Join(redistest.StartCluster(t), ","))
 	mailboxtest.Run(t, redisFactory(c))
 	t.Run("SafetyTTL", func(t *testing.T) { t.Parallel(); testSafetyTTL(t, c) })
 }
@@ -94,7 +82,7 @@ func TestRedisUnavailable(t *testing.T) {
 	}
 	addr := l.Addr().String()
 	l.Close() // nothing listens there now
-	c := open(t, "redis://"+addr+"/0?max_retries=-1&dial_timeout=200ms")
+	c := redistest.Client(t, "redis://"+addr+"/0?max_retries=-1&dial_timeout=200ms")
 	m := mailbox.NewRedis(c, mailbox.Config{}, "down")
 	ctx := t.Context()
 	s := mailbox.UserStream("u")

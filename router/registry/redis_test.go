@@ -14,21 +14,9 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"courier/router/redistest"
-	"courier/router/redisconn"
 	"courier/router/registry"
 	"courier/router/registry/registrytest"
 )
-
-// open connects through redisconn, so the URL forms are exercised too.
-func open(t testing.TB, url string) redis.UniversalClient {
-	t.Helper()
-	c, err := redisconn.Open(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
 
 // redisFactory gives each test its own key prefix on the shared server.
 func redisFactory(c redis.UniversalClient) registrytest.Factory {
@@ -42,7 +30,7 @@ func redisFactory(c redis.UniversalClient) registrytest.Factory {
 // TestRedisContract runs the contract suite against one real redis-server.
 func TestRedisContract(t *testing.T) {
 	t.Parallel()
-	c := open(t, "redis://"+redistest.StartServer(t)+"/0")
+	c := redistest.Client(t, "redis://"+redistest.StartServer(t)+"/0")
 	registrytest.Run(t, redisFactory(c))
 	t.Run("PurgeResumes", func(t *testing.T) { t.Parallel(); testPurgeResumes(t, c) })
 	t.Run("PurgeMany", func(t *testing.T) { t.Parallel(); testPurgeMany(t, c) })
@@ -54,7 +42,7 @@ func TestRedisContract(t *testing.T) {
 // masters: a script touching two slots would fail with CROSSSLOT.
 func TestRedisClusterContract(t *testing.T) {
 	t.Parallel()
-	c := open(t, "redis-cluster://"+strings.Join(redistest.StartCluster(t), ","))
+	c := redistest.Client(t, "redis-cluster://"+strings.Join(redistest.StartCluster(t), ","))
 	registrytest.Run(t, redisFactory(c))
 	t.Run("PurgeResumes", func(t *testing.T) { t.Parallel(); testPurgeResumes(t, c) })
 	t.Run("PurgeMany", func(t *testing.T) { t.Parallel(); testPurgeMany(t, c) })
@@ -172,7 +160,7 @@ func TestRedisUnavailable(t *testing.T) {
 	}
 	addr := l.Addr().String()
 	l.Close()
-	c := open(t, "redis://"+addr+"/0?max_retries=-1&dial_timeout=200ms")
+	c := redistest.Client(t, "redis://"+addr+"/0?max_retries=-1&dial_timeout=200ms")
 	r := registry.NewRedis(c, registry.Config{}, "down")
 	ctx := t.Context()
 	s := registry.Session{ID: "s", User: "u", Node: "n"}
