@@ -111,7 +111,7 @@ func (r *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.P
 }
 
 func benchRedis(b *testing.B) (*mailbox.Redis, *roundTrips) {
-	c := open(b, "redis://"+redistest.StartServer(b)+"/0")
+	c := redistest.Client(b, "redis://"+redistest.StartServer(b)+"/0")
 	rt := &roundTrips{}
 	c.AddHook(rt)
 	return mailbox.NewRedis(c, mailbox.Config{Limit: 100}, "bench"), rt

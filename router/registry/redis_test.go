@@ -194,7 +194,7 @@ func (r *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.P
 }
 
 func benchRedis(b *testing.B) (*registry.Redis, *roundTrips) {
-	c := open(b, "redis://"+redistest.StartServer(b)+"/0")
+	c := redistest.Client(b, "redis://"+redistest.StartServer(b)+"/0")
 	rt := &roundTrips{}
 	c.AddHook(rt)
 	return registry.NewRedis(c, registry.Config{}, "bench"), rt
