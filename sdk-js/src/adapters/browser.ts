@@ -1,0 +1,25 @@
+import { type Adapter, type KVStorage, memoryStorage } from '../adapter.js';
+
+function localStorageOr(fallback: () => KVStorage): KVStorage {
+  try {
+    const ls = (globalThis as { localStorage?: Storage }).localStorage;
+    if (ls) {
+      const probe = '__courier_probe__';
+      ls.setItem(probe, '1');
+      ls.removeItem(probe);
+      return ls;
+    }
+  } catch {
+    // private mode or storage disabled
+  }
+  return fallback();
+}
+
+/**
+ * Browsers (H5): localStorage, and socket.io-client's own transports (the
+ * browser's WebSocket, or long-polling when asked for). Outside a browser it
+ * keeps state in memory.
+ */
+export function browserAdapter(): Adapter {
+  return { name: 'browser', storage: localStorageOr(memoryStorage) };
+}
