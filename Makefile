@@ -1,6 +1,6 @@
 # courier: build, run and test everything.
 #   make test    install what is missing (redis-server, a C compiler for -race,
-#                npm packages), then go vet, go test -race, and the Node tests
+#                chromium, npm packages), then go vet, go test -race, and the Node tests
 #   make build   bin/courier
 #   make run     a dev node on 127.0.0.1:8080 (ARGS="--listen ..." to change)
 # Plain POSIX make and sh: no GNU extensions.
@@ -21,10 +21,12 @@ test: deps vet gotest nodetest
 deps: deps-apt deps-npm
 
 # apt packages only when a command is missing; sudo only when not root.
+# chromium: Debian's, for the sdk-js browser test (no browser is downloaded).
 deps-apt:
 	@pkgs=''; \
 	command -v redis-server >/dev/null 2>&1 || pkgs="$$pkgs redis-server"; \
 	command -v gcc >/dev/null 2>&1 || pkgs="$$pkgs gcc libc6-dev"; \
+	command -v chromium >/dev/null 2>&1 || pkgs="$$pkgs chromium"; \
 	if [ -n "$$pkgs" ]; then \
 		sudo=''; [ "$$(id -u)" -eq 0 ] || sudo=sudo; \
 		echo "installing:$$pkgs"; \
@@ -48,6 +50,7 @@ vet:
 # -race needs cgo, which Go turns off when it finds no C compiler.
 gotest:
 	CGO_ENABLED=1 $(GOTEST) ./...
+	cd router/trpc/interop && CGO_ENABLED=1 $(GOTEST) ./...
 
 # npm test in every npm folder whose package.json has a real test script.
 nodetest:

@@ -52,4 +52,5 @@ require (
 	golang.org/x/tools v0.49.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
 	gopkg.in/yaml.v3 v3.0.1 // indirect
+	trpc.group/trpc/trpc-protocol/pb/go/trpc v1.0.0 // indirect
 )

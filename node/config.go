@@ -10,6 +10,7 @@ import (
 
 	"github.com/hashicorp/memberlist"
 
+	"courier/node/command"
 	"courier/router/cluster"
 )
 
@@ -30,6 +31,10 @@ type Config struct {
 	DefaultTTL      time.Duration `yaml:"default-ttl"`      // default 300s
 	MailboxLimit    int           `yaml:"mailbox-limit"`    // default 1000
 	Routes          []string      `yaml:"route"`            // CALLEE_PATTERN=ADDR[,ADDR...]
+	// Commands is the YAML `commands:` table: routes with timeouts and
+	// per-environment addresses. --route flags add to it.
+	Commands    []command.Route `yaml:"commands"`
+	CallTimeout time.Duration   `yaml:"call-timeout"` // default timeout of a command, 5s
 
 	CORSOrigins  []string      `yaml:"cors-origins"`   // allowed origins for long-polling; "*" any
 	MaxDataBytes int           `yaml:"max-data-bytes"` // push data limit, default 64 KiB
@@ -84,6 +89,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.AckWindow == 0 {
 		c.AckWindow = 128
+	}
+	if c.CallTimeout == 0 {
+		c.CallTimeout = 5 * time.Second
 	}
 	if c.HealInterval == 0 {
 		c.HealInterval = 5 * time.Second

@@ -121,7 +121,7 @@ func (n *Node) onClientEvent(s *session.Session, event string, args []any, ack f
 		n.joinSession(ctx, s, room)
 		reply(ok(nil))
 	case "cmd":
-		reply(fail(errcode.New(errcode.NotFound, "no command route is configured on this node")))
+		n.onCommand(s, arg, reply)
 	default:
 		reply(fail(errcode.New(errcode.UnknownEvent, "unknown event "+event)))
 	}

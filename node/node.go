@@ -16,11 +16,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"courier/node/api"
+	"courier/node/auth"
+	"courier/node/command"
 	"courier/node/engine"
+	"courier/node/polls"
 	"courier/node/session"
 	"courier/router/cluster"
 	"courier/router/mailbox"
 	"courier/router/registry"
+	"courier/router/trpc"
 )
 
 // Node is one running node. Make it with New, serve it with Serve, stop it
@@ -41,6 +45,9 @@ type Node struct {
 	closers     []func()
 	peers       *peers
 	stopHealing func()
+	commands    command.Caller
+	polls       *polls.Runner
+	trpcServer  *trpc.Server
 
 	addrMu   sync.Mutex
 	listener net.Addr
@@ -93,8 +100,27 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 		return nil, fmt.Errorf("socket.io engine: %w", err)
 	}
 	n.engine = eng
-	n.api, err = api.New(api.Config{Keys: cfg.APIKeys, MaxDataBytes: cfg.MaxDataBytes, RatePerKey: cfg.APIRate},
-		n, n.log.With("component", "api"))
+	backend, closeBackend, err := newBackend(cfg, n.log)
+	if err != nil {
+		return nil, err
+	}
+	n.closers = append(n.closers, closeBackend)
+	if n.commands, err = newRouter(cfg, backend, reg.Dye, n); err != nil {
+		return nil, err
+	}
+	n.api, err = api.New(api.Config{Keys: cfg.APIKeys, MaxDataBytes: cfg.MaxDataBytes, RatePerKey: cfg.APIRate,
+		VerifyToken: func(token string) (string, error) {
+			c, err := auth.Verify(n.jwtSecret, token, time.Now())
+			return c.Sub, err
+		}}, n, n.log.With("component", "api"))
+	if err != nil {
+		return nil, err
+	}
+	polls.Routes(n.api, st.polls, n.log.With("component", "polls"))
+	n.polls, err = polls.NewRunner(polls.RunnerConfig{
+		Node: cfg.NodeID, Store: st.polls, Caller: n.commands, Push: n.Push,
+		Log: n.log.With("component", "polls"), Metrics: polls.NewPrometheus(n.metrics.reg),
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -129,6 +155,11 @@ func (n *Node) Serve(ln net.Listener) error {
 	if err := n.startPeers(ln.Addr().String()); err != nil {
 		return err
 	}
+	if err := n.startTRPC(); err != nil {
+		n.stopPeers()
+		return err
+	}
+	n.polls.Start()
 	n.log.Info("courier node listening", "addr", ln.Addr().String(), "socketio", "/socket.io/", "api", "/v1/")
 	if err := n.server.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 		return err
@@ -152,6 +183,9 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	if n.draining.Swap(true) {
 		return nil
 	}
+	// Polling tasks first: the others take them over at their next scan
+	// while this node drains, and the release reaches the store in time.
+	n.polls.Stop(ctx)
 	n.log.Info("draining", "sessions", n.hub.count())
 	for _, s := range n.hub.all() {
 		s.Close(session.ReasonShutdown)
@@ -159,6 +193,9 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	n.awaitSessionsGone(ctx, drainGrace)
 	err := n.server.Shutdown(ctx)
 	n.engine.Close()
+	if n.trpcServer != nil {
+		_ = n.trpcServer.Close()
+	}
 	n.stopPeers()
 	for _, c := range n.closers {
 		c()

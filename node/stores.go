@@ -3,6 +3,7 @@ package node
 import (
 	"fmt"
 
+	"courier/node/polls"
 	"courier/router/mailbox"
 	"courier/router/redisconn"
 	"courier/router/registry"
@@ -14,6 +15,7 @@ const redisPrefix = "courier"
 type stores struct {
 	mailbox  mailbox.Mailbox
 	registry registry.Registry
+	polls    polls.Store
 	closers  []func()
 }
 
@@ -22,7 +24,7 @@ func openStores(cfg Config) (stores, error) {
 	if cfg.Redis == "" {
 		mb := mailbox.NewMemory(mailbox.Config{Limit: cfg.MailboxLimit})
 		reg := registry.NewMemory(registry.Config{})
-		return stores{mailbox: mb, registry: reg, closers: []func(){mb.Close, reg.Close}}, nil
+		return stores{mailbox: mb, registry: reg, polls: polls.NewMemory(polls.Config{}), closers: []func(){mb.Close, reg.Close}}, nil
 	}
 	client, err := redisconn.Open(cfg.Redis)
 	if err != nil {
@@ -30,5 +32,6 @@ func openStores(cfg Config) (stores, error) {
 	}
 	mb := mailbox.NewRedis(client, mailbox.Config{Limit: cfg.MailboxLimit}, redisPrefix)
 	reg := registry.NewRedis(client, registry.Config{}, redisPrefix)
-	return stores{mailbox: mb, registry: reg, closers: []func(){mb.Close, reg.Close, func() { _ = client.Close() }}}, nil
+	return stores{mailbox: mb, registry: reg, polls: polls.NewRedis(client, polls.Config{}, redisPrefix),
+		closers: []func(){mb.Close, reg.Close, func() { _ = client.Close() }}}, nil
 }

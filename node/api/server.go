@@ -49,11 +49,20 @@ func New(cfg Config, svc Service, log *slog.Logger) (*Server, error) {
 	s.mux.HandleFunc("GET /v1/users/{user}", s.user)
 	s.mux.HandleFunc("POST /v1/users/{user}/disconnect", s.disconnect)
 	s.mux.HandleFunc("GET /v1/cluster", s.cluster)
+	s.mux.HandleFunc("PUT /v1/dye/{user}", s.setDye)
+	s.mux.HandleFunc("DELETE /v1/dye/{user}", s.clearDye)
+	s.mux.HandleFunc("POST /v1/call/{service}/{method}", s.call)
 	s.mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errcode.New(errcode.NotFound, "no such call: "+r.Method+" "+r.URL.Path))
 	})
 	return s, nil
 }
+
+// Handle serves pattern (under /v1/) on the API's mux, behind the same
+// API-key check, rate limit, trace ids and logging as the built-in calls.
+// It lets a package that owns part of the API (node/polls) mount its calls
+// without api importing it. Call it before the handler serves requests.
+func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
 
 // Handler is the API with trace ids, logging and authentication around it.
 func (s *Server) Handler() http.Handler {
@@ -61,6 +70,10 @@ func (s *Server) Handler() http.Handler {
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, "/v1/call/") {
+		s.mux.ServeHTTP(w, r) // clients call with their own JWT, not an API key
+		return
+	}
 	key, ok := s.authenticate(r)
 	if !ok {
 		writeError(w, errcode.New(errcode.Unauthorized, "missing or bad API key: send Authorization: Bearer <key>"))
@@ -83,13 +96,15 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 func knownPath(p string) bool {
 	parts := strings.Split(strings.Trim(p, "/"), "/")
 	switch {
-	case len(parts) == 2 && (parts[1] == "push" || parts[1] == "cluster"):
+	case len(parts) == 2 && (parts[1] == "push" || parts[1] == "cluster" || parts[1] == "polls"):
 		return true
 	case len(parts) == 3 && (parts[1] == "rooms" || parts[1] == "users"):
 		return true
 	case len(parts) == 4 && parts[1] == "rooms" && (parts[3] == "join" || parts[3] == "leave"):
 		return true
 	case len(parts) == 4 && parts[1] == "users" && parts[3] == "disconnect":
+		return true
+	case len(parts) == 3 && (parts[1] == "dye" || parts[1] == "polls"):
 		return true
 	}
 	return false

@@ -11,12 +11,16 @@ import (
 	"testing"
 	"time"
 
+	"courier/node/command"
 	"courier/node/errcode"
 )
 
 type fakeService struct {
-	pushed []*PushRequest
-	err    error
+	pushed  []*PushRequest
+	err     error
+	dyes    []string
+	calls   []command.Request
+	callErr error
 }
 
 func (f *fakeService) Push(_ context.Context, r *PushRequest) (PushResult, error) {
@@ -35,7 +39,18 @@ func (f *fakeService) Room(_ context.Context, r string) (RoomInfo, error) {
 	return RoomInfo{Room: r}, f.err
 }
 func (f *fakeService) DisconnectUser(context.Context, string) (int, error) { return 2, f.err }
-func (f *fakeService) Cluster(context.Context) (ClusterInfo, error)        { return ClusterInfo{}, f.err }
+func (f *fakeService) SetDye(_ context.Context, user, env string) error {
+	f.dyes = append(f.dyes, user+"="+env)
+	return f.err
+}
+func (f *fakeService) Call(_ context.Context, req command.Request) (json.RawMessage, error) {
+	f.calls = append(f.calls, req)
+	if f.callErr != nil {
+		return nil, f.callErr
+	}
+	return json.RawMessage(`{"echo":` + string(req.Data) + `}`), nil
+}
+func (f *fakeService) Cluster(context.Context) (ClusterInfo, error) { return ClusterInfo{}, f.err }
 
 func newTestServer(t *testing.T, cfg Config) (*httptest.Server, *fakeService) {
 	t.Helper()

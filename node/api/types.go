@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"time"
 
+	"courier/node/command"
 	"courier/router/registry"
 )
 
@@ -76,6 +77,16 @@ type Service interface {
 	Room(ctx context.Context, room string) (RoomInfo, error)
 	DisconnectUser(ctx context.Context, user string) (int, error)
 	Cluster(ctx context.Context) (ClusterInfo, error)
+	// SetDye routes user's commands to environment env; "" clears it.
+	SetDye(ctx context.Context, user, env string) error
+	// Call runs a command for an authenticated client (POST /v1/call/...).
+	// A failed call returns a *command.Error.
+	Call(ctx context.Context, req command.Request) (json.RawMessage, error)
+}
+
+// DyeRequest is the body of PUT /v1/dye/{user}.
+type DyeRequest struct {
+	Env string `json:"env"`
 }
 
 // Config sets the API's limits. Zero values take the defaults.
@@ -87,4 +98,6 @@ type Config struct {
 	RatePerKey float64
 	// Now is the clock for rate limiting (default time.Now).
 	Now func() time.Time
+	// VerifyToken checks a client JWT for POST /v1/call/ and returns the user.
+	VerifyToken func(token string) (user string, err error)
 }

@@ -20,6 +20,7 @@ const (
 	UnknownEvent     Code = "unknown_event"     // a client event the server does not serve
 	Unavailable      Code = "unavailable"       // the store (Redis) or a backend is down; retry
 	Timeout          Code = "timeout"           // a backend did not answer in time
+	BackendError     Code = "backend_error"     // a backend answered with an error (ret / func_ret)
 	ShuttingDown     Code = "shutting_down"     // the node is draining; retry elsewhere
 	Internal         Code = "internal"          // a bug: see the node's log by trace id
 	MethodNotAllowed Code = "method_not_allowed"
@@ -46,6 +47,8 @@ func (c Code) HTTPStatus() int {
 		return http.StatusServiceUnavailable
 	case Timeout:
 		return http.StatusGatewayTimeout
+	case BackendError:
+		return http.StatusBadGateway
 	default:
 		return http.StatusInternalServerError
 	}
@@ -64,4 +67,4 @@ func New(code Code, message string) *Error { return &Error{Code: code, Message: 
 
 // All lists every code, for the SDKs' generated table and its test.
 var All = []Code{BadRequest, Unauthorized, Forbidden, NotFound, TooLarge, RateLimited, LimitExceeded, ReservedEvent,
-	UnknownEvent, Unavailable, Timeout, ShuttingDown, Internal, MethodNotAllowed}
+	UnknownEvent, Unavailable, Timeout, BackendError, ShuttingDown, Internal, MethodNotAllowed}

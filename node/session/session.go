@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"courier/node/auth"
@@ -36,6 +37,8 @@ type Session struct {
 	Device      string
 	Claims      auth.Claims
 	ConnectedAt time.Time
+
+	commands atomic.Int32 // commands in flight
 
 	mu      sync.Mutex
 	closed  bool
@@ -100,6 +103,19 @@ func New(opt *Options, conn engine.Conn, claims auth.Claims, device string) *Ses
 	}
 	return s
 }
+
+// AcquireCommand takes one of max slots for a command in flight; false
+// when all are taken. ReleaseCommand gives it back.
+func (s *Session) AcquireCommand(max int) bool {
+	if s.commands.Add(1) > int32(max) {
+		s.commands.Add(-1)
+		return false
+	}
+	return true
+}
+
+// ReleaseCommand gives back a slot taken by AcquireCommand.
+func (s *Session) ReleaseCommand() { s.commands.Add(-1) }
 
 // ID is the engine's session id.
 func (s *Session) ID() string { return s.conn.ID() }

@@ -26,6 +26,9 @@ type Memory struct {
 	dmu     sync.Mutex
 	devices map[deviceKey]*remembered
 
+	dyeMu sync.RWMutex
+	dyes  map[string]string // user -> env
+
 	janitor *janitor.Janitor
 }
 
@@ -341,4 +344,26 @@ func (m *Memory) Stats() Stats {
 	st.Devices = len(m.devices)
 	m.dmu.Unlock()
 	return st
+}
+
+// SetDye implements Registry.
+func (m *Memory) SetDye(_ context.Context, user, env string) error {
+	m.dyeMu.Lock()
+	defer m.dyeMu.Unlock()
+	if m.dyes == nil {
+		m.dyes = make(map[string]string)
+	}
+	if env == "" {
+		delete(m.dyes, user)
+	} else {
+		m.dyes[user] = env
+	}
+	return nil
+}
+
+// Dye implements Registry.
+func (m *Memory) Dye(_ context.Context, user string) (string, error) {
+	m.dyeMu.RLock()
+	defer m.dyeMu.RUnlock()
+	return m.dyes[user], nil
 }

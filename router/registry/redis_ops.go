@@ -2,6 +2,7 @@ package registry
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -321,4 +322,33 @@ func decodeSession(v string) (Session, bool) {
 		return Session{}, false
 	}
 	return Session{Device: rest[:n], Node: rest[n:], ConnectedAt: time.UnixMilli(ms)}, true
+}
+
+// dyeKey holds a user's environment: one key of its own, read once per command.
+func (r *Redis) dyeKey(user string) string { return "{" + r.prefix + ":y:" + user + "}:dye" }
+
+// SetDye implements Registry.
+func (r *Redis) SetDye(ctx context.Context, user, env string) error {
+	var err error
+	if env == "" {
+		err = r.client.Del(ctx, r.dyeKey(user)).Err()
+	} else {
+		err = r.client.Set(ctx, r.dyeKey(user), env, 0).Err()
+	}
+	if err != nil {
+		return unavailable(err)
+	}
+	return nil
+}
+
+// Dye implements Registry.
+func (r *Redis) Dye(ctx context.Context, user string) (string, error) {
+	env, err := r.client.Get(ctx, r.dyeKey(user)).Result()
+	if errors.Is(err, redis.Nil) {
+		return "", nil
+	}
+	if err != nil {
+		return "", unavailable(err)
+	}
+	return env, nil
 }

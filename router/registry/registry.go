@@ -50,6 +50,11 @@ type Registry interface {
 	// PurgeNode forgets every session of node and its room memberships, and
 	// returns how many it removed.
 	PurgeNode(ctx context.Context, node string) (int, error)
+	// SetDye routes user's commands to environment env ("dyeing", for a
+	// tester's traffic); env "" clears it. It holds until cleared.
+	SetDye(ctx context.Context, user, env string) error
+	// Dye is user's environment, "" when none.
+	Dye(ctx context.Context, user string) (string, error)
 }
 
 // Config is shared by the implementations. Zero values take the defaults.

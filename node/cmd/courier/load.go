@@ -98,8 +98,16 @@ func resolve(s *settings, use []option, flags map[string][]string, getenv func(s
 	var file map[string]fileValue
 	if path != "" {
 		var err error
-		if file, err = readFile(path, nodeOptions()); err != nil {
+		var commands *yaml.Node
+		if file, commands, err = readFile(path, nodeOptions()); err != nil {
 			return err
+		}
+		if commands != nil {
+			// The command routes table is a structure, not a flag value: it
+			// comes from the file only, beside any --route flags.
+			if err := commands.Decode(&s.Config.Commands); err != nil {
+				return fmt.Errorf("%s:%d: commands: %w", path, commands.Line, err)
+			}
 		}
 	}
 	for _, o := range use {
@@ -131,23 +139,24 @@ type fileValue struct {
 
 // readFile reads a YAML mapping of option names to a value or a list of
 // values. Unknown keys are errors, so a typo does not silently fall back to a default.
-func readFile(path string, opts []option) (map[string]fileValue, error) {
+func readFile(path string, opts []option) (map[string]fileValue, *yaml.Node, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("config file: %w", err)
+		return nil, nil, fmt.Errorf("config file: %w", err)
 	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, fmt.Errorf("config file %s: %w", path, err)
+		return nil, nil, fmt.Errorf("config file %s: %w", path, err)
 	}
 	out := map[string]fileValue{}
 	if len(doc.Content) == 0 {
-		return out, nil // empty file
+		return out, nil, nil // empty file
 	}
 	root := doc.Content[0]
 	if root.Kind != yaml.MappingNode {
-		return nil, fmt.Errorf("%s:%d: want a mapping of option names to values", path, root.Line)
+		return nil, nil, fmt.Errorf("%s:%d: want a mapping of option names to values", path, root.Line)
 	}
+	var commands *yaml.Node
 	byName := map[string]option{}
 	for _, o := range opts {
 		byName[o.name] = o
@@ -157,19 +166,20 @@ func readFile(path string, opts []option) (map[string]fileValue, error) {
 		o, ok := byName[k.Value]
 		if !ok {
 			if k.Value == "commands" {
-				return nil, fmt.Errorf("%s:%d: commands: is not supported yet; use route: [\"PATTERN=ADDR,...\"]", path, k.Line)
+				commands = v
+				continue
 			}
-			return nil, fmt.Errorf("%s:%d: unknown option %q (keys are the flag names, see courier -h)", path, k.Line, k.Value)
+			return nil, nil, fmt.Errorf("%s:%d: unknown option %q (keys are the flag names, see courier -h)", path, k.Line, k.Value)
 		}
 		vals, err := nodeValues(o, v)
 		if err != nil {
-			return nil, fmt.Errorf("%s:%d: %s: %w", path, v.Line, k.Value, err)
+			return nil, nil, fmt.Errorf("%s:%d: %s: %w", path, v.Line, k.Value, err)
 		}
 		if vals != nil {
 			out[k.Value] = fileValue{vals: vals, line: k.Line}
 		}
 	}
-	return out, nil
+	return out, commands, nil
 }
 
 // nodeValues flattens a YAML value: a scalar splits like an env value, a

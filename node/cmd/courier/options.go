@@ -62,6 +62,7 @@ func nodeOptions() []option {
 		duration("shutdown-timeout", d.ShutdownTimeout, "drain `time` on SIGTERM/SIGINT", func(s *settings) *time.Duration { return &cfg(s).ShutdownTimeout }),
 		duration("default-ttl", d.DefaultTTL, "`ttl` of a push that names none", func(s *settings) *time.Duration { return &cfg(s).DefaultTTL }),
 		integer("mailbox-limit", d.MailboxLimit, "cached `messages` per user mailbox and per room log", func(s *settings) *int { return &cfg(s).MailboxLimit }),
+		duration("call-timeout", d.CallTimeout, "default `timeout` of a command call", func(s *settings) *time.Duration { return &cfg(s).CallTimeout }),
 		list("route", ";", "", "command route `PATTERN=ADDR[,ADDR...]`, e.g. trpc.app.echo.*=127.0.0.1:8000; repeatable (env: separate routes with ';')", func(s *settings) *[]string { return &cfg(s).Routes }),
 		list("cors-origins", ",", "", "comma-separated `origins` allowed for long-polling; * for any", func(s *settings) *[]string { return &cfg(s).CORSOrigins }),
 		integer("max-data-bytes", d.MaxDataBytes, "largest push data in `bytes`", func(s *settings) *int { return &cfg(s).MaxDataBytes }),

@@ -5,6 +5,7 @@ package enginetest
 import (
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"courier/node/engine"
 )
@@ -84,6 +85,22 @@ func (c *Conn) Event(event string, args ...any) []any {
 	var got []any
 	f(event, args, func(a ...any) { got = a })
 	return got
+}
+
+// Ask plays a client event and waits (up to timeout) for the server's
+// acknowledgement, which may come from another goroutine; nil if none came.
+func (c *Conn) Ask(timeout time.Duration, event string, args ...any) []any {
+	c.mu.Lock()
+	f := c.onEvent
+	c.mu.Unlock()
+	got := make(chan []any, 1)
+	f(event, args, func(a ...any) { got <- a })
+	select {
+	case a := <-got:
+		return a
+	case <-time.After(timeout):
+		return nil
+	}
 }
 
 // Close plays the connection going away; the close handler runs once.

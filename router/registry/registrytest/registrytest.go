@@ -42,6 +42,7 @@ func Run(t *testing.T, newRegistry Factory) {
 		{"NodeSessions", testNodeSessions},
 		{"PurgeNode", testPurgeNode},
 		{"Concurrent", testConcurrent},
+		{"Dye", testDye},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,0 +1,84 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+
+	"courier/node/command"
+	"courier/node/errcode"
+)
+
+// call serves POST /v1/call/{pkg.Service}/{Method} for clients: their JWT
+// says who asks, the body is the command's JSON data, and the answer is
+// the backend's JSON body, or {"error": {code, message, ret, func_ret}}.
+func (s *Server) call(w http.ResponseWriter, r *http.Request) {
+	token, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if s.cfg.VerifyToken == nil || token == "" {
+		writeError(w, errcode.New(errcode.Unauthorized, "send Authorization: Bearer <client JWT>"))
+		return
+	}
+	user, err := s.cfg.VerifyToken(token)
+	if err != nil {
+		writeError(w, errcode.New(errcode.Unauthorized, "bad client token: "+err.Error()))
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(s.cfg.MaxDataBytes)))
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		writeError(w, errcode.New(errcode.TooLarge, "command data is over the limit of "+itoa(s.cfg.MaxDataBytes)+" bytes"))
+		return
+	case err != nil:
+		writeError(w, errcode.New(errcode.BadRequest, "reading body: "+err.Error()))
+		return
+	case len(body) > 0 && !json.Valid(body):
+		writeError(w, errcode.New(errcode.BadRequest, "the body must be JSON"))
+		return
+	}
+	req := command.Request{
+		Name:    "/" + r.PathValue("service") + "/" + r.PathValue("method"),
+		Data:    body,
+		User:    user,
+		Device:  r.Header.Get("X-Courier-Device"),
+		TraceID: TraceID(r.Context()),
+	}
+	out, err := s.svc.Call(r.Context(), req)
+	var ce *command.Error
+	switch {
+	case errors.As(err, &ce):
+		writeJSON(w, ce.Code.HTTPStatus(), map[string]*command.Error{"error": ce})
+	case err != nil:
+		s.fail(w, r, err)
+	default:
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(out)
+	}
+}
+
+func (s *Server) setDye(w http.ResponseWriter, r *http.Request) {
+	var req DyeRequest
+	if err := decode(w, r, maxEnvelope, &req); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if req.Env == "" || len(req.Env) > 64 {
+		s.fail(w, r, errcode.New(errcode.BadRequest, `"env" must name an environment (1-64 bytes); DELETE clears it`))
+		return
+	}
+	if err := s.svc.SetDye(r.Context(), r.PathValue("user"), req.Env); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"user": r.PathValue("user"), "env": req.Env})
+}
+
+func (s *Server) clearDye(w http.ResponseWriter, r *http.Request) {
+	if err := s.svc.SetDye(r.Context(), r.PathValue("user"), ""); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"user": r.PathValue("user"), "env": ""})
+}

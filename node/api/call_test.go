@@ -1,0 +1,92 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+
+	"courier/node/command"
+	"courier/node/errcode"
+)
+
+func withTokens(cfg Config) Config {
+	cfg.VerifyToken = func(token string) (string, error) {
+		if user, ok := strings.CutPrefix(token, "jwt-of-"); ok {
+			return user, nil
+		}
+		return "", errors.New("signature invalid")
+	}
+	return cfg
+}
+
+func TestCallWithClientToken(t *testing.T) {
+	ts, svc := newTestServer(t, withTokens(Config{MaxDataBytes: 100}))
+	req, _ := http.NewRequest("POST", ts.URL+"/v1/call/trpc.app.echo.Echo/Say", strings.NewReader(`{"x":1}`))
+	req.Header.Set("Authorization", "Bearer jwt-of-alice")
+	req.Header.Set("X-Courier-Device", "phone")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 200 {
+		t.Fatalf("status %d", res.StatusCode)
+	}
+	c := svc.calls[0]
+	if c.Name != "/trpc.app.echo.Echo/Say" || c.User != "alice" || c.Device != "phone" || string(c.Data) != `{"x":1}` || c.TraceID == "" {
+		t.Fatalf("call %+v", c)
+	}
+
+	cases := []struct {
+		key, body string
+		status    int
+		code      string
+	}{
+		{"", `{}`, 401, "unauthorized"},
+		{"k1", `{}`, 401, "unauthorized"}, // an API key is not a client token
+		{"jwt-of-alice", `{"x":`, 400, "bad_request"},
+		{"jwt-of-alice", `"` + strings.Repeat("x", 200) + `"`, 413, "payload_too_large"},
+	}
+	for _, c := range cases {
+		status, body, _ := call(t, ts, "POST", "/v1/call/svc.S/M", c.key, c.body)
+		if status != c.status || errorCode(body) != c.code {
+			t.Errorf("%q %q: %d %v, want %d %s", c.key, c.body, status, body, c.status, c.code)
+		}
+	}
+}
+
+func TestCallErrorsCarryTheTRPCCodes(t *testing.T) {
+	ts, svc := newTestServer(t, withTokens(Config{}))
+	svc.callErr = &command.Error{Code: errcode.BackendError, Message: "no such order", Ret: 0, FuncRet: 42}
+	status, body, _ := call(t, ts, "POST", "/v1/call/svc.S/M", "jwt-of-bob", `{}`)
+	e, _ := body["error"].(map[string]any)
+	if status != 502 || e["code"] != "backend_error" || e["func_ret"] != float64(42) || e["message"] != "no such order" {
+		t.Fatalf("%d %v", status, body)
+	}
+	for code, want := range map[errcode.Code]int{errcode.NotFound: 404, errcode.Timeout: 504, errcode.Unavailable: 503} {
+		svc.callErr = &command.Error{Code: code, Message: "m"}
+		if status, _, _ := call(t, ts, "POST", "/v1/call/svc.S/M", "jwt-of-bob", `{}`); status != want {
+			t.Errorf("%s answered %d, want %d", code, status, want)
+		}
+	}
+}
+
+func TestDye(t *testing.T) {
+	ts, svc := newTestServer(t, Config{})
+	if status, body, _ := call(t, ts, "PUT", "/v1/dye/alice", "k1", `{"env":"test"}`); status != 200 || body["env"] != "test" {
+		t.Fatalf("PUT: %d %v", status, body)
+	}
+	if status, _, _ := call(t, ts, "DELETE", "/v1/dye/alice", "k1", ``); status != 200 {
+		t.Fatalf("DELETE: %d", status)
+	}
+	if status, body, _ := call(t, ts, "PUT", "/v1/dye/alice", "k1", `{"env":""}`); status != 400 || errorCode(body) != "bad_request" {
+		t.Fatalf("empty env: %d %v", status, body)
+	}
+	if status, _, _ := call(t, ts, "PUT", "/v1/dye/alice", "", `{"env":"x"}`); status != 401 {
+		t.Fatalf("no key: %d", status)
+	}
+	if got := strings.Join(svc.dyes, " "); got != "alice=test alice=" {
+		t.Fatalf("dyes %q", got)
+	}
+}

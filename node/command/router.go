@@ -1,0 +1,239 @@
+package command
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"courier/node/errcode"
+)
+
+// Route says where the commands of the callees matching Pattern go.
+type Route struct {
+	// Pattern is a callee ("trpc.app.echo.Echo") or a prefix ending in "*"
+	// ("trpc.app.echo.*"). The longest matching pattern wins.
+	Pattern string `yaml:"callee"`
+	// Addrs are "host:port"; a host that is a DNS name is resolved (and
+	// re-resolved) by the Backend. Calls go round-robin.
+	Addrs []string `yaml:"addrs"`
+	// Timeout of a call (default RouterConfig.DefaultTimeout).
+	Timeout time.Duration `yaml:"timeout"`
+	// Envs are per-environment addresses: a dyed user's commands go to
+	// Envs[env] when the route has it, else to Addrs.
+	Envs map[string][]string `yaml:"envs"`
+}
+
+// Invocation is one unary tRPC call as the Backend makes it.
+type Invocation struct {
+	Callee    string // "trpc.app.echo.Echo"
+	Func      string // "/trpc.app.echo.Echo/Say"
+	Body      []byte // JSON
+	TransInfo map[string][]byte
+	Timeout   time.Duration
+}
+
+// Result is a backend's answer: Ret is the framework's error code, FuncRet
+// the method's own; both 0 means Body is the answer.
+type Result struct {
+	Ret, FuncRet int32
+	Msg          string
+	Body         []byte
+}
+
+// Backend makes tRPC calls. Errors mean no answer came: wrap ErrTimeout or
+// ErrUnavailable so the router can tell the client which.
+type Backend interface {
+	Invoke(ctx context.Context, addr string, inv Invocation) (Result, error)
+}
+
+var (
+	ErrTimeout     = errors.New("backend did not answer in time")
+	ErrUnavailable = errors.New("backend unavailable")
+)
+
+// Trans-info keys courier sets on every call, so backends know who asks.
+const (
+	TransUser   = "courier-user"
+	TransDevice = "courier-device"
+	TransTrace  = "courier-trace-id"
+	TransEnv    = "courier-env"
+	// TransDyeing is tRPC's own dyeing key, set too when the user is dyed.
+	TransDyeing = "trpc-dyeing-key"
+)
+
+// RouterConfig sets up a Router. Zero values take the defaults.
+type RouterConfig struct {
+	Routes         []Route
+	DefaultTimeout time.Duration // default 5s
+	Backend        Backend
+	// Dye looks up a user's environment ("" none); nil: no dyeing.
+	Dye func(ctx context.Context, user string) (string, error)
+	Log *slog.Logger
+}
+
+// Router is the Caller of the node: it resolves a command name to a route,
+// picks an address (per the user's environment), and calls the backend.
+type Router struct {
+	cfg    RouterConfig
+	routes []Route // longest pattern first
+	next   atomic.Uint64
+}
+
+var _ Caller = (*Router)(nil)
+
+// NewRouter checks the routes and returns a Router.
+func NewRouter(cfg RouterConfig) (*Router, error) {
+	if cfg.Backend == nil {
+		return nil, errors.New("command: RouterConfig.Backend is required")
+	}
+	if cfg.DefaultTimeout <= 0 {
+		cfg.DefaultTimeout = 5 * time.Second
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	routes := append([]Route(nil), cfg.Routes...)
+	for _, r := range routes {
+		if err := r.validate(); err != nil {
+			return nil, err
+		}
+	}
+	sort.SliceStable(routes, func(i, j int) bool { return len(routes[i].Pattern) > len(routes[j].Pattern) })
+	return &Router{cfg: cfg, routes: routes}, nil
+}
+
+func (r Route) validate() error {
+	p := strings.TrimSuffix(r.Pattern, "*")
+	switch {
+	case r.Pattern == "" || strings.ContainsAny(p, "*/ "):
+		return fmt.Errorf("command route %q: the callee pattern is a name with an optional trailing *", r.Pattern)
+	case len(r.Addrs) == 0 && len(r.Envs) == 0:
+		return fmt.Errorf("command route %q: no address", r.Pattern)
+	case r.Timeout < 0:
+		return fmt.Errorf("command route %q: negative timeout", r.Pattern)
+	}
+	for _, a := range r.Addrs {
+		if !strings.Contains(a, ":") {
+			return fmt.Errorf("command route %q: address %q is not host:port", r.Pattern, a)
+		}
+	}
+	return nil
+}
+
+// ParseName splits "/pkg.Service/Method" into the callee and the func.
+func ParseName(name string) (callee, fn string, err error) {
+	rest, ok := strings.CutPrefix(name, "/")
+	callee, method, ok2 := strings.Cut(rest, "/")
+	if !ok || !ok2 || callee == "" || method == "" || strings.ContainsAny(method, "/ ") || strings.ContainsAny(callee, " ") || len(name) > 256 {
+		return "", "", &Error{Code: errcode.BadRequest, Message: `command name must be "/pkg.Service/Method", got "` + truncate(name) + `"`}
+	}
+	return callee, name, nil
+}
+
+func (r *Router) route(callee string) (Route, bool) {
+	for _, rt := range r.routes {
+		if rt.Pattern == callee || (strings.HasSuffix(rt.Pattern, "*") && strings.HasPrefix(callee, rt.Pattern[:len(rt.Pattern)-1])) {
+			return rt, true
+		}
+	}
+	return Route{}, false
+}
+
+// Call implements Caller.
+func (r *Router) Call(ctx context.Context, req Request) (json.RawMessage, error) {
+	callee, fn, err := ParseName(req.Name)
+	if err != nil {
+		return nil, err
+	}
+	rt, ok := r.route(callee)
+	if !ok {
+		return nil, &Error{Code: errcode.NotFound, Message: "no route for callee " + callee}
+	}
+	env := ""
+	if r.cfg.Dye != nil && req.User != "" {
+		if env, err = r.cfg.Dye(ctx, req.User); err != nil {
+			return nil, &Error{Code: errcode.Unavailable, Message: "user environment unknown: " + err.Error()}
+		}
+	}
+	addrs := rt.Addrs
+	if envAddrs, ok := rt.Envs[env]; ok && env != "" && len(envAddrs) > 0 {
+		addrs = envAddrs
+	}
+	if len(addrs) == 0 {
+		return nil, &Error{Code: errcode.NotFound, Message: "no address for callee " + callee + " outside environment(s) of the route"}
+	}
+	timeout := rt.Timeout
+	if timeout <= 0 {
+		timeout = r.cfg.DefaultTimeout
+	}
+	if req.Timeout > 0 && req.Timeout < timeout {
+		timeout = req.Timeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	body := []byte(req.Data)
+	if len(body) == 0 {
+		body = []byte("null")
+	}
+	inv := Invocation{Callee: callee, Func: fn, Body: body, Timeout: timeout, TransInfo: transInfo(req, env)}
+	addr := addrs[r.next.Add(1)%uint64(len(addrs))]
+	res, err := r.cfg.Backend.Invoke(ctx, addr, inv)
+	switch {
+	case errors.Is(err, ErrTimeout) || errors.Is(err, context.DeadlineExceeded):
+		return nil, &Error{Code: errcode.Timeout, Message: fmt.Sprintf("%s did not answer within %v", callee, timeout)}
+	case err != nil:
+		return nil, &Error{Code: errcode.Unavailable, Message: callee + " at " + addr + ": " + err.Error()}
+	case res.Ret != 0 || res.FuncRet != 0:
+		return nil, &Error{Code: errcode.BackendError, Message: res.Msg, Ret: res.Ret, FuncRet: res.FuncRet}
+	}
+	if len(res.Body) == 0 {
+		return json.RawMessage("null"), nil
+	}
+	if !json.Valid(res.Body) {
+		return nil, &Error{Code: errcode.BackendError, Message: callee + " answered a body that is not JSON"}
+	}
+	return json.RawMessage(res.Body), nil
+}
+
+func transInfo(req Request, env string) map[string][]byte {
+	ti := map[string][]byte{TransTrace: []byte(req.TraceID)}
+	if req.User != "" {
+		ti[TransUser] = []byte(req.User)
+	}
+	if req.Device != "" {
+		ti[TransDevice] = []byte(req.Device)
+	}
+	if env != "" {
+		ti[TransEnv] = []byte(env)
+		ti[TransDyeing] = []byte(env)
+	}
+	return ti
+}
+
+func truncate(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "..."
+	}
+	return s
+}
+
+// ParseRoute reads the --route form "CALLEE_PATTERN=ADDR[,ADDR...]".
+func ParseRoute(s string) (Route, error) {
+	pattern, addrs, ok := strings.Cut(s, "=")
+	if !ok {
+		return Route{}, fmt.Errorf("--route %q: want CALLEE_PATTERN=ADDR[,ADDR...]", s)
+	}
+	r := Route{Pattern: strings.TrimSpace(pattern)}
+	for _, a := range strings.Split(addrs, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			r.Addrs = append(r.Addrs, a)
+		}
+	}
+	return r, r.validate()
+}

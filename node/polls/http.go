@@ -1,0 +1,204 @@
+package polls
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"courier/node/api"
+	"courier/node/errcode"
+)
+
+// Mux is where Routes registers: *api.Server (behind its API-key check,
+// rate limit and trace ids) or a plain *http.ServeMux in tests.
+type Mux interface {
+	Handle(pattern string, h http.Handler)
+}
+
+// Status is one task as GET /v1/polls shows it: the task's own fields, the
+// node that runs it ("" while nobody does), and when it last ran and last
+// pushed a changed answer (absent before the first run).
+type Status struct {
+	Task
+	Node       string
+	LastRun    time.Time
+	LastChange time.Time
+}
+
+// MarshalJSON flattens the task's fields beside the status fields.
+func (s Status) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		taskJSON
+		Node       string    `json:"node"`
+		LastRun    time.Time `json:"last_run,omitzero"`
+		LastChange time.Time `json:"last_change,omitzero"`
+	}{s.Task.wire(), s.Node, s.LastRun, s.LastChange})
+}
+
+// maxBody bounds a POST body: the data limit plus room for the rest.
+const maxBody = MaxDataBytes + 1<<20
+
+type handlers struct {
+	store Store
+	log   *slog.Logger
+}
+
+// Routes serves the polling-task calls on mux:
+//
+//	POST   /v1/polls         create (201) or replace (200) a task; answers the task
+//	GET    /v1/polls         {"polls": [Status, ...]}, sorted by name
+//	GET    /v1/polls/{name}  one Status, or 404
+//	DELETE /v1/polls/{name}  204, or 404 when there is no such task
+//
+// Errors are the API's {"error": {"code", "message"}}: 400 for a bad task,
+// 404, 405 for another method, 413, and 503 when the store is unreachable.
+func Routes(mux Mux, store Store, log *slog.Logger) {
+	h := &handlers{store: store, log: log}
+	mux.Handle("POST /v1/polls", http.HandlerFunc(h.put))
+	mux.Handle("GET /v1/polls", http.HandlerFunc(h.list))
+	mux.Handle("GET /v1/polls/{name}", http.HandlerFunc(h.get))
+	mux.Handle("DELETE /v1/polls/{name}", http.HandlerFunc(h.delete))
+	// Without these the API's catch-all would answer a wrong method 404.
+	mux.Handle("/v1/polls", http.HandlerFunc(methodNotAllowed))
+	mux.Handle("/v1/polls/{name}", http.HandlerFunc(methodNotAllowed))
+}
+
+func (h *handlers) put(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		writeError(w, errcode.New(errcode.TooLarge, fmt.Sprintf("request body over %d bytes", maxBody)))
+		return
+	case err != nil:
+		writeError(w, errcode.New(errcode.BadRequest, "reading body: "+err.Error()))
+		return
+	}
+	var t Task
+	if err := json.Unmarshal(body, &t); err != nil {
+		writeError(w, errcode.New(errcode.BadRequest, "body is not a polling task: "+err.Error()))
+		return
+	}
+	if err := t.Validate(); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	created, err := h.store.Put(r.Context(), t)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	status := http.StatusOK
+	if created {
+		status = http.StatusCreated
+	}
+	writeJSON(w, status, t)
+}
+
+func (h *handlers) list(w http.ResponseWriter, r *http.Request) {
+	tasks, err := h.store.List(r.Context())
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	out := make([]Status, 0, len(tasks))
+	for _, t := range tasks {
+		s, err := h.status(r, t)
+		if err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		out = append(out, s)
+	}
+	writeJSON(w, http.StatusOK, map[string][]Status{"polls": out})
+}
+
+func (h *handlers) get(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	t, ok, err := h.store.Get(r.Context(), name)
+	if err == nil && !ok {
+		err = errcode.New(errcode.NotFound, "no polling task named "+name)
+	}
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	s, err := h.status(r, t)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, s)
+}
+
+// status adds the lease holder and the last result: two more reads per
+// task, which is fine for an admin call over a handful of tasks.
+func (h *handlers) status(r *http.Request, t Task) (Status, error) {
+	s := Status{Task: t}
+	l, held, err := h.store.Lease(r.Context(), t.Name)
+	if err != nil {
+		return s, err
+	}
+	if held {
+		s.Node = l.Node
+	}
+	res, ok, err := h.store.LastResult(r.Context(), t.Name)
+	if err != nil {
+		return s, err
+	}
+	if ok {
+		s.LastRun, s.LastChange = res.At, res.Changed
+	}
+	return s, nil
+}
+
+func (h *handlers) delete(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	existed, err := h.store.Delete(r.Context(), name)
+	if err == nil && !existed {
+		err = errcode.New(errcode.NotFound, "no polling task named "+name)
+	}
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func methodNotAllowed(w http.ResponseWriter, r *http.Request) {
+	writeError(w, errcode.New(errcode.MethodNotAllowed, r.Method+" is not served on "+r.URL.Path))
+}
+
+// fail answers err: its own code when it has one, 503 for a store that
+// cannot be reached, else a logged 500 naming the trace id. (The same
+// conventions as node/api's unexported helpers, which this package cannot
+// call.)
+func (h *handlers) fail(w http.ResponseWriter, r *http.Request, err error) {
+	var e *errcode.Error
+	switch {
+	case errors.As(err, &e):
+		writeError(w, e)
+		return
+	case errors.Is(err, ErrUnavailable):
+		h.log.Warn("polls store failed", "trace", api.TraceID(r.Context()), "err", err)
+		writeError(w, errcode.New(errcode.Unavailable, "task store unavailable; retry"))
+		return
+	}
+	trace := api.TraceID(r.Context())
+	h.log.Error("polls call failed", "trace", trace, "path", r.URL.Path, "err", err)
+	writeError(w, errcode.New(errcode.Internal, "internal error; trace id "+trace))
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, e *errcode.Error) {
+	writeJSON(w, e.Code.HTTPStatus(), map[string]*errcode.Error{"error": e})
+}
