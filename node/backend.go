@@ -45,6 +45,14 @@ func (b trpcBackend) Invoke(ctx context.Context, addr string, inv command.Invoca
 	return command.Result{Body: res.Body}, nil
 }
 
+// TRPCAddr is where the tRPC push service listens ("" without --trpc-listen).
+func (n *Node) TRPCAddr() string {
+	if n.trpcServer == nil {
+		return ""
+	}
+	return n.trpcServer.Addr().String()
+}
+
 // pushFunc is the func backends call to push over tRPC (SPEC: command channel).
 const pushFunc = "/trpc.courier.push.Push/Send"
 
