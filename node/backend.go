@@ -47,10 +47,11 @@ func (b trpcBackend) Invoke(ctx context.Context, addr string, inv command.Invoca
 
 // TRPCAddr is where the tRPC push service listens ("" without --trpc-listen).
 func (n *Node) TRPCAddr() string {
-	if n.trpcServer == nil {
+	srv := n.trpcServer.Load()
+	if srv == nil {
 		return ""
 	}
-	return n.trpcServer.Addr().String()
+	return srv.Addr().String()
 }
 
 // pushFunc is the func backends call to push over tRPC (SPEC: command channel).
@@ -67,7 +68,7 @@ func (n *Node) startTRPC() error {
 	if err != nil {
 		return fmt.Errorf("--trpc-listen: %w", err)
 	}
-	n.trpcServer = srv
+	n.trpcServer.Store(srv)
 	n.log.Info("tRPC push service listening", "addr", srv.Addr(), "func", pushFunc)
 	return nil
 }

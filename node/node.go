@@ -47,7 +47,7 @@ type Node struct {
 	stopHealing func()
 	commands    command.Caller
 	polls       *polls.Runner
-	trpcServer  *trpc.Server
+	trpcServer  atomic.Pointer[trpc.Server] // set by Serve
 
 	addrMu   sync.Mutex
 	listener net.Addr
@@ -193,8 +193,8 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	n.awaitSessionsGone(ctx, drainGrace)
 	err := n.server.Shutdown(ctx)
 	n.engine.Close()
-	if n.trpcServer != nil {
-		_ = n.trpcServer.Close()
+	if srv := n.trpcServer.Load(); srv != nil {
+		_ = srv.Close()
 	}
 	n.stopPeers()
 	for _, c := range n.closers {

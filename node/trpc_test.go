@@ -99,7 +99,7 @@ func TestPushOverTRPC(t *testing.T) {
 	if err := n.startTRPC(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = n.trpcServer.Close() })
+	t.Cleanup(func() { _ = n.trpcServer.Load().Close() })
 	alice := connect(t, n, "alice", "phone")
 	pool, err := trpc.NewPool(trpc.PoolConfig{})
 	if err != nil {
@@ -107,7 +107,7 @@ func TestPushOverTRPC(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = pool.Close() })
 	call := func(body string) (*trpc.CallResponse, error) {
-		return pool.Call(context.Background(), n.trpcServer.Addr().String(), &trpc.CallRequest{
+		return pool.Call(context.Background(), n.TRPCAddr(), &trpc.CallRequest{
 			Callee: "trpc.courier.push.Push", Func: pushFunc, Body: []byte(body), ContentType: trpc.ContentTypeJSON})
 	}
 	res, err := call(`{"to":{"users":["alice"]},"event":"news","data":{"a":1},"ttl":60}`)
