@@ -35,6 +35,15 @@ type Config struct {
 	RedisAddr          string        // host:port for INFO commandstats; empty = not measured
 	AllowRemote        bool
 	LogLevel           string
+
+	// The cmd scenario (cmd.go).
+	CmdName    string        // "/pkg.Service/Method"
+	Direct     string        // tRPC backend host:port for the baseline; empty = node only
+	CmdTimeout time.Duration // an ack later than this is a timeout
+	Warmup     time.Duration // sent at the rate before each measured phase, not counted
+	Pad        int           // bytes of padding in each command's data
+	SendersN   int           // goroutines pacing the commands
+	WatchPIDs  pidList       // processes whose CPU time is reported per phase
 }
 
 // targetList is a repeatable flag that also takes comma-separated lists.
@@ -54,7 +63,7 @@ func (t *targetList) Set(v string) error {
 func parseConfig(args []string) (Config, error) {
 	var c Config
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		return c, errors.New("usage: loadtest SCENARIO --target http://HOST:PORT --api-key K --jwt-secret S [flags]; scenarios: push")
+		return c, errors.New("usage: loadtest SCENARIO --target http://HOST:PORT --api-key K --jwt-secret S [flags]; scenarios: push, cmd; or loadtest trpc-echo --listen HOST:PORT")
 	}
 	c.Scenario = args[0]
 	fs := flag.NewFlagSet("loadtest "+c.Scenario, flag.ContinueOnError)
@@ -79,6 +88,13 @@ func parseConfig(args []string) (Config, error) {
 	fs.StringVar(&c.RedisAddr, "redis", "", "redis host:port to read INFO commandstats from (round trips per push); empty = skip")
 	fs.BoolVar(&c.AllowRemote, "allow-remote", false, "allow targets that are not loopback")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&c.CmdName, "name", "/bench.echo.Echo/Say", "cmd: the command, /pkg.Service/Method")
+	fs.StringVar(&c.Direct, "direct", "", "cmd: tRPC backend host:port; first the same rate goes straight to it (the baseline), then through the node")
+	fs.DurationVar(&c.CmdTimeout, "cmd-timeout", 5*time.Second, "cmd: an answer later than this counts as a timeout")
+	fs.DurationVar(&c.Warmup, "warmup", 2*time.Second, "cmd: commands sent at the rate before each measured phase and not counted")
+	fs.IntVar(&c.Pad, "pad", 32, "cmd: bytes of padding in each command's data")
+	fs.IntVar(&c.SendersN, "senders", 4, "cmd: goroutines pacing the commands")
+	fs.Var(&c.WatchPIDs, "watch-pid", "cmd: NAME=PID of a local process (node, backend) whose CPU seconds are reported per phase; repeatable")
 	if err := fs.Parse(args[1:]); err != nil {
 		return c, err
 	}
@@ -110,6 +126,11 @@ func (c Config) Validate() error {
 		return errors.New("--duration is at most 1h, --grace, --settle and --baseline at most 10m: a run must end by itself")
 	case c.SourceIPs < 0 || c.SourceIPs > 250:
 		return errors.New("--source-ips is 0..250")
+	case c.Scenario == "cmd" && (c.CmdTimeout <= 0 || c.CmdTimeout > time.Minute || c.Warmup < 0 || c.Warmup > time.Minute ||
+		c.Pad < 0 || c.Pad > 1<<20 || c.SendersN < 1):
+		return errors.New("cmd: --cmd-timeout is in (0, 1m], --warmup in [0, 1m], --pad in [0, 1MiB], --senders positive")
+	case c.Scenario == "cmd" && !validCmdName(c.CmdName):
+		return fmt.Errorf("--name %q: want /pkg.Service/Method", c.CmdName)
 	}
 	if c.AllowRemote {
 		return nil
@@ -123,6 +144,12 @@ func (c Config) Validate() error {
 		host, _, err := net.SplitHostPort(c.RedisAddr)
 		if err != nil || !isLoopback(host) {
 			return fmt.Errorf("--redis %q is not a loopback host:port; pass --allow-remote", c.RedisAddr)
+		}
+	}
+	if c.Direct != "" {
+		host, _, err := net.SplitHostPort(c.Direct)
+		if err != nil || !isLoopback(host) {
+			return fmt.Errorf("--direct %q is not a loopback host:port; pass --allow-remote", c.Direct)
 		}
 	}
 	return nil
@@ -149,5 +176,9 @@ func wsURL(u *url.URL) string {
 // then settle, pushes and grace, then a margin for writing the result.
 func (c Config) deadline() time.Duration {
 	ramp := time.Duration(float64(c.Clients)/c.ConnectRate*2*float64(time.Second)) + c.ConnectTimeout + 30*time.Second
-	return ramp + c.Settle + time.Minute + c.Baseline + c.Duration + c.Grace + 30*time.Second
+	load := c.Duration + c.Grace
+	if c.Scenario == "cmd" { // up to two phases, each warmup + duration + the last answers
+		load = 2 * (c.Warmup + c.Duration + c.CmdTimeout + time.Second)
+	}
+	return ramp + c.Settle + time.Minute + c.Baseline + load + 30*time.Second
 }

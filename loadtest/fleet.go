@@ -36,6 +36,7 @@ type fleet struct {
 	clients  []*client
 	byTarget [][]int32 // client ids per target, to pick receivers on another node
 	onEvent  func(c *client, name, args []byte)
+	onAck    func(c *client, id int64, args []byte) // answers to our own events (cmd); nil = ignored
 
 	connected   atomic.Int64
 	failed      atomic.Int64
@@ -118,6 +119,11 @@ func (f *fleet) connect(ctx context.Context, c *client, url string, secret []byt
 	conn, err := sioclient.Dial(ctx, sioclient.Config{
 		URL: url, Auth: authJSON, LocalIP: local, Timeout: f.cfg.ConnectTimeout,
 		OnEvent: func(name, args []byte) { f.onEvent(c, name, args) },
+		OnAck: func(id int64, args []byte) {
+			if f.onAck != nil {
+				f.onAck(c, id, args)
+			}
+		},
 	})
 	if err != nil {
 		f.fail(err)

@@ -24,6 +24,9 @@ func main() {
 }
 
 func run(args []string) error {
+	if len(args) > 0 && args[0] == "trpc-echo" {
+		return runEcho(args[1:])
+	}
 	cfg, err := parseConfig(args)
 	if err != nil {
 		return err
@@ -51,8 +54,10 @@ func run(args []string) error {
 	switch cfg.Scenario {
 	case "push":
 		res, err = runPush(ctx, cfg, log, runID)
+	case "cmd":
+		return writeCmd(cfg, log)(runCmd(ctx, cfg, log, runID))
 	default:
-		return fmt.Errorf("unknown scenario %q (have: push)", cfg.Scenario)
+		return fmt.Errorf("unknown scenario %q (have: push, cmd, trpc-echo)", cfg.Scenario)
 	}
 	if res != nil {
 		path, werr := writeResult(cfg.Out, res)
@@ -69,4 +74,23 @@ func run(args []string) error {
 		}
 	}
 	return err
+}
+
+// writeCmd writes the cmd scenario's result (also a partial one, after an
+// error or Ctrl-C) and prints its summary lines on stdout.
+func writeCmd(cfg Config, log *slog.Logger) func(*CmdResult, error) error {
+	return func(res *CmdResult, err error) error {
+		if res == nil {
+			return err
+		}
+		path, werr := writeResult(cfg.Out, res)
+		if werr != nil {
+			return werr
+		}
+		log.Info("result", "file", path, "connected", res.Connected, "failed", res.Failed)
+		for _, l := range cmdSummaryLines(res) {
+			fmt.Println(l)
+		}
+		return err
+	}
 }

@@ -117,7 +117,8 @@ func newRedisResult(baseline, window redisCalls, baseSecs, winSecs float64, acce
 
 func round3(v float64) float64 { return math.Round(v*1000) / 1000 }
 
-func writeResult(dir string, r *Result) (string, error) {
+// writeResult writes r (a *Result or *CmdResult) as DIR/result.json.
+func writeResult(dir string, r any) (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}

@@ -33,6 +33,10 @@ type Config struct {
 	// EVENT of the default namespace, before its acknowledgement is sent.
 	// name and args alias a pooled buffer: copy what must outlive the call.
 	OnEvent func(name, args []byte)
+	// OnAck is called on the reading goroutine for every ACK of the default
+	// namespace (the answer to Emit with an id): args is the JSON array
+	// `[...]` of the ack's arguments, aliasing a pooled buffer.
+	OnAck func(id int64, args []byte)
 }
 
 // ConnectError is the server's CONNECT_ERROR: `44{"message":..,"data":..}`.
@@ -49,17 +53,19 @@ func (e *ConnectError) Error() string {
 // an Engine.IO CLOSE.
 var ErrServerDisconnect = errors.New("sioclient: server disconnect")
 
-// Conn is one socket.io session. Writes happen only on the goroutine that
-// called Dial, then on the one running Run (answers to PING and EVENT), so
-// they need no lock; Close may be called from anywhere.
+// Conn is one socket.io session. Run's goroutine answers PINGs and events
+// while Emit may be called from any other, so every write holds wmu (which
+// also guards wbuf); Close may be called from anywhere.
 type Conn struct {
 	nc      net.Conn
 	r       io.Reader     // nc, or the dialer's bufio.Reader holding early bytes
 	br      *bufio.Reader // returned to gobwas's pool on Close
 	onEvent func(name, args []byte)
+	onAck   func(id int64, args []byte)
 	hdr     [14]byte
-	cur     *[]byte // the pooled buffer of the message being handled
-	wbuf    []byte  // reused for every outgoing frame
+	cur     *[]byte    // the pooled buffer of the message being handled
+	wmu     sync.Mutex // one frame at a time on the wire, and wbuf
+	wbuf    []byte     // reused for every outgoing frame
 	// idle bounds the silence between frames: the server pings every
 	// PingInterval and drops us after PingTimeout, so more than both means
 	// the connection is dead.
@@ -109,7 +115,7 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Conn{nc: nc, r: nc, onEvent: cfg.OnEvent, wbuf: make([]byte, 0, 64)}
+	c := &Conn{nc: nc, r: nc, onEvent: cfg.OnEvent, onAck: cfg.OnAck, wbuf: make([]byte, 0, 64)}
 	if br != nil {
 		c.r, c.br = br, br
 	}
@@ -146,7 +152,10 @@ func (c *Conn) handshake(auth []byte) error {
 	c.PingInterval = time.Duration(open.PingInterval) * time.Millisecond
 	c.PingTimeout = time.Duration(open.PingTimeout) * time.Millisecond
 	c.idle = c.PingInterval + c.PingTimeout + 5*time.Second
-	if err := c.writeText(AppendConnect(c.wbuf[:0], auth)); err != nil {
+	c.wmu.Lock()
+	err = c.writeText(AppendConnect(c.wbuf[:0], auth))
+	c.wmu.Unlock()
+	if err != nil {
 		return err
 	}
 	for {
@@ -169,7 +178,7 @@ func (c *Conn) handshakeReply(msg []byte) (done bool, err error) {
 	}
 	switch msg[0] {
 	case eioPing:
-		return false, c.writeText(append(c.wbuf[:0], eioPong))
+		return false, c.writePong()
 	case eioClose:
 		return true, ErrServerDisconnect
 	case eioMessage:
@@ -220,7 +229,7 @@ func (c *Conn) handle(msg []byte) error {
 	case eioPing:
 		c.pings.Add(1)
 		c.lastPing.Store(time.Now().UnixNano())
-		return c.writeText(append(c.wbuf[:0], eioPong))
+		return c.writePong()
 	case eioClose:
 		return ErrServerDisconnect
 	case eioMessage:
@@ -244,12 +253,35 @@ func (c *Conn) handle(msg []byte) error {
 			c.onEvent(name, args)
 		}
 		if p.AckID >= 0 {
+			c.wmu.Lock()
+			defer c.wmu.Unlock()
 			return c.writeText(AppendAck(c.wbuf[:0], p.AckID))
+		}
+	case TypeAck:
+		if c.onAck != nil {
+			c.onAck(p.AckID, p.Data)
 		}
 	case TypeDisconnect:
 		return ErrServerDisconnect
 	}
 	return nil
+}
+
+func (c *Conn) writePong() error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.writeText(append(c.wbuf[:0], eioPong))
+}
+
+// Emit sends the EVENT `42<id>["name",arg]` (no ack id when id < 0); the
+// server's answer arrives at Config.OnAck with the same id. arg is one JSON
+// value, name is written verbatim (it must need no JSON escaping). Safe to
+// call from any goroutine, concurrently with Run.
+func (c *Conn) Emit(id int64, name string, arg []byte) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.wbuf = AppendEvent(c.wbuf[:0], id, name, arg)
+	return c.writeText(c.wbuf)
 }
 
 // Close ends the connection; Run then returns.

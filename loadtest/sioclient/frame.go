@@ -14,14 +14,18 @@ import (
 // and a masked copy per write would allocate on every packet.
 
 // writeText sends payload as one masked text frame, in one write. payload
-// may alias c.wbuf: the frame is built after it, in the same buffer.
+// may alias c.wbuf: the frame is built after it, in the same buffer (grown
+// once when an Emit outgrows it). The caller holds c.wmu.
 func (c *Conn) writeText(payload []byte) error {
 	n := len(payload)
 	var frame []byte
 	if cap(c.wbuf) >= 2*n+14 {
 		frame = c.wbuf[n:n]
-	} else { // only CONNECT (it carries the token) outgrows the buffer
+	} else if n > 4096 { // CONNECT (it carries the token) or a rare big Emit
 		frame = make([]byte, 0, n+14)
+	} else { // keep a buffer that fits the commands this client sends
+		c.wbuf = append(make([]byte, 0, 2*n+14), payload...)
+		payload, frame = c.wbuf[:n], c.wbuf[n:n]
 	}
 	frame = append(frame, 0x80|byte(ws.OpText))
 	switch {
@@ -144,6 +148,8 @@ func (c *Conn) control(op ws.OpCode, n int64) error {
 }
 
 func (c *Conn) writeControl(op ws.OpCode, payload []byte) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
 	f := ws.NewFrame(op, true, append([]byte(nil), payload...))
 	return ws.WriteFrame(c.nc, ws.MaskFrameInPlace(f))
 }

@@ -162,6 +162,24 @@ func AppendAck(dst []byte, id int64) []byte {
 	return append(dst, '[', ']')
 }
 
+// AppendEvent appends the Engine.IO message of an EVENT in the default
+// namespace: 42<id>["name",arg], or 42["name",arg] when id < 0. name is
+// written verbatim; arg is one JSON value (nil: no argument).
+func AppendEvent(dst []byte, id int64, name string, arg []byte) []byte {
+	dst = append(dst, eioMessage, TypeEvent)
+	if id >= 0 {
+		dst = strconv.AppendInt(dst, id, 10)
+	}
+	dst = append(dst, '[', '"')
+	dst = append(dst, name...)
+	dst = append(dst, '"')
+	if arg != nil {
+		dst = append(dst, ',')
+		dst = append(dst, arg...)
+	}
+	return append(dst, ']')
+}
+
 // AppendConnect appends the Engine.IO message of a CONNECT to the default
 // namespace with auth as its (JSON object) payload: 40<auth>.
 func AppendConnect(dst, auth []byte) []byte {

@@ -104,3 +104,22 @@ func TestParseAllocs(t *testing.T) {
 		t.Errorf("allocs %v, ack %s", allocs, dst)
 	}
 }
+
+func TestAppendEvent(t *testing.T) {
+	got := AppendEvent(nil, 7, "cmd", []byte(`{"name":"/a.B/C","data":{"seq":7}}`))
+	if string(got) != `427["cmd",{"name":"/a.B/C","data":{"seq":7}}]` {
+		t.Errorf("event: %s", got)
+	}
+	if got := AppendEvent(nil, -1, "x", nil); string(got) != `42["x"]` {
+		t.Errorf("no id: %s", got)
+	}
+	// What we send, the parser reads back: type, id and the event's argument.
+	p, err := ParseSIO(got[1:])
+	if err != nil || p.Type != TypeEvent || p.AckID != 7 {
+		t.Errorf("reparse: %+v %v", p, err)
+	}
+	p, err = ParseSIO([]byte(`312[{"ok":true,"data":{"seq":12}}]`))
+	if err != nil || p.Type != TypeAck || p.AckID != 12 || string(p.Data) != `[{"ok":true,"data":{"seq":12}}]` {
+		t.Errorf("ack: %+v %v", p, err)
+	}
+}

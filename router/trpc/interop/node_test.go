@@ -1,0 +1,160 @@
+package interop
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gobwas/ws"
+	"github.com/gobwas/ws/wsutil"
+	trpcgo "trpc.group/trpc-go/trpc-go"
+	"trpc.group/trpc-go/trpc-go/errs"
+
+	"courier/node"
+	"courier/node/auth"
+)
+
+// startNode serves a real courier node (in-memory stores) whose commands
+// for trpc.app.echo.* go to backend, with the tRPC push service on.
+func startNode(t *testing.T, backend string) (api string, trpcAddr string) {
+	t.Helper()
+	n, err := node.New(node.Config{
+		Listen: "127.0.0.1:0", NodeID: "interop", APIKeys: []string{"key"}, JWTSecret: "secret",
+		Routes: []string{"trpc.app.echo.*=" + backend}, TRPCListen: "127.0.0.1:0",
+	}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = n.Serve(ln) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = n.Shutdown(ctx)
+	})
+	deadline := time.Now().Add(5 * time.Second)
+	for n.TRPCAddr() == "" {
+		if time.Now().After(deadline) {
+			t.Fatal("node did not start its tRPC server")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return ln.Addr().String(), n.TRPCAddr()
+}
+
+// sioClient speaks just enough socket.io over a raw WebSocket for this test.
+type sioClient struct {
+	t    *testing.T
+	conn net.Conn
+}
+
+func dialSIO(t *testing.T, api, token string) *sioClient {
+	t.Helper()
+	conn, _, _, err := ws.Dial(context.Background(), "ws://"+api+"/socket.io/?EIO=4&transport=websocket")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	c := &sioClient{t: t, conn: conn}
+	if m := c.next(); !strings.HasPrefix(m, "0{") {
+		t.Fatalf("want OPEN, got %q", m)
+	}
+	c.send(`40{"token":"` + token + `","device":"interop"}`)
+	if m := c.next(); !strings.HasPrefix(m, `40{"sid"`) {
+		t.Fatalf("want CONNECT, got %q", m)
+	}
+	return c
+}
+
+func (c *sioClient) send(m string) {
+	c.t.Helper()
+	if err := wsutil.WriteClientText(c.conn, []byte(m)); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// next returns the next socket.io packet, answering pings on the way.
+func (c *sioClient) next() string {
+	c.t.Helper()
+	_ = c.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for {
+		b, err := wsutil.ReadServerText(c.conn)
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		if string(b) == "2" {
+			c.send("3")
+			continue
+		}
+		return string(b)
+	}
+}
+
+// A client's cmd event and HTTP call reach a real tRPC-Go server through
+// the node, and a real tRPC-Go client pushes through the node's push service.
+func TestNodeWithRealTRPCGo(t *testing.T) {
+	backend := StartJSONServer(t, echoService, map[string]JSONMethod{
+		echoSay: func(ctx context.Context, req any) (any, error) {
+			return map[string]any{"echo": req, "user": string(trpcgo.GetMetaData(ctx, "courier-user"))}, nil
+		},
+		"/trpc.app.echo.Echo/Fail": func(ctx context.Context, req any) (any, error) {
+			return nil, errs.New(1001, "no such order")
+		},
+	})
+	api, trpcAddr := startNode(t, backend)
+	token, _ := auth.Sign([]byte("secret"), auth.Claims{Sub: "alice"})
+	c := dialSIO(t, api, token)
+
+	c.send(`421["cmd",{"name":"` + echoSay + `","data":{"q":1}}]`)
+	if m := c.next(); m != `431[{"data":{"echo":{"q":1},"user":"alice"},"ok":true}]` {
+		t.Fatalf("cmd answered %q", m)
+	}
+	c.send(`422["cmd",{"name":"/trpc.app.echo.Echo/Fail"}]`)
+	if m := c.next(); !strings.Contains(m, `"func_ret":1001`) || !strings.Contains(m, `"ok":false`) || !strings.Contains(m, "no such order") {
+		t.Fatalf("failing cmd answered %q", m)
+	}
+
+	req, _ := http.NewRequest("POST", "http://"+api+"/v1/call/trpc.app.echo.Echo/Say", bytes.NewReader([]byte(`{"q":2}`)))
+	req.Header.Set("Authorization", "Bearer "+token)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 200 || string(body) != `{"echo":{"q":2},"user":"alice"}` {
+		t.Fatalf("HTTP call: %d %s", res.StatusCode, body)
+	}
+
+	// a real tRPC-Go client pushes to alice through the push service
+	push := map[string]any{"to": map[string]any{"users": []string{"alice"}}, "event": "news", "data": map[string]any{"x": 1}, "ttl": 60}
+	var out struct {
+		ID string `json:"id"`
+	}
+	if err := Invoke(context.Background(), trpcAddr, "trpc.courier.push.Push", "/trpc.courier.push.Push/Send", push, &out, nil); err != nil {
+		t.Fatal(err)
+	}
+	m := c.next()
+	if !strings.HasPrefix(m, "42") || !strings.Contains(m, `"news"`) || !strings.Contains(m, `"id":"`+out.ID+`"`) {
+		t.Fatalf("pushed %s, client got %q", out.ID, m)
+	}
+	var packet []json.RawMessage
+	if err := json.Unmarshal([]byte(m[strings.Index(m, "["):]), &packet); err != nil || string(packet[1]) != `{"x":1}` {
+		t.Fatalf("push packet %q", m)
+	}
+	// a refused push comes back to the tRPC-Go client as its error code
+	push["event"] = "connect"
+	if err := Invoke(context.Background(), trpcAddr, "trpc.courier.push.Push", "/trpc.courier.push.Push/Send", push, &out, nil); errs.Code(err) != 400 {
+		t.Fatalf("reserved event: %v", err)
+	}
+}
