@@ -64,10 +64,9 @@ func (n *Node) onCommand(s *session.Session, arg map[string]any, reply func(any)
 	trace := api.NewTraceID()
 	go func() {
 		defer s.ReleaseCommand()
-		ctx, cancel := context.WithTimeout(context.Background(), n.cfg.CallTimeout+time.Second)
-		defer cancel()
 		start := time.Now()
-		out, err := n.commands.Call(ctx, command.Request{Name: name, Data: data, User: s.User, Device: s.Device, TraceID: trace})
+		// The router bounds every call by its route's timeout (Caller's contract).
+		out, err := n.commands.Call(context.Background(), command.Request{Name: name, Data: data, User: s.User, Device: s.Device, TraceID: trace})
 		var ce *command.Error
 		switch {
 		case errors.As(err, &ce):
