@@ -46,6 +46,9 @@ type Config struct {
 	MaxRooms     int           `yaml:"max-rooms"`      // rooms one connection may be in, default 256
 	PingInterval time.Duration `yaml:"ping-interval"`  // default 25s
 	PingTimeout  time.Duration `yaml:"ping-timeout"`   // default 20s
+	// LegacyWebSocket serves direct WebSocket clients on zishang520 instead
+	// of the lean engine (flag --lean-websocket=false): the fallback.
+	LegacyWebSocket bool `yaml:"-"`
 
 	// Test hooks, never from flags: a gossip transport that can be cut (to
 	// partition a node), fast memberlist timers, and the dialer of peer links.

@@ -92,9 +92,10 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 		Now:        time.Now,
 	}
 	eng, err := engine.NewSocketIO(engine.Config{
-		PingInterval: cfg.PingInterval,
-		PingTimeout:  cfg.PingTimeout,
-		CORSOrigins:  cfg.CORSOrigins,
+		PingInterval:    cfg.PingInterval,
+		PingTimeout:     cfg.PingTimeout,
+		CORSOrigins:     cfg.CORSOrigins,
+		LegacyWebSocket: cfg.LegacyWebSocket,
 	}, n, n.log.With("component", "engine"))
 	if err != nil {
 		return nil, fmt.Errorf("socket.io engine: %w", err)

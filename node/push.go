@@ -101,8 +101,13 @@ func (n *Node) deliverLocal(stream mailbox.Stream, user, room string, m *mailbox
 	default:
 		targets = n.hub.room(room)
 	}
+	if len(targets) == 0 {
+		return
+	}
+	// Encoded once for all of them (lazily, by the first lean connection).
+	d := session.Delivery{Stream: stream, Msg: m, Prepared: session.Prepare(m)}
 	for _, s := range targets {
-		s.Deliver(session.Delivery{Stream: stream, Msg: m})
+		s.Deliver(d)
 	}
 }
 

@@ -46,23 +46,28 @@ func TestCloseTransportFlushesEmitsFirst(t *testing.T) {
 }
 
 // A client that never acknowledges does not grow the server's ack table
-// without bound.
+// without bound, on either engine.
 func TestPendingAcksAreBounded(t *testing.T) {
+	for _, legacy := range []bool{false, true} {
+		t.Run(engineName(legacy), func(t *testing.T) { testPendingAcksAreBounded(t, legacy) })
+	}
+}
+
+func testPendingAcksAreBounded(t *testing.T, legacy bool) {
 	rec := &recorder{}
-	s, ts := startSIO(t, fastCfg(), rec)
+	cfg := fastCfg()
+	cfg.LegacyWebSocket = legacy
+	s, ts := startSIO(t, cfg, rec)
 	c := connectWS(t, ts, "")
 	waitFor(t, 2*time.Second, "connected", func() bool { return s.Count() == 1 })
 	conns, _, _ := rec.snapshot()
-	sc := conns[0].(*conn)
+	sc := conns[0]
 	for i := 0; i < maxPendingAcks+500; i++ {
 		if err := sc.Emit("e", nil, func([]any) {}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	sc.mu.Lock()
-	n := len(sc.acks)
-	sc.mu.Unlock()
-	if n != maxPendingAcks {
+	if n := sc.(interface{ pendingAcks() int }).pendingAcks(); n != maxPendingAcks {
 		t.Fatalf("%d acks pending, want the bound %d", n, maxPendingAcks)
 	}
 	// the newest are the ones kept: acking the last emit still runs its callback
@@ -78,4 +83,11 @@ func TestPendingAcksAreBounded(t *testing.T) {
 	case <-time.After(3 * time.Second):
 		t.Fatal("ack of the newest emit did not run")
 	}
+}
+
+func engineName(legacy bool) string {
+	if legacy {
+		return "zishang520"
+	}
+	return "lean"
 }

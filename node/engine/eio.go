@@ -35,6 +35,9 @@ func (cfg Config) withDefaults() Config {
 	if cfg.ConnectTimeout <= 0 {
 		cfg.ConnectTimeout = 45 * time.Second
 	}
+	if cfg.WriteTimeout <= 0 {
+		cfg.WriteTimeout = 10 * time.Second
+	}
 	if cfg.RequestTimeout <= 0 {
 		cfg.RequestTimeout = cfg.PingInterval + cfg.PingTimeout + 5*time.Second
 	}

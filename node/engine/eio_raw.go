@@ -25,7 +25,9 @@ type RawConn interface {
 // EngineIO is a raw Engine.IO server on the same fix layer as SocketIO; the
 // conformance server runs the official Engine.IO suite against it.
 type EngineIO struct {
-	e *eio
+	e    *eio
+	lean *leanCore // direct WebSockets; nil with cfg.LegacyWebSocket
+	mk   func(*wconn, *http.Request) upper
 }
 
 // NewEngineIO serves Engine.IO at cfg.Path ("/engine.io/" when empty) and
@@ -46,16 +48,38 @@ func NewEngineIO(cfg Config, onConnect func(RawConn), log *slog.Logger) (*Engine
 		onConnect(rc)
 		g.attach(rc.onData)
 	}
-	return &EngineIO{e: e}, nil
+	s := &EngineIO{e: e}
+	if !cfg.LegacyWebSocket {
+		s.lean = newLeanCore(cfg, log.With("engine", "lean"))
+		s.mk = newLeanRawMaker(onConnect)
+	}
+	return s, nil
 }
 
-func (s *EngineIO) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.e.ServeHTTP(w, r) }
+func (s *EngineIO) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.lean != nil && s.e.matchPath(r.URL.Path) && leanRoute(r) {
+		s.lean.accept(w, r, s.mk)
+		return
+	}
+	s.e.ServeHTTP(w, r)
+}
 
 // Close refuses new requests and closes every session.
-func (s *EngineIO) Close() { s.e.close() }
+func (s *EngineIO) Close() {
+	if s.lean != nil {
+		s.lean.close()
+	}
+	s.e.close()
+}
 
 // Count is the number of open sessions.
-func (s *EngineIO) Count() int { return s.e.count() }
+func (s *EngineIO) Count() int {
+	n := s.e.count()
+	if s.lean != nil {
+		n += int(s.lean.count.Load())
+	}
+	return n
+}
 
 type rawConn struct {
 	sock eioengine.Socket

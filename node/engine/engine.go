@@ -1,9 +1,9 @@
 // Package engine carries socket.io v5 / Engine.IO v4 sessions for the node.
 //
-// Whatever transport stack carries a client (zishang520/socket.io for
-// long-polling and upgrades today, a lean gobwas/ws engine later), the node
-// sees the same Conn and Handler, so nothing above this package knows which
-// engine holds a connection.
+// Whatever transport stack carries a client (the lean gobwas/ws engine for
+// direct WebSocket connections, zishang520/socket.io for long-polling and
+// the upgrade from it), the node sees the same Conn and Handler, so nothing
+// above this package knows which engine holds a connection.
 package engine
 
 import (
@@ -76,4 +76,10 @@ type Config struct {
 	CORSOrigins []string
 	// RequestTimeout bounds the life of one long-polling HTTP request.
 	RequestTimeout time.Duration // default PingInterval+PingTimeout+5s
+	// WriteTimeout bounds a blocked write on the lean engine: a client that
+	// stops reading is closed ("write timeout") after it.
+	WriteTimeout time.Duration // default 10s
+	// LegacyWebSocket serves direct WebSocket connections on zishang520 too,
+	// instead of the lean engine (the operator's fallback).
+	LegacyWebSocket bool
 }

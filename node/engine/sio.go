@@ -42,6 +42,7 @@ type SocketIO struct {
 	eio     *eio
 	sio     *socket.Server
 	sioConn events.Listener // socket.io's engine "connection" handler
+	lean    *leanSIO        // direct WebSockets; nil with cfg.LegacyWebSocket
 	count   atomic.Int64
 	closed  atomic.Bool
 }
@@ -83,14 +84,31 @@ func NewSocketIO(cfg Config, h Handler, log *slog.Logger, opts ...Option) (*Sock
 		}
 		s.serve(name, nh, false)
 	}
+	if !cfg.LegacyWebSocket {
+		s.lean = newLeanSIO(cfg, h, o.extra, log.With("engine", "lean"))
+	}
 	return s, nil
 }
 
-// ServeHTTP serves Engine.IO requests (polling and WebSocket) at Config.Path.
-func (s *SocketIO) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.eio.ServeHTTP(w, r) }
+// ServeHTTP serves Engine.IO requests at Config.Path: direct WebSocket
+// connections on the lean engine, long-polling and its upgrade on
+// zishang520.
+func (s *SocketIO) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.lean != nil && s.eio.matchPath(r.URL.Path) && leanRoute(r) {
+		s.lean.ServeHTTP(w, r)
+		return
+	}
+	s.eio.ServeHTTP(w, r)
+}
 
 // Count is the number of connections on the default namespace.
-func (s *SocketIO) Count() int { return int(s.count.Load()) }
+func (s *SocketIO) Count() int {
+	n := s.count.Load()
+	if s.lean != nil {
+		n += s.lean.count.Load()
+	}
+	return int(n)
+}
 
 // Close refuses new requests and closes every connection (reason "server
 // shutting down"); the clients reconnect elsewhere.
@@ -99,6 +117,9 @@ func (s *SocketIO) Close() {
 		return
 	}
 	s.eio.closed.Store(true)
+	if s.lean != nil {
+		s.lean.close()
+	}
 	s.sio.Close(nil)
 	s.eio.close()
 }

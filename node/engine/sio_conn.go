@@ -310,3 +310,10 @@ func (c *conn) closeWith(reason string) {
 		onClose(reason)
 	}
 }
+
+// pendingAcks counts the acknowledgements waited for (tests).
+func (c *conn) pendingAcks() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.acks)
+}

@@ -27,6 +27,20 @@ type Meta struct {
 type Delivery struct {
 	Stream mailbox.Stream
 	Msg    *mailbox.Message
+	// Prepared, when set (Prepare(Msg)), is the event encoded once for every
+	// session of a fan-out; engines that can share it write only the ack id
+	// per connection.
+	Prepared *engine.Prepared
+}
+
+// Prepare makes the shared encoding of m for a fan-out: the event with its
+// (data, meta) arguments, the same for every receiver.
+func Prepare(m *mailbox.Message) *engine.Prepared {
+	return engine.NewPrepared(m.Event, []any{json.RawMessage(m.Data), metaOf(m)})
+}
+
+func metaOf(m *mailbox.Message) Meta {
+	return Meta{ID: m.ID, Seq: m.Seq, TS: m.TS, Room: m.Room}
 }
 
 // Session is one connected client. Its methods are safe for concurrent use.
@@ -269,8 +283,13 @@ func (s *Session) onAck(key flightKey) {
 }
 
 func (s *Session) emit(d Delivery, key flightKey) {
-	meta := Meta{ID: d.Msg.ID, Seq: d.Msg.Seq, TS: d.Msg.TS, Room: d.Msg.Room}
-	err := s.conn.Emit(d.Msg.Event, []any{json.RawMessage(d.Msg.Data), meta}, func([]any) { s.onAck(key) })
+	ack := func([]any) { s.onAck(key) }
+	var err error
+	if d.Prepared != nil {
+		err = engine.EmitPrepared(s.conn, d.Prepared, ack)
+	} else {
+		err = s.conn.Emit(d.Msg.Event, []any{json.RawMessage(d.Msg.Data), metaOf(d.Msg)}, ack)
+	}
 	if err != nil {
 		s.opt.Log.Debug("emit failed", "session", s.ID(), "err", err)
 	}

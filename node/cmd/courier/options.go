@@ -74,6 +74,14 @@ func nodeOptions() []option {
 		integer("max-rooms", d.MaxRooms, "rooms one connection may be in at once", func(s *settings) *int { return &cfg(s).MaxRooms }),
 		duration("ping-interval", d.PingInterval, "Engine.IO ping `interval`", func(s *settings) *time.Duration { return &cfg(s).PingInterval }),
 		duration("ping-timeout", d.PingTimeout, "Engine.IO ping `timeout`", func(s *settings) *time.Duration { return &cfg(s).PingTimeout }),
+		{name: "lean-websocket", def: "true", usage: "serve direct WebSocket clients on the lean engine; false falls back to zishang520 (`bool`, give it as --lean-websocket=false)", set: func(s *settings, v []string) error {
+			b, err := strconv.ParseBool(strings.TrimSpace(last(v)))
+			if err != nil {
+				return fmt.Errorf("%q is not true or false", last(v))
+			}
+			s.Config.LegacyWebSocket = !b
+			return nil
+		}},
 		{name: "log-level", def: "info", usage: "log `level`: debug, info, warn or error", set: func(s *settings, v []string) error {
 			if err := s.LogLevel.UnmarshalText([]byte(last(v))); err != nil {
 				return fmt.Errorf("%q is not a log level (debug, info, warn, error)", last(v))

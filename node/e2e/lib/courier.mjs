@@ -549,10 +549,21 @@ function describe(items) {
 }
 
 /**
+ * The transports of clients that name none: E2E_TRANSPORTS, comma-separated
+ * ("websocket": direct WebSocket, served by the lean engine; "polling,websocket":
+ * long-polling first, then the upgrade, served by zishang520). `npm test`
+ * runs the suite once with each.
+ */
+export const DEFAULT_TRANSPORTS = (process.env.E2E_TRANSPORTS || 'websocket')
+  .split(',')
+  .map((t) => t.trim())
+  .filter(Boolean);
+
+/**
  * Opens a socket.io client (reconnection off, a fresh manager each time) and
  * attaches an Inbox before any packet can arrive. Does not wait.
  */
-export function openClient(server, { user, rooms, token, device, auth, transports = ['websocket'], autoAck = true, opts = {} } = {}) {
+export function openClient(server, { user, rooms, token, device, auth, transports = DEFAULT_TRANSPORTS, autoAck = true, opts = {} } = {}) {
   if (auth === undefined) {
     auth = { token: token ?? tokenFor(user, rooms) };
     if (device !== undefined) auth.device = device;

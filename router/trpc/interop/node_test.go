@@ -56,16 +56,20 @@ func startNode(t *testing.T, backend string) (api string, trpcAddr string) {
 type sioClient struct {
 	t    *testing.T
 	conn net.Conn
+	r    io.Reader // what the handshake read ahead, then the conn
 }
 
 func dialSIO(t *testing.T, api, token string) *sioClient {
 	t.Helper()
-	conn, _, _, err := ws.Dial(context.Background(), "ws://"+api+"/socket.io/?EIO=4&transport=websocket")
+	conn, br, _, err := ws.Dial(context.Background(), "ws://"+api+"/socket.io/?EIO=4&transport=websocket")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	c := &sioClient{t: t, conn: conn}
+	c := &sioClient{t: t, conn: conn, r: conn}
+	if br != nil { // the server may send OPEN in the same write as its 101
+		c.r = io.MultiReader(br, conn)
+	}
 	if m := c.next(); !strings.HasPrefix(m, "0{") {
 		t.Fatalf("want OPEN, got %q", m)
 	}
@@ -88,7 +92,10 @@ func (c *sioClient) next() string {
 	c.t.Helper()
 	_ = c.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
 	for {
-		b, err := wsutil.ReadServerText(c.conn)
+		b, err := wsutil.ReadServerText(struct {
+			io.Reader
+			io.Writer
+		}{c.r, c.conn})
 		if err != nil {
 			c.t.Fatal(err)
 		}

@@ -1,0 +1,438 @@
+package engine
+
+import (
+	"encoding/binary"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/gobwas/ws"
+)
+
+var (
+	errEOF        = io.EOF
+	errWouldBlock = errors.New("engine: write would block")
+)
+
+// poller reports readable lean connections (lean_poll_linux.go).
+type poller interface {
+	add(c *wconn) error
+	rearm(c *wconn)
+	remove(c *wconn)
+	close()
+}
+
+// upper is what rides on a lean Engine.IO connection: socket.io (leanSession)
+// or a raw Engine.IO consumer (leanRaw).
+type upper interface {
+	// onMessage gets one Engine.IO message; data is valid only during the
+	// call. Calls come one at a time, in arrival order.
+	onMessage(data []byte, binary bool)
+	// onTimeout runs when the timer armed with wconn.armConnectTimeout fires.
+	onTimeout()
+	// onClose runs once, on its own goroutine, when the connection is gone.
+	onClose(reason string)
+}
+
+// Timer kinds of a wconn.
+const (
+	kindHeartbeat uint8 = iota // ping due, pong overdue, or close grace over
+	kindConnect                // socket.io CONNECT overdue
+)
+
+// Close reasons, as zishang520 and the Node server name them.
+const (
+	reasonTransportClose = "transport close"
+	reasonTransportError = "transport error"
+	reasonPingTimeout    = "ping timeout"
+	reasonParseError     = "parse error"
+	reasonForced         = "forced close"
+	reasonShutdown       = "server shutting down"
+	reasonWriteTimeout   = "write timeout"
+	reasonQueueFull      = "write queue full"
+)
+
+// wconn is one WebSocket carrying one Engine.IO session on the lean engine.
+// While idle it holds the net.Conn, this struct and two timer nodes: no
+// goroutine (on Linux) and no buffer.
+type wconn struct {
+	core   *leanCore
+	nc     net.Conn
+	rc     syscall.RawConn // nil: no fd, read by a goroutine
+	io     *rawIO          // the non-blocking calls on rc, made on first use
+	pollID uint64
+	sid    string
+	up     upper
+	dead   atomic.Bool // mirrors closed for lock-free checks on the read path
+
+	mu        sync.Mutex
+	closed    bool
+	closing   bool // close once the queue is written
+	reason    string
+	awaitPong bool
+	flushing  bool // a flusher owns the queue
+	polled    bool
+	out       *outq
+	outBytes  int
+
+	// read state: only the reader touches it (EPOLLONESHOT or one goroutine).
+	// readMu is never contended: EPOLLONESHOT already serializes readers,
+	// but the ordering goes through the kernel, where the race detector
+	// (and the memory model) cannot see it; the lock makes it explicit.
+	readMu sync.Mutex
+	in     []byte // an incomplete frame; nil when idle
+	frag   []byte // a fragmented message so far
+	fragOp ws.OpCode
+
+	hb  timerNode
+	aux timerNode
+}
+
+func newWconn(core *leanCore, nc net.Conn) *wconn {
+	c := &wconn{core: core, nc: nc}
+	if sc, ok := nc.(syscall.Conn); ok {
+		if rc, err := sc.SyscallConn(); err == nil {
+			c.rc = rc
+		}
+	}
+	c.hb = timerNode{owner: c, kind: kindHeartbeat}
+	c.aux = timerNode{owner: c, kind: kindConnect}
+	return c
+}
+
+func (c *wconn) isClosed() bool { return c.dead.Load() }
+
+// rawIO returns the connection's syscall closures. Only the reader and the
+// queue's owner call it, and the first of them makes it: under c.mu.
+func (c *wconn) rawIO() *rawIO {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.io == nil {
+		c.io = &rawIO{}
+	}
+	return c.io
+}
+
+// readReady reads what the socket holds (epoll worker) and reports whether
+// the connection wants to be re-armed.
+func (c *wconn) readReady() bool {
+	c.readMu.Lock()
+	defer c.readMu.Unlock()
+	bp := getReadBuf()
+	n, err := readNonblock(c.rc, c.rawIO(), *bp)
+	if n > 0 {
+		c.consume((*bp)[:n])
+	}
+	putReadBuf(bp)
+	if err != nil {
+		c.close(closeReasonOf(err), 0)
+		return false
+	}
+	return !c.isClosed()
+}
+
+// readLoop is the portable reader: one goroutine per connection.
+func (c *wconn) readLoop() {
+	for !c.isClosed() {
+		bp := getReadBuf()
+		n, err := c.nc.Read(*bp)
+		if n > 0 {
+			c.consume((*bp)[:n])
+		}
+		putReadBuf(bp)
+		if err != nil {
+			c.close(closeReasonOf(err), 0)
+			return
+		}
+	}
+}
+
+func closeReasonOf(err error) string {
+	if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
+		return reasonTransportClose
+	}
+	return reasonTransportError
+}
+
+// consume parses the frames in b (after any incomplete frame kept from the
+// last read) and handles each complete one. The rest is kept in c.in, grown
+// only as bytes arrive: never sized by a length the peer declared.
+func (c *wconn) consume(b []byte) {
+	data := b
+	if len(c.in) > 0 {
+		c.in = append(c.in, b...)
+		data = c.in
+	}
+	for len(data) > 0 && !c.isClosed() {
+		h, hlen, err := parseHeader(data, c.core.cfg.MaxPayload)
+		if err != nil {
+			c.protocolError(err)
+			return
+		}
+		if hlen == 0 || int64(len(data)-hlen) < h.Length {
+			break // incomplete
+		}
+		end := hlen + int(h.Length)
+		payload := data[hlen:end]
+		ws.Cipher(payload, h.Mask, 0)
+		c.frame(h, payload)
+		data = data[end:]
+	}
+	switch {
+	case len(data) == 0 || c.isClosed():
+		c.in = nil
+	case len(c.in) > 0 && &data[0] == &c.in[len(c.in)-len(data)]:
+		c.in = append(c.in[:0], data...) // shift down in place
+	default:
+		c.in = append([]byte(nil), data...)
+	}
+}
+
+var (
+	errFrameTooBig  = errors.New("frame larger than maxPayload")
+	errFrameInvalid = errors.New("invalid frame")
+)
+
+// parseHeader reads a client frame header; hlen 0 means more bytes are needed.
+func parseHeader(b []byte, maxPayload int64) (h ws.Header, hlen int, err error) {
+	if len(b) < 2 {
+		return h, 0, nil
+	}
+	h.Fin = b[0]&0x80 != 0
+	h.Rsv = (b[0] >> 4) & 7
+	h.OpCode = ws.OpCode(b[0] & 0x0f)
+	h.Masked = b[1]&0x80 != 0
+	l := int64(b[1] & 0x7f)
+	hlen = 2
+	switch l {
+	case 126:
+		if len(b) < 4 {
+			return h, 0, nil
+		}
+		l, hlen = int64(binary.BigEndian.Uint16(b[2:])), 4
+	case 127:
+		if len(b) < 10 {
+			return h, 0, nil
+		}
+		u := binary.BigEndian.Uint64(b[2:])
+		if u > 1<<62 {
+			return h, 0, errFrameTooBig
+		}
+		l, hlen = int64(u), 10
+	}
+	h.Length = l
+	if h.Rsv != 0 || !h.Masked {
+		return h, 0, errFrameInvalid
+	}
+	if h.OpCode.IsControl() {
+		if !h.Fin || l > 125 || (h.OpCode != ws.OpClose && h.OpCode != ws.OpPing && h.OpCode != ws.OpPong) {
+			return h, 0, errFrameInvalid
+		}
+	} else if h.OpCode > ws.OpBinary {
+		return h, 0, errFrameInvalid
+	}
+	if l > maxPayload {
+		return h, 0, errFrameTooBig
+	}
+	if len(b) < hlen+4 {
+		return h, 0, nil
+	}
+	copy(h.Mask[:], b[hlen:hlen+4])
+	return h, hlen + 4, nil
+}
+
+func (c *wconn) protocolError(err error) {
+	if errors.Is(err, errFrameTooBig) {
+		c.closeWithFrame(reasonTransportError, ws.StatusMessageTooBig)
+		return
+	}
+	c.closeWithFrame(reasonTransportError, ws.StatusProtocolError)
+}
+
+func (c *wconn) frame(h ws.Header, payload []byte) {
+	switch h.OpCode {
+	case ws.OpPing:
+		c.queueFrame(ws.OpPong, append([]byte(nil), payload...))
+	case ws.OpPong:
+	case ws.OpClose:
+		c.close(reasonTransportClose, ws.StatusNormalClosure)
+	case ws.OpText, ws.OpBinary:
+		if c.frag != nil {
+			c.protocolError(errFrameInvalid)
+			return
+		}
+		if h.Fin {
+			c.message(h.OpCode, payload)
+			return
+		}
+		c.frag, c.fragOp = append([]byte(nil), payload...), h.OpCode
+	case ws.OpContinuation:
+		if c.frag == nil {
+			c.protocolError(errFrameInvalid)
+			return
+		}
+		if int64(len(c.frag)+len(payload)) > c.core.cfg.MaxPayload {
+			c.protocolError(errFrameTooBig)
+			return
+		}
+		c.frag = append(c.frag, payload...)
+		if h.Fin {
+			msg, op := c.frag, c.fragOp
+			c.frag = nil
+			c.message(op, msg)
+		}
+	}
+}
+
+// message handles one Engine.IO packet: binary frames are messages; text
+// frames carry a packet type digit.
+func (c *wconn) message(op ws.OpCode, data []byte) {
+	if op == ws.OpBinary {
+		c.up.onMessage(data, true)
+		return
+	}
+	if len(data) == 0 {
+		c.close(reasonParseError, ws.StatusProtocolError)
+		return
+	}
+	switch data[0] {
+	case '4':
+		c.up.onMessage(data[1:], false)
+	case '3':
+		c.onPong()
+	case '1':
+		c.close(reasonTransportClose, ws.StatusNormalClosure)
+	case '2', '5', '6':
+		// ping (v3 habit), upgrade, noop: nothing to do on a direct WebSocket
+	default:
+		c.close(reasonParseError, ws.StatusProtocolError)
+	}
+}
+
+func (c *wconn) onPong() {
+	c.mu.Lock()
+	if c.awaitPong && !c.closed && !c.closing {
+		c.awaitPong = false
+		c.core.wheel.set(&c.hb, c.core.cfg.PingInterval)
+	}
+	c.mu.Unlock()
+}
+
+var pingPacket = []byte("2")
+
+func (c *wconn) onTimer(kind uint8) {
+	if kind == kindConnect {
+		if !c.isClosed() && !c.core.wheel.isArmed(&c.aux) {
+			c.up.onTimeout()
+		}
+		return
+	}
+	c.mu.Lock()
+	if c.closed || c.core.wheel.isArmed(&c.hb) {
+		c.mu.Unlock()
+		return
+	}
+	switch {
+	case c.closing:
+		// the graceful close waited long enough for a reader that stopped reading
+		c.mu.Unlock()
+		c.close(c.reason, 0)
+	case c.awaitPong:
+		c.mu.Unlock()
+		c.close(reasonPingTimeout, ws.StatusGoingAway)
+	default:
+		// The timeout is armed before the PING can leave, so a PONG however
+		// fast always finds it (zishang520 arms it after sending: a PONG
+		// in between is lost and the client dropped as "ping timeout").
+		c.awaitPong = true
+		c.core.wheel.set(&c.hb, c.core.cfg.PingTimeout)
+		r := c.enqueueLocked(ws.OpText, nil, pingPacket, nil)
+		c.mu.Unlock()
+		c.after(r)
+	}
+}
+
+// armConnectTimeout makes up.onTimeout run after d unless disarmed.
+func (c *wconn) armConnectTimeout(d time.Duration) { c.core.wheel.set(&c.aux, d) }
+func (c *wconn) disarmConnectTimeout()             { c.core.wheel.cancel(&c.aux) }
+
+// closeAfterFlush closes once everything queued is on the wire, or after
+// closeFlushGrace for a client that stopped reading.
+func (c *wconn) closeAfterFlush(reason string) {
+	c.mu.Lock()
+	if c.closed || c.closing {
+		c.mu.Unlock()
+		return
+	}
+	if c.out == nil && !c.flushing {
+		c.mu.Unlock()
+		c.close(reason, ws.StatusNormalClosure)
+		return
+	}
+	c.closing, c.reason = true, reason
+	c.core.wheel.set(&c.hb, closeFlushGrace)
+	c.mu.Unlock()
+}
+
+// closeWithFrame is close with a status the client should see.
+func (c *wconn) closeWithFrame(reason string, code ws.StatusCode) { c.close(reason, code) }
+
+// close ends the connection at once: timers and poller registration go
+// first, a close frame is attempted without waiting (code 0: none), the fd is
+// closed once (by the net.Conn), and the upper layer hears it on a goroutine.
+func (c *wconn) close(reason string, code ws.StatusCode) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	if c.closing && c.reason != "" {
+		reason = c.reason
+	}
+	c.closed = true
+	c.dead.Store(true)
+	c.reason = reason
+	var q *outq
+	flushing := c.flushing
+	if !flushing {
+		q, c.out = c.out, nil
+		c.outBytes = 0
+	}
+	polled := c.polled
+	c.mu.Unlock()
+
+	c.core.wheel.cancel(&c.hb)
+	c.core.wheel.cancel(&c.aux)
+	if polled {
+		c.core.poll.remove(c)
+	}
+	if code != 0 && q == nil && !flushing {
+		// nothing else is writing: the close frame cannot interleave
+		c.writeCloseFrame(code)
+	}
+	_ = c.nc.Close()
+	q.release()
+	c.core.forget(c)
+	go c.up.onClose(reason)
+}
+
+// writeCloseFrame tries once to send a close frame; a peer that does not
+// read does not get to hold us.
+func (c *wconn) writeCloseFrame(code ws.StatusCode) {
+	var b [4]byte
+	b[0], b[1] = 0x80|byte(ws.OpClose), 2
+	binary.BigEndian.PutUint16(b[2:], uint16(code))
+	if c.rc != nil {
+		var iov [1]iovec
+		setIovec(&iov[0], b[:])
+		if _, err := writevNonblock(c.rc, c.rawIO(), iov[:]); err != errWouldBlock {
+			return
+		}
+	}
+	_ = c.nc.SetWriteDeadline(time.Now().Add(10 * time.Millisecond))
+	_, _ = c.nc.Write(b[:])
+}
