@@ -81,7 +81,7 @@ func sendViaNode(f *fleet, rec *cmdRecorder, arg *cmdArg) func(w, seq int) {
 		}
 		b := arg.build(w, seq)
 		rec.markSent(seq)
-		if err := c.conn.Emit(int64(seq), "cmd", b); err != nil {
+		if err := c.conn.Load().Emit(int64(seq), "cmd", b); err != nil {
 			rec.notSent(seq, "write: "+errKey(err))
 		}
 	}

@@ -44,6 +44,24 @@ type Config struct {
 	Pad        int           // bytes of padding in each command's data
 	SendersN   int           // goroutines pacing the commands
 	WatchPIDs  pidList       // processes whose CPU time is reported per phase
+
+	// connect: how many clients one process holds before the run splits
+	// into child processes (each with its own source addresses); the
+	// hidden --child I/N and --run-id are what the parent passes its children.
+	PerProcess int
+	ChildIndex int
+	ChildCount int
+	RunID      string
+
+	// reconnect (reconnect.go)
+	Mode          string        // drop: we close every connection; kill: --kill-cmd, then --restart-cmd
+	KillCmd       string        // shell command that kills a node
+	RestartCmd    string        // shell command that starts it again (run in the background)
+	Down          time.Duration // between the kill and the restart; pushes go out meanwhile
+	ReconnectWait time.Duration // bound on waiting for everyone to be back and replayed
+
+	Progress string   // auto, bars, log, off
+	Args     []string // as parsed: what child processes are started with
 }
 
 // targetList is a repeatable flag that also takes comma-separated lists.
@@ -66,6 +84,7 @@ func parseConfig(args []string) (Config, error) {
 		return c, errors.New("usage: loadtest SCENARIO --target http://HOST:PORT --api-key K --jwt-secret S [flags]; scenarios: push, cmd; or loadtest trpc-echo --listen HOST:PORT")
 	}
 	c.Scenario = args[0]
+	c.Args = args
 	fs := flag.NewFlagSet("loadtest "+c.Scenario, flag.ContinueOnError)
 	var targets targetList
 	fs.Var(&targets, "target", "node base URL, repeatable or comma-separated (http://127.0.0.1:8081)")
@@ -95,11 +114,25 @@ func parseConfig(args []string) (Config, error) {
 	fs.IntVar(&c.Pad, "pad", 32, "cmd: bytes of padding in each command's data")
 	fs.IntVar(&c.SendersN, "senders", 4, "cmd: goroutines pacing the commands")
 	fs.Var(&c.WatchPIDs, "watch-pid", "cmd: NAME=PID of a local process (node, backend) whose CPU seconds are reported per phase; repeatable")
+	fs.IntVar(&c.PerProcess, "per-process", 18000, "connect: most clients one process holds (20,000 open files); more are split over child processes")
+	fs.StringVar(&c.RunID, "run-id", "", "user names are lt-<run id>-<i>; default random (children get the parent's)")
+	child := fs.String("child", "", "internal: I/N, this process is child I of N of a connect run")
+	fs.StringVar(&c.Mode, "mode", "drop", "reconnect: drop (close every connection) or kill (--kill-cmd, then --restart-cmd)")
+	fs.StringVar(&c.KillCmd, "kill-cmd", "", "reconnect --mode kill: shell command that kills a node (sh -c)")
+	fs.StringVar(&c.RestartCmd, "restart-cmd", "", "reconnect --mode kill: shell command that starts it again, run in the background")
+	fs.DurationVar(&c.Down, "down", 5*time.Second, "reconnect: time between the kill (or drop) and the restart; pushes go out meanwhile")
+	fs.DurationVar(&c.ReconnectWait, "reconnect-wait", 2*time.Minute, "reconnect: bound on waiting until every client is back and replayed")
+	fs.StringVar(&c.Progress, "progress", "auto", "auto (bars on a terminal, log lines otherwise), bars, log or off")
 	if err := fs.Parse(args[1:]); err != nil {
 		return c, err
 	}
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if *child != "" {
+		if _, err := fmt.Sscanf(*child, "%d/%d", &c.ChildIndex, &c.ChildCount); err != nil || c.ChildIndex < 0 || c.ChildIndex >= c.ChildCount {
+			return c, fmt.Errorf("--child %q: want I/N", *child)
+		}
 	}
 	for _, t := range targets {
 		u, err := url.Parse(t)
@@ -129,6 +162,16 @@ func (c Config) Validate() error {
 	case c.Scenario == "cmd" && (c.CmdTimeout <= 0 || c.CmdTimeout > time.Minute || c.Warmup < 0 || c.Warmup > time.Minute ||
 		c.Pad < 0 || c.Pad > 1<<20 || c.SendersN < 1):
 		return errors.New("cmd: --cmd-timeout is in (0, 1m], --warmup in [0, 1m], --pad in [0, 1MiB], --senders positive")
+	case c.PerProcess < 1 || c.PerProcess > 19500:
+		return errors.New("--per-process is 1..19500 (20,000 open files per process)")
+	case (c.ChildCount+1)*max(c.SourceIPs, 1) > 250:
+		return errors.New("--source-ips × child processes must stay under 250 addresses of 127.0.0.0/24")
+	case c.Scenario == "reconnect" && c.Mode != "drop" && c.Mode != "kill":
+		return errors.New("--mode is drop or kill")
+	case c.Scenario == "reconnect" && c.Mode == "kill" && c.KillCmd == "":
+		return errors.New("--mode kill needs --kill-cmd (and usually --restart-cmd)")
+	case c.Down < 0 || c.Down > 10*time.Minute || c.ReconnectWait <= 0 || c.ReconnectWait > 30*time.Minute:
+		return errors.New("--down is at most 10m, --reconnect-wait in (0, 30m]")
 	case c.Scenario == "cmd" && !validCmdName(c.CmdName):
 		return fmt.Errorf("--name %q: want /pkg.Service/Method", c.CmdName)
 	}
@@ -179,6 +222,12 @@ func (c Config) deadline() time.Duration {
 	load := c.Duration + c.Grace
 	if c.Scenario == "cmd" { // up to two phases, each warmup + duration + the last answers
 		load = 2 * (c.Warmup + c.Duration + c.CmdTimeout + time.Second)
+	}
+	switch c.Scenario {
+	case "connect": // settling of the servers' memory is bounded by a minute
+		load += time.Minute
+	case "reconnect":
+		load += c.Down + c.ReconnectWait
 	}
 	return ramp + c.Settle + time.Minute + c.Baseline + load + 30*time.Second
 }

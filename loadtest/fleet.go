@@ -22,9 +22,10 @@ type client struct {
 	id     int32
 	target int // index in Config.Targets of the node it is connected to
 	user   string
-	conn   *sioclient.Conn
+	conn   atomic.Pointer[sioclient.Conn] // replaced on reconnect
 	up     atomic.Bool
-	since  time.Time // when CONNECT was answered
+	since  time.Time    // when CONNECT was first answered
+	downAt atomic.Int64 // unix ns the connection last ended; 0 = never
 }
 
 // fleet opens and holds the connections. onEvent runs on each connection's
@@ -41,6 +42,14 @@ type fleet struct {
 	connected   atomic.Int64
 	failed      atomic.Int64
 	disconnects atomic.Int64 // connections that ended before we closed them
+	live        atomic.Int64 // connections open right now (the timeline's count)
+	reconnects  atomic.Int64 // successful reconnects after a drop
+	// redial makes a dropped client connect again (reconnect scenario),
+	// within ctx; nil = a drop is final.
+	redial context.Context
+	lastUp atomic.Int64 // unix ns of the latest successful reconnect
+	rooms  []string     // `rooms` claim of every token (room scenario)
+	idBase int          // first client id of this process (child processes)
 
 	mu          sync.Mutex
 	errs        map[string]int
@@ -52,12 +61,20 @@ type fleet struct {
 }
 
 func newFleet(cfg Config, log *slog.Logger, runID string, onEvent func(*client, []byte, []byte)) *fleet {
-	f := &fleet{cfg: cfg, log: log, runID: runID, onEvent: onEvent,
-		clients: make([]*client, cfg.Clients), byTarget: make([][]int32, len(cfg.Targets)),
-		errs: map[string]int{}, dropReasons: map[string]int{}, connectLat: make([]int64, 0, cfg.Clients)}
+	return newFleetRange(cfg, log, runID, onEvent, 0, cfg.Clients)
+}
+
+// newFleetRange holds clients lo..hi-1 of the run (a child process holds
+// one slice; user names and targets follow the global index, so the slices
+// of all children are the fleet one process would have held).
+func newFleetRange(cfg Config, log *slog.Logger, runID string, onEvent func(*client, []byte, []byte), lo, hi int) *fleet {
+	f := &fleet{cfg: cfg, log: log, runID: runID, onEvent: onEvent, idBase: lo,
+		clients: make([]*client, hi-lo), byTarget: make([][]int32, len(cfg.Targets)),
+		errs: map[string]int{}, dropReasons: map[string]int{}, connectLat: make([]int64, 0, hi-lo)}
 	for i := range f.clients {
-		t := i % len(cfg.Targets)
-		f.clients[i] = &client{id: int32(i), target: t, user: "lt-" + runID + "-" + strconv.Itoa(i)}
+		g := lo + i
+		t := g % len(cfg.Targets)
+		f.clients[i] = &client{id: int32(i), target: t, user: "lt-" + runID + "-" + strconv.Itoa(g)}
 		f.byTarget[t] = append(f.byTarget[t], int32(i))
 	}
 	return f
@@ -105,18 +122,36 @@ func (f *fleet) ramp(ctx context.Context) {
 }
 
 func (f *fleet) connect(ctx context.Context, c *client, url string, secret []byte) {
-	token, err := auth.Sign(secret, auth.Claims{Sub: c.user})
+	t0 := time.Now()
+	conn, err := f.dial(ctx, c, url, secret)
 	if err != nil {
 		f.fail(err)
 		return
 	}
+	lat := time.Since(t0).Microseconds()
+	c.since = time.Now()
+	f.connected.Add(1)
+	f.mu.Lock()
+	f.connectLat = append(f.connectLat, lat)
+	f.mu.Unlock()
+	f.hold(c, conn)
+}
+
+// dial opens one client's connection: a token for its user, its source
+// address, the handshake.
+func (f *fleet) dial(ctx context.Context, c *client, url string, secret []byte) (*sioclient.Conn, error) {
+	token, err := auth.Sign(secret, auth.Claims{Sub: c.user, Rooms: f.rooms})
+	if err != nil {
+		return nil, err
+	}
 	authJSON, _ := json.Marshal(map[string]string{"token": token, "device": "lt"})
 	var local net.IP
 	if n := f.cfg.SourceIPs; n > 0 && isLoopback(f.cfg.Targets[c.target].Hostname()) {
-		local = net.IPv4(127, 0, 0, byte(1+int(c.id)%n))
+		// A child process takes its own block of source addresses, so the
+		// children never compete for one address's ephemeral ports.
+		local = net.IPv4(127, 0, 0, byte(1+f.cfg.ChildIndex*n+int(c.id)%n))
 	}
-	t0 := time.Now()
-	conn, err := sioclient.Dial(ctx, sioclient.Config{
+	return sioclient.Dial(ctx, sioclient.Config{
 		URL: url, Auth: authJSON, LocalIP: local, Timeout: f.cfg.ConnectTimeout,
 		OnEvent: func(name, args []byte) { f.onEvent(c, name, args) },
 		OnAck: func(id int64, args []byte) {
@@ -125,30 +160,34 @@ func (f *fleet) connect(ctx context.Context, c *client, url string, secret []byt
 			}
 		},
 	})
-	if err != nil {
-		f.fail(err)
-		return
-	}
-	lat := time.Since(t0).Microseconds()
-	c.conn, c.since = conn, time.Now()
+}
+
+// hold reads conn until it ends; a drop the server caused is counted and,
+// with f.redial set, followed by reconnecting.
+func (f *fleet) hold(c *client, conn *sioclient.Conn) {
+	c.conn.Store(conn)
 	c.up.Store(true)
-	f.connected.Add(1)
-	f.mu.Lock()
-	f.connectLat = append(f.connectLat, lat)
-	f.mu.Unlock()
+	f.live.Add(1)
 	f.wg.Add(1)
 	go func() {
 		defer f.wg.Done()
 		err := conn.Run()
 		c.up.Store(false)
+		f.live.Add(-1)
 		if f.closing.Load() {
 			return
 		}
+		c.downAt.Store(time.Now().UnixNano())
 		f.disconnects.Add(1)
 		f.mu.Lock()
 		f.dropReasons[errKey(err)]++
 		f.dropped = append(f.dropped, c.id)
 		f.mu.Unlock()
+		if f.redial != nil {
+			f.wg.Add(1)
+			go func() { defer f.wg.Done(); f.reconnect(f.redial, c) }()
+			return
+		}
 		// Few, and each one matters for the audit: log them all, with what
 		// tells a PING the server never sent from a PONG it never read.
 		pings, last := conn.Pings()
@@ -225,8 +264,8 @@ func (f *fleet) pick(avoid int, rnd func(int) int) int32 {
 func (f *fleet) closeAll() {
 	f.closing.Store(true)
 	for _, c := range f.clients {
-		if c.conn != nil {
-			c.conn.Close()
+		if conn := c.conn.Load(); conn != nil {
+			conn.Close()
 		}
 	}
 	f.wg.Wait()

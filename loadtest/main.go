@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
@@ -26,6 +27,12 @@ func main() {
 func run(args []string) error {
 	if len(args) > 0 && args[0] == "trpc-echo" {
 		return runEcho(args[1:])
+	}
+	if len(args) > 0 && args[0] == "report" {
+		return rerenderReport(args[1:])
+	}
+	if len(args) > 0 && args[0] == "compare" {
+		return runCompare(args[1:])
 	}
 	cfg, err := parseConfig(args)
 	if err != nil {
@@ -46,24 +53,40 @@ func run(args []string) error {
 
 	// Users are named per run, so a second run against the same Redis starts
 	// with empty mailboxes instead of replaying the first run's leftovers.
-	var b [4]byte
-	rand.Read(b[:])
-	runID := hex.EncodeToString(b[:])
+	runID := cfg.RunID
+	if runID == "" {
+		var b [4]byte
+		rand.Read(b[:])
+		runID = hex.EncodeToString(b[:])
+	}
+	if cfg.ChildCount > 0 {
+		return runChild(ctx, cfg, log, runID, os.Stdout, os.Stdin)
+	}
 
 	var res *Result
 	switch cfg.Scenario {
 	case "push":
 		res, err = runPush(ctx, cfg, log, runID)
+	case "connect":
+		res, err = runConnect(ctx, cfg, log, runID)
+	case "room":
+		res, err = runRoom(ctx, cfg, log, runID)
+	case "reconnect":
+		res, err = runReconnect(ctx, cfg, log, runID, shellHooks(cfg, log))
 	case "cmd":
 		return writeCmd(cfg, log)(runCmd(ctx, cfg, log, runID))
 	default:
-		return fmt.Errorf("unknown scenario %q (have: push, cmd, trpc-echo)", cfg.Scenario)
+		return fmt.Errorf("unknown scenario %q (have: connect, push, room, reconnect, cmd, compare, trpc-echo)", cfg.Scenario)
 	}
 	if res != nil {
 		path, werr := writeResult(cfg.Out, res)
 		if werr != nil {
 			return werr
 		}
+		if _, werr := writeReport(cfg.Out, "courier loadtest: "+cfg.Scenario, []namedResult{{"", res}}); werr != nil {
+			return werr
+		}
+		fmt.Println(strings.Join(summaryLines("", res), "\n"))
 		log.Info("result", "file", path, "connected", res.Connected, "failed", res.Failed,
 			"delivered", res.Delivered, "lost", res.Lost, "duplicates", res.Duplicates,
 			"msgs_per_sec", res.MsgsPerSec, "p50_ms", res.LatencyMs.P50, "p99_ms", res.LatencyMs.P99,

@@ -22,6 +22,10 @@ func runPush(ctx context.Context, cfg Config, log *slog.Logger, runID string) (*
 	rec := newRecorder(n)
 	f := newFleet(cfg, log.With("part", "fleet"), runID, rec.onEvent)
 	defer f.closeAll()
+	sctx, stopSampler := context.WithCancel(ctx)
+	defer stopSampler()
+	s := newSampler(cfg, log, func() fleetCounts { c := f.counts(); c.Delivered = rec.delivered.Load(); return c })
+	go s.run(sctx)
 	if len(cfg.Targets) < 2 {
 		log.Warn("one target: pushes cannot cross nodes, they go to clients of the same node")
 	}
@@ -96,7 +100,9 @@ func runPush(ctx context.Context, cfg Config, log *slog.Logger, runID string) (*
 		res.MsgsPerSec = round3(float64(res.Delivered) / s)
 		res.PushesPerSec = round3(float64(res.Accepted) / s)
 	}
-	res.LatencyMs = stats.Summarize(a.lat)
+	stopSampler()
+	res.Timeline = s.all()
+	fillLatency(res, a.lat)
 	res.LatencySendMs = stats.Summarize(a.latSend)
 	res.APIMs = stats.Summarize(a.apiLat)
 	res.SettleSeconds = round3(winT0.Sub(rampEnd).Seconds())

@@ -49,8 +49,31 @@ type Result struct {
 	APIMs              stats.Summary         `json:"api_ms"`               // push request round trip
 	LoadtestCPUSeconds float64               `json:"loadtest_cpu_seconds"` // the tester's own CPU over the push window
 	SettleSeconds      float64               `json:"settle_seconds"`       // ramp end until the push phase began
-	Nodes              map[string]nodeReport `json:"nodes"`
+	Nodes              map[string]nodeReport `json:"nodes,omitempty"`
 	Redis              *RedisResult          `json:"redis,omitempty"`
+
+	// connect: server memory before connecting, once settled, and after the
+	// idle hold; per connection = (idle − before) / live connections.
+	RSSBeforeBytes  int64   `json:"rss_before_bytes,omitempty"`
+	RSSSettledBytes int64   `json:"rss_settled_bytes,omitempty"`
+	RSSIdleBytes    int64   `json:"rss_idle_bytes,omitempty"`
+	MemPerConnBytes float64 `json:"mem_per_conn_bytes,omitempty"`
+	LiveAtEnd       int64   `json:"live_at_end,omitempty"`
+	Processes       int     `json:"processes,omitempty"` // child processes holding the clients
+
+	// room
+	RoomMembers int64 `json:"room_members,omitempty"`
+	JoinErrors  int64 `json:"join_errors,omitempty"`
+
+	// reconnect: seconds from the kill (or drop) until the last client was
+	// back, and until every accepted push had arrived.
+	DroppedClients     int64   `json:"dropped_clients,omitempty"`
+	Reconnects         int64   `json:"reconnects,omitempty"`
+	AllBackSeconds     float64 `json:"all_back_seconds,omitempty"`
+	AllReplayedSeconds float64 `json:"all_replayed_seconds,omitempty"`
+
+	LatencyHist []histBucket `json:"latency_histogram,omitempty"`
+	Timeline    []sample     `json:"timeline,omitempty"`
 }
 
 // nodeReport is one node at the end of the run; Delta is the change of its

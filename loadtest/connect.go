@@ -1,0 +1,110 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math"
+	"time"
+
+	"courier/loadtest/stats"
+)
+
+// crowd is the clients of a run, held in this process (a fleet) or split
+// over child processes (children).
+type crowd interface {
+	ramp(ctx context.Context)
+	counts() fleetCounts
+	// finish closes every connection and fills the result's connection
+	// fields (connected, failed, errors, handshake times).
+	finish(res *Result)
+}
+
+// localCrowd is a fleet in this process.
+type localCrowd struct{ f *fleet }
+
+func (l localCrowd) ramp(ctx context.Context) { l.f.ramp(ctx) }
+func (l localCrowd) counts() fleetCounts      { return l.f.counts() }
+func (l localCrowd) finish(res *Result) {
+	l.f.closeAll()
+	fillFleet(res, l.f)
+}
+
+// runConnect is the `connect` scenario: ramp cfg.Clients connections at
+// cfg.ConnectRate, wait until the servers' memory settles, hold them idle
+// for cfg.Duration, and report the servers' memory per connection.
+func runConnect(ctx context.Context, cfg Config, log *slog.Logger, runID string) (*Result, error) {
+	var cr crowd
+	if cfg.Clients > cfg.PerProcess {
+		ch, err := startChildren(ctx, cfg, log, runID)
+		if err != nil {
+			return nil, err
+		}
+		cr = ch
+	} else {
+		cr = localCrowd{newFleet(cfg, log.With("part", "fleet"), runID, func(*client, []byte, []byte) {})}
+	}
+	res := newResult(cfg, runID)
+	sctx, stopSampler := context.WithCancel(ctx)
+	defer stopSampler()
+	s := newSampler(cfg, log, cr.counts)
+	go s.run(sctx)
+
+	res.RSSBeforeBytes = serverRSS(ctx, s)
+	t0 := time.Now()
+	cr.ramp(ctx)
+	res.RampSeconds = round3(time.Since(t0).Seconds())
+	sleep(ctx, cfg.Settle)
+	res.RSSSettledBytes = settleRSS(ctx, s, log)
+	log.Info("holding idle connections", "for", cfg.Duration, "live", cr.counts().Live)
+	sleep(ctx, cfg.Duration)
+	res.RSSIdleBytes = serverRSS(ctx, s)
+	live := cr.counts().Live
+	if live > 0 {
+		res.MemPerConnBytes = math.Round(float64(res.RSSIdleBytes-res.RSSBeforeBytes) / float64(live))
+	}
+	res.LiveAtEnd = live
+	res.ServerRSSBytes = res.RSSIdleBytes
+	stopSampler()
+	cr.finish(res)
+	res.Timeline = s.all()
+	if res.Connected == 0 {
+		return res, fmt.Errorf("no client connected: %v", res.ConnectErrors)
+	}
+	return res, nil
+}
+
+// settleRSS waits until the servers' RSS changed by less than 1% over three
+// seconds (connect-time work done, garbage collected), at most a minute,
+// and returns it.
+func settleRSS(ctx context.Context, s *sampler, log *slog.Logger) int64 {
+	prev := serverRSS(ctx, s)
+	for end := time.Now().Add(time.Minute); time.Now().Before(end); {
+		if sleep(ctx, 3*time.Second) != nil {
+			return prev
+		}
+		cur := serverRSS(ctx, s)
+		if math.Abs(float64(cur-prev)) < 0.01*float64(prev) {
+			return cur
+		}
+		log.Info("waiting for server memory to settle", "rss_mb", cur>>20, "was_mb", prev>>20)
+		prev = cur
+	}
+	return prev
+}
+
+// newResult is the part of every scenario's result that comes from flags.
+func newResult(cfg Config, runID string) *Result {
+	res := &Result{Scenario: cfg.Scenario, RunID: runID, Clients: cfg.Clients, Rate: cfg.Rate,
+		Duration: cfg.Duration.String(), TTL: cfg.TTL}
+	for _, u := range cfg.Targets {
+		res.Targets = append(res.Targets, u.String())
+	}
+	return res
+}
+
+// fillLatency puts the latency summary and histogram of µs samples into res.
+func fillLatency(res *Result, lat []int64) {
+	res.LatencyMs = stats.Summarize(lat)
+	res.LatencyHist = histogram(lat)
+}

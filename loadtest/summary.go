@@ -1,0 +1,106 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"strings"
+)
+
+// metric is one line of the final table: the same lines in the terminal,
+// in report.html and in compare's ratios.
+type metric struct {
+	name string
+	get  func(*Result) float64
+	// lowerBetter is true for costs (memory, latency, lost): the ratio
+	// courier/node then reads "<1 is better for courier".
+	lowerBetter bool
+}
+
+var metrics = []metric{
+	{"connected", func(r *Result) float64 { return float64(r.Connected) }, false},
+	{"failed", func(r *Result) float64 { return float64(r.Failed) }, true},
+	{"server drops", func(r *Result) float64 { return float64(r.Disconnects) }, true},
+	{"ramp s", func(r *Result) float64 { return r.RampSeconds }, true},
+	{"connect p50 ms", func(r *Result) float64 { return r.ConnectMs.P50 }, true},
+	{"connect p99 ms", func(r *Result) float64 { return r.ConnectMs.P99 }, true},
+	{"server RSS before MiB", func(r *Result) float64 { return float64(r.RSSBeforeBytes) / (1 << 20) }, true},
+	{"server RSS idle MiB", func(r *Result) float64 { return float64(r.RSSIdleBytes) / (1 << 20) }, true},
+	{"memory per connection KiB", func(r *Result) float64 { return r.MemPerConnBytes / 1024 }, true},
+	{"room members", func(r *Result) float64 { return float64(r.RoomMembers) }, false},
+	{"pushes accepted", func(r *Result) float64 { return float64(r.Accepted) }, false},
+	{"delivered", func(r *Result) float64 { return float64(r.Delivered) }, false},
+	{"lost", func(r *Result) float64 { return float64(r.Lost) }, true},
+	{"duplicates", func(r *Result) float64 { return float64(r.Duplicates) }, true},
+	{"msgs/s", func(r *Result) float64 { return r.MsgsPerSec }, false},
+	{"latency p50 ms", func(r *Result) float64 { return r.LatencyMs.P50 }, true},
+	{"latency p99 ms", func(r *Result) float64 { return r.LatencyMs.P99 }, true},
+	{"latency p99.9 ms", func(r *Result) float64 { return r.LatencyMs.P999 }, true},
+	{"dropped clients", func(r *Result) float64 { return float64(r.DroppedClients) }, false},
+	{"all back s", func(r *Result) float64 { return r.AllBackSeconds }, true},
+	{"all replayed s", func(r *Result) float64 { return r.AllReplayedSeconds }, true},
+	{"server RSS end MiB", func(r *Result) float64 { return float64(r.ServerRSSBytes) / (1 << 20) }, true},
+}
+
+// summaryRows is the table: metric name, then one value per run; a metric
+// that is zero in every run is left out (it does not apply).
+func summaryRows(runs []namedResult) [][]string {
+	var rows [][]string
+	for _, m := range metrics {
+		row := []string{m.name}
+		any := false
+		for _, r := range runs {
+			v := m.get(r.Res)
+			any = any || v != 0
+			row = append(row, fmtVal(v))
+		}
+		// An audit's zero is a result, not "does not apply".
+		if any || ((m.name == "lost" || m.name == "duplicates") && runs[0].Res.Accepted > 0) {
+			rows = append(rows, row)
+		}
+	}
+	return rows
+}
+
+// fmtVal writes whole numbers whole and others with three significant
+// digits, never in e-notation (a table of 5.75e+03 is not read at a glance).
+func fmtVal(v float64) string {
+	switch {
+	case v == float64(int64(v)) || math.Abs(v) >= 100:
+		return fmt.Sprintf("%.0f", v)
+	case math.Abs(v) >= 10:
+		return fmt.Sprintf("%.1f", v)
+	}
+	return fmt.Sprintf("%.3g", v)
+}
+
+// summaryLines is the final table for the terminal.
+func summaryLines(name string, res *Result) []string {
+	var out []string
+	for _, row := range summaryRows([]namedResult{{name, res}}) {
+		out = append(out, fmt.Sprintf("%-28s %12s", row[0], row[1]))
+	}
+	return out
+}
+
+// compareLines is courier and node side by side with courier/node.
+func compareLines(a, b *Result) []string {
+	out := []string{fmt.Sprintf("%-28s %12s %12s %14s", "metric", "courier", "node", "courier/node")}
+	for _, m := range metrics {
+		va, vb := m.get(a), m.get(b)
+		if va == 0 && vb == 0 && !((m.name == "lost" || m.name == "duplicates") && a.Accepted > 0) {
+			continue
+		}
+		r := "-"
+		if vb != 0 {
+			r = fmt.Sprintf("%.3g", va/vb)
+			if va/vb >= 1000 {
+				r = fmt.Sprintf("%.0f", va/vb)
+			}
+		}
+		out = append(out, fmt.Sprintf("%-28s %12s %12s %14s", m.name, fmtVal(va), fmtVal(vb), r))
+	}
+	return out
+}
+
+// indent is used for multi-line log output.
+func indent(lines []string) string { return "  " + strings.Join(lines, "\n  ") }
