@@ -385,6 +385,9 @@ func (c *wconn) closeWithFrame(reason string, code ws.StatusCode) { c.close(reas
 // first, a close frame is attempted without waiting (code 0: none), the fd is
 // closed once (by the net.Conn), and the upper layer hears it on a goroutine.
 func (c *wconn) close(reason string, code ws.StatusCode) {
+	if code != 0 {
+		c.awaitFlusher()
+	}
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
@@ -410,8 +413,9 @@ func (c *wconn) close(reason string, code ws.StatusCode) {
 	if polled {
 		c.core.poll.remove(c)
 	}
-	if code != 0 && q == nil && !flushing {
-		// nothing else is writing: the close frame cannot interleave
+	if code != 0 && (q == nil || len(q.frames) == 0) && !flushing {
+		// nothing else is writing and nothing waits to be written: the
+		// close frame cannot interleave (a flushed queue stays attached, empty)
 		c.writeCloseFrame(code)
 	}
 	_ = c.nc.Close()
@@ -422,6 +426,21 @@ func (c *wconn) close(reason string, code ws.StatusCode) {
 
 // writeCloseFrame tries once to send a close frame; a peer that does not
 // read does not get to hold us.
+// awaitFlusher gives a flush under way a moment to end, so the close frame
+// that follows can go out (it must not interleave with a frame being
+// written). A flush stuck on a reader that does not read is not waited for.
+func (c *wconn) awaitFlusher() {
+	for range 20 {
+		c.mu.Lock()
+		busy := c.flushing && !c.closed
+		c.mu.Unlock()
+		if !busy {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 func (c *wconn) writeCloseFrame(code ws.StatusCode) {
 	var b [4]byte
 	b[0], b[1] = 0x80|byte(ws.OpClose), 2
