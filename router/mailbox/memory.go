@@ -44,6 +44,18 @@ type shard struct {
 	_        [80]byte // 128 bytes: neighbouring shards' locks share no cache line
 }
 
+// streamLocked returns the stream of name, making an empty one when there is
+// none; created says which. Called with sh.mu held.
+func (sh *shard) streamLocked(name Stream) (s *stream, created bool) {
+	if s = sh.streams[name]; s != nil {
+		return s, false
+	}
+	s = &stream{}
+	sh.streams[name] = s
+	sh.nStreams.Add(1)
+	return s, true
+}
+
 type claim struct {
 	id      string
 	expires int64 // unix ms
@@ -86,12 +98,8 @@ func (m *Memory) Append(_ context.Context, name Stream, msg Message) (uint64, bo
 	sh := m.shard(string(name))
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	s := sh.streams[name]
-	if s == nil {
-		s = &stream{}
-		sh.streams[name] = s
-		sh.nStreams.Add(1)
-	} else {
+	s, created := sh.streamLocked(name)
+	if !created {
 		sh.nMsgs.Add(-int64(s.expire(now)))
 		if s.forgotten(now, m.deviceTTL) {
 			*s = stream{} // seq restarts, as if the janitor had swept it
@@ -119,12 +127,7 @@ func (m *Memory) Pending(_ context.Context, name Stream, dev string, after uint6
 	sh := m.shard(string(name))
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	s := sh.streams[name]
-	if s == nil {
-		s = &stream{}
-		sh.streams[name] = s
-		sh.nStreams.Add(1)
-	}
+	s, _ := sh.streamLocked(name)
 	sh.nMsgs.Add(-int64(s.expire(now)))
 	d, _ := s.live(dev, now, m.deviceTTL)
 	out := s.pending(&d, after, limit)
