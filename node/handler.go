@@ -114,7 +114,7 @@ func (n *Node) onClientEvent(s *session.Session, event string, args []any, ack f
 			reply(fail(errcode.New(errcode.Forbidden, "the token does not allow joining "+room)))
 			return
 		}
-		if n.hub.roomCount(s) >= n.cfg.MaxRooms && !n.hub.inRoom(room, s) {
+		if n.hub.roomsFull(room, s, n.cfg.MaxRooms) {
 			reply(fail(errcode.New(errcode.LimitExceeded, fmt.Sprintf("a connection may be in at most %d rooms", n.cfg.MaxRooms))))
 			return
 		}

@@ -79,17 +79,14 @@ func (h *hub) leave(room string, s *session.Session) bool {
 	return true
 }
 
-func (h *hub) roomCount(s *session.Session) int {
+// roomsFull reports whether s is in max rooms already and room is not one
+// of them: joining it would pass the bound.
+func (h *hub) roomsFull(room string, s *session.Session, max int) bool {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
-	return len(h.roomOf[s])
-}
-
-func (h *hub) inRoom(room string, s *session.Session) bool {
-	h.mu.RLock()
-	defer h.mu.RUnlock()
-	_, ok := h.roomOf[s][room]
-	return ok
+	rooms := h.roomOf[s]
+	_, in := rooms[room]
+	return len(rooms) >= max && !in
 }
 
 func (h *hub) roomsOf(s *session.Session) []string {
