@@ -17,18 +17,7 @@ type lconn struct {
 	hs   *Handshake
 	auth any
 
-	mu        sync.Mutex
-	closed    bool
-	reason    string
-	ready     bool // Handler.Connected has returned
-	running   bool // a goroutine is draining queue
-	queue     []leanEvent
-	onEvent   func(event string, args []any, ack func(args ...any))
-	onClose   func(reason string)
-	onGone    func()
-	acks      map[int64]func(args []any)
-	oldestAck int64
-	nextAck   int64
+	connCore[leanEvent]
 }
 
 // leanEvent is a client event waiting for the handler, or its DISCONNECT.
@@ -52,27 +41,11 @@ func (c *lconn) Handshake() *Handshake { return c.hs }
 
 // ackID registers ack and returns its id (-1 for none), or false when closed.
 func (c *lconn) ackID(ack func([]any)) (int64, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed {
-		return 0, false
-	}
 	if ack == nil {
-		return -1, true
+		return -1, !c.isClosed()
 	}
-	id := c.nextAck
-	c.nextAck++
-	if c.acks == nil {
-		c.acks = make(map[int64]func([]any))
-	}
-	c.acks[id] = ack
-	// A client that never acknowledges must not grow the table without
-	// bound: the oldest callbacks go first (ids rise by one per emit).
-	for len(c.acks) > maxPendingAcks {
-		delete(c.acks, c.oldestAck)
-		c.oldestAck++
-	}
-	return id, true
+	id, ok := c.addAck(ack)
+	return int64(id), ok
 }
 
 func (c *lconn) Emit(event string, args []any, ack func(args []any)) error {
@@ -108,24 +81,6 @@ func (c *lconn) EmitPrepared(p *Prepared, ack func(args []any)) error {
 	return nil
 }
 
-func (c *lconn) OnEvent(fn func(event string, args []any, ack func(args ...any))) {
-	c.mu.Lock()
-	c.onEvent = fn
-	c.mu.Unlock()
-}
-
-func (c *lconn) OnClose(fn func(reason string)) {
-	c.mu.Lock()
-	if c.closed {
-		r := c.reason
-		c.mu.Unlock()
-		fn(r)
-		return
-	}
-	c.onClose = fn
-	c.mu.Unlock()
-}
-
 // Disconnect sends DISCONNECT; the last namespace of a connection also
 // closes the transport once the packet is on the wire.
 func (c *lconn) Disconnect() {
@@ -141,23 +96,12 @@ func (c *lconn) Disconnect() {
 func (c *lconn) CloseTransport() { c.ls.c.closeAfterFlush(reasonForced) }
 
 func (c *lconn) enqueue(ev leanEvent) {
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
-		return
-	}
-	if len(c.queue) >= maxQueued {
-		c.mu.Unlock()
+	start, overflow := c.push(ev)
+	if overflow {
 		c.ls.s.core.log.Warn("client outran its event handler, closing transport", "id", c.id, "queued", maxQueued)
 		c.CloseTransport()
 		return
 	}
-	c.queue = append(c.queue, ev)
-	start := c.ready && !c.running
-	if start {
-		c.running = true
-	}
-	c.mu.Unlock()
 	if start {
 		go c.drain()
 	}
@@ -165,32 +109,17 @@ func (c *lconn) enqueue(ev leanEvent) {
 
 // start releases the events queued before Handler.Connected returned.
 func (c *lconn) start() {
-	c.mu.Lock()
-	c.ready = true
-	start := !c.closed && !c.running && len(c.queue) > 0
-	if start {
-		c.running = true
-	}
-	c.mu.Unlock()
-	if start {
+	if c.release() {
 		go c.drain()
 	}
 }
 
 func (c *lconn) drain() {
 	for {
-		c.mu.Lock()
-		if c.closed || len(c.queue) == 0 {
-			c.running = false
-			c.queue = nil // an idle connection keeps no queue
-			c.mu.Unlock()
+		ev, fn, ok := c.next()
+		if !ok {
 			return
 		}
-		ev := c.queue[0]
-		c.queue[0] = leanEvent{}
-		c.queue = c.queue[1:]
-		fn := c.onEvent
-		c.mu.Unlock()
 		if ev.bye {
 			c.closeWith("client namespace disconnect")
 			continue
@@ -216,10 +145,7 @@ func (c *lconn) deliver(ev leanEvent, fn func(string, []any, func(...any))) {
 }
 
 func (c *lconn) sendAck(id int64, args []any) {
-	c.mu.Lock()
-	closed := c.closed
-	c.mu.Unlock()
-	if closed {
+	if c.isClosed() {
 		return
 	}
 	if args == nil {
@@ -231,55 +157,16 @@ func (c *lconn) sendAck(id int64, args []any) {
 // onAck runs the callback of an Emit the client acknowledged, on the read
 // path: callbacks must be quick.
 func (c *lconn) onAck(id int64, args []any) {
-	c.mu.Lock()
-	fn, ok := c.acks[id]
-	if ok {
-		delete(c.acks, id)
-	}
-	closed := c.closed
-	c.mu.Unlock()
-	if ok && !closed {
+	if fn := c.takeAck(uint64(id)); fn != nil {
 		fn(args)
 	}
-}
-
-func (c *lconn) setGone(fn func()) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed {
-		return false
-	}
-	c.onGone = fn
-	return true
 }
 
 // closeWith closes the Conn once: queued events and pending acks are dropped
 // and OnClose runs with reason.
 func (c *lconn) closeWith(reason string) {
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
-		return
+	if closed, ok := c.markClosed(reason); ok {
+		c.ls.unregister(c)
+		closed()
 	}
-	c.closed = true
-	c.reason = reason
-	c.queue = nil
-	c.acks = nil
-	onClose, onGone := c.onClose, c.onGone
-	c.onClose, c.onGone, c.onEvent = nil, nil, nil
-	c.mu.Unlock()
-	c.ls.unregister(c)
-	if onGone != nil {
-		onGone()
-	}
-	if onClose != nil {
-		onClose(reason)
-	}
-}
-
-// pendingAcks counts the acknowledgements waited for (tests).
-func (c *lconn) pendingAcks() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.acks)
 }

@@ -26,19 +26,8 @@ type conn struct {
 	hs   *Handshake
 	auth any
 
-	mu        sync.Mutex
-	closed    bool
-	reason    string
-	ready     bool // Handler.Connected has returned
-	running   bool // a goroutine is draining queue
-	queue     []*parser.Packet
-	onEvent   func(event string, args []any, ack func(args ...any))
-	onClose   func(reason string)
-	onGone    func()
-	acks      map[uint64]func(args []any)
-	bye       []types.BufferInterface // the client's DISCONNECT, raw
-	oldestAck uint64                  // lowest ack id that may still be pending
-	nextAck   uint64
+	connCore[*parser.Packet]
+	bye []types.BufferInterface // the client's DISCONNECT, raw; under mu
 }
 
 var _ Conn = (*conn)(nil)
@@ -55,29 +44,15 @@ func (c *conn) Emit(event string, args []any, ack func(args []any)) error {
 	data = append(data, event)
 	data = append(data, args...)
 	pkt := &parser.Packet{Type: parser.EVENT, Nsp: c.nsp, Data: data}
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
+	if ack != nil {
+		id, ok := c.addAck(ack)
+		if !ok {
+			return ErrClosed
+		}
+		pkt.Id = &id
+	} else if c.isClosed() {
 		return ErrClosed
 	}
-	if ack != nil {
-		id := c.nextAck
-		c.nextAck++
-		if c.acks == nil {
-			c.acks = make(map[uint64]func([]any))
-		}
-		c.acks[id] = ack
-		pkt.Id = &id
-		// A client that never acknowledges must not grow the table without
-		// bound: the oldest callbacks go first (ids rise by one per emit).
-		// Their messages stay in the caller's hands: courier resends from
-		// the mailbox on its own timeout.
-		for len(c.acks) > maxPendingAcks {
-			delete(c.acks, c.oldestAck)
-			c.oldestAck++
-		}
-	}
-	c.mu.Unlock()
 	c.write(pkt)
 	return nil
 }
@@ -87,24 +62,6 @@ func (c *conn) Emit(event string, args []any, ack func(args []any)) error {
 func (c *conn) write(pkt *parser.Packet) {
 	bufs := c.l.s.sio.Encoder().Encode(pkt)
 	c.sk.Client().WriteToEngine(bufs, &socket.WriteOptions{})
-}
-
-func (c *conn) OnEvent(fn func(event string, args []any, ack func(args ...any))) {
-	c.mu.Lock()
-	c.onEvent = fn
-	c.mu.Unlock()
-}
-
-func (c *conn) OnClose(fn func(reason string)) {
-	c.mu.Lock()
-	if c.closed {
-		r := c.reason
-		c.mu.Unlock()
-		fn(r)
-		return
-	}
-	c.onClose = fn
-	c.mu.Unlock()
 }
 
 func (c *conn) Disconnect() {
@@ -122,9 +79,6 @@ func (c *conn) Disconnect() {
 		c.l.sock.Write(b, nil, func(transports.Transport) { c.l.sock.Close(false) })
 	}
 }
-
-// maxPendingAcks bounds the acknowledgements one connection waits for.
-const maxPendingAcks = 4096
 
 // CloseTransport closes once everything emitted before is on the wire, so a
 // last word (courier:disconnect) reaches the client. The library's own
@@ -155,23 +109,12 @@ const closeFlushGrace = 2 * time.Second
 
 // enqueue adds a client event; events run one at a time, in arrival order.
 func (c *conn) enqueue(pkt *parser.Packet) {
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
-		return
-	}
-	if len(c.queue) >= maxQueued {
-		c.mu.Unlock()
+	start, overflow := c.push(pkt)
+	if overflow {
 		c.l.s.log.Warn("client outran its event handler, closing transport", "id", c.ID(), "queued", maxQueued)
 		c.CloseTransport()
 		return
 	}
-	c.queue = append(c.queue, pkt)
-	start := c.ready && !c.running
-	if start {
-		c.running = true
-	}
-	c.mu.Unlock()
 	if start {
 		go c.drain()
 	}
@@ -188,32 +131,21 @@ func (c *conn) enqueueDisconnect(pieces []types.BufferInterface) {
 
 // start releases the events queued before Handler.Connected returned.
 func (c *conn) start() {
-	c.mu.Lock()
-	c.ready = true
-	start := !c.closed && !c.running && len(c.queue) > 0
-	if start {
-		c.running = true
-	}
-	c.mu.Unlock()
-	if start {
+	if c.release() {
 		go c.drain()
 	}
 }
 
 func (c *conn) drain() {
 	for {
-		c.mu.Lock()
-		if c.closed || len(c.queue) == 0 {
-			c.running = false
-			c.mu.Unlock()
+		pkt, fn, ok := c.next()
+		if !ok {
 			return
 		}
-		pkt := c.queue[0]
-		c.queue[0] = nil
-		c.queue = c.queue[1:]
-		fn, bye := c.onEvent, c.bye
-		c.mu.Unlock()
 		if pkt.Type == parser.DISCONNECT {
+			c.mu.Lock()
+			bye := c.bye
+			c.mu.Unlock()
 			c.l.passPieces(bye)
 			continue
 		}
@@ -244,10 +176,7 @@ func (c *conn) deliver(pkt *parser.Packet, fn func(string, []any, func(...any)))
 }
 
 func (c *conn) sendAck(id uint64, args []any) {
-	c.mu.Lock()
-	closed := c.closed
-	c.mu.Unlock()
-	if closed {
+	if c.isClosed() {
 		return
 	}
 	if args == nil {
@@ -262,58 +191,17 @@ func (c *conn) onAck(pkt *parser.Packet) {
 	if pkt.Id == nil {
 		return
 	}
-	c.mu.Lock()
-	fn, ok := c.acks[*pkt.Id]
-	if ok {
-		delete(c.acks, *pkt.Id)
+	if fn := c.takeAck(*pkt.Id); fn != nil {
+		args, _ := pkt.Data.([]any)
+		fn(args)
 	}
-	closed := c.closed
-	c.mu.Unlock()
-	if !ok || closed {
-		return
-	}
-	args, _ := pkt.Data.([]any)
-	fn(args)
-}
-
-// setGone sets what runs on close; false when already closed.
-func (c *conn) setGone(fn func()) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed {
-		return false
-	}
-	c.onGone = fn
-	return true
 }
 
 // closeWith closes the Conn once: queued events and pending acks are dropped
 // and OnClose runs with reason.
 func (c *conn) closeWith(reason string) {
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
-		return
+	if closed, ok := c.markClosed(reason); ok {
+		c.l.unregister(c.nsp, c)
+		closed()
 	}
-	c.closed = true
-	c.reason = reason
-	c.queue = nil
-	c.acks = nil
-	onClose, onGone := c.onClose, c.onGone
-	c.onClose, c.onGone, c.onEvent = nil, nil, nil
-	c.mu.Unlock()
-	c.l.unregister(c.nsp, c)
-	if onGone != nil {
-		onGone()
-	}
-	if onClose != nil {
-		onClose(reason)
-	}
-}
-
-// pendingAcks counts the acknowledgements waited for (tests).
-func (c *conn) pendingAcks() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.acks)
 }
