@@ -27,6 +27,7 @@ type Config struct {
 	APIKeys         []string      `yaml:"api-key"`          // push API keys
 	JWTSecret       string        `yaml:"jwt-secret"`       // HS256 client token secret
 	TRPCListen      string        `yaml:"trpc-listen"`      // tRPC push service
+	DebugListen     string        `yaml:"debug-listen"`     // net/http/pprof; empty = off
 	ShutdownTimeout time.Duration `yaml:"shutdown-timeout"` // default 30s
 	DefaultTTL      time.Duration `yaml:"default-ttl"`      // default 300s
 	MailboxLimit    int           `yaml:"mailbox-limit"`    // default 1000
@@ -117,7 +118,7 @@ func (c Config) Validate() error {
 		return errors.New("--api-key and --jwt-secret are required")
 	}
 	if c.DevSecrets {
-		for _, addr := range []string{c.Listen, c.GossipListen, c.PeerListen, c.TRPCListen} {
+		for _, addr := range []string{c.Listen, c.GossipListen, c.PeerListen, c.TRPCListen, c.DebugListen} {
 			if addr != "" && !IsLoopback(addr) {
 				return fmt.Errorf("listening on %s, which is not loopback: set --api-key and --jwt-secret (generated dev secrets are only for loopback)", addr)
 			}
@@ -131,6 +132,10 @@ func (c Config) Validate() error {
 	}
 	if c.MailboxLimit < 1 || c.AckRetries < 0 || c.SendQueue < 1 || c.AckWindow < 1 || c.MaxRooms < 1 {
 		return errors.New("--mailbox-limit, --send-queue, --ack-window and --max-rooms must be positive, --ack-retries not negative")
+	}
+	if c.DebugListen != "" && !IsLoopback(c.DebugListen) {
+		// Profiles show tokens and payloads in flight: keep them off the network.
+		return fmt.Errorf("--debug-listen %s is not loopback: profiles expose memory contents, serve them on loopback only", c.DebugListen)
 	}
 	if c.DefaultTTL < 0 {
 		return errors.New("--default-ttl must not be negative")

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"slices"
 	"sync"
 
 	"courier/node/session"
@@ -11,7 +12,7 @@ import (
 type hub struct {
 	mu     sync.RWMutex
 	byID   map[string]*session.Session
-	byUser map[string]map[*session.Session]struct{}
+	byUser map[string][]*session.Session // a slice: most users have one session
 	byRoom map[string]map[*session.Session]struct{}
 	roomOf map[*session.Session]map[string]struct{}
 }
@@ -19,7 +20,7 @@ type hub struct {
 func newHub() *hub {
 	return &hub{
 		byID:   make(map[string]*session.Session),
-		byUser: make(map[string]map[*session.Session]struct{}),
+		byUser: make(map[string][]*session.Session),
 		byRoom: make(map[string]map[*session.Session]struct{}),
 		roomOf: make(map[*session.Session]map[string]struct{}),
 	}
@@ -29,7 +30,7 @@ func (h *hub) add(s *session.Session) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.byID[s.ID()] = s
-	addTo(h.byUser, s.User, s)
+	h.byUser[s.User] = append(h.byUser[s.User], s)
 }
 
 // remove forgets s and reports whether it was there; its rooms go with it.
@@ -40,7 +41,11 @@ func (h *hub) remove(s *session.Session) bool {
 		return false
 	}
 	delete(h.byID, s.ID())
-	removeFrom(h.byUser, s.User, s)
+	if rest := slices.DeleteFunc(h.byUser[s.User], func(o *session.Session) bool { return o == s }); len(rest) > 0 {
+		h.byUser[s.User] = rest
+	} else {
+		delete(h.byUser, s.User)
+	}
 	for room := range h.roomOf[s] {
 		removeFrom(h.byRoom, room, s)
 	}
@@ -99,13 +104,16 @@ func (h *hub) roomsOf(s *session.Session) []string {
 	return out
 }
 
-func (h *hub) user(user string) []*session.Session { return h.list(h.byUser, user) }
-func (h *hub) room(room string) []*session.Session { return h.list(h.byRoom, room) }
-
-func (h *hub) list(index map[string]map[*session.Session]struct{}, key string) []*session.Session {
+func (h *hub) user(user string) []*session.Session {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
-	set := index[key]
+	return slices.Clone(h.byUser[user])
+}
+
+func (h *hub) room(room string) []*session.Session {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	set := h.byRoom[room]
 	out := make([]*session.Session, 0, len(set))
 	for s := range set {
 		out = append(out, s)

@@ -160,7 +160,14 @@ func (n *Node) Serve(ln net.Listener) error {
 		n.stopPeers()
 		return err
 	}
+	if err := n.startDebug(); err != nil {
+		n.stopPeers()
+		return err
+	}
 	n.polls.Start()
+	stopTrim := make(chan struct{})
+	go n.trimLoop(stopTrim)
+	defer close(stopTrim)
 	n.log.Info("courier node listening", "addr", ln.Addr().String(), "socketio", "/socket.io/", "api", "/v1/")
 	if err := n.server.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 		return err
@@ -192,6 +199,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		s.Close(session.ReasonShutdown)
 	}
 	n.awaitSessionsGone(ctx, drainGrace)
+	n.sessionOpts.FlushAcks(ctx)
 	err := n.server.Shutdown(ctx)
 	n.engine.Close()
 	if srv := n.trpcServer.Load(); srv != nil {

@@ -8,18 +8,18 @@ import "sync"
 // there are some. E is the engine's queued event. The owner embeds it and
 // uses its mu for its own fields too.
 type connCore[E any] struct {
-	mu        sync.Mutex
-	closed    bool
-	reason    string
-	ready     bool // Handler.Connected has returned
-	running   bool // a goroutine is draining queue
-	queue     []E
-	onEvent   func(event string, args []any, ack func(args ...any))
-	onClose   func(reason string)
-	onGone    func()
-	acks      map[uint64]func(args []any)
-	oldestAck uint64 // lowest ack id that may still be pending
-	nextAck   uint64
+	mu       sync.Mutex
+	closed   bool
+	reason   string
+	ready    bool // Handler.Connected has returned
+	running  bool // a goroutine is draining queue
+	queue    []E
+	onEvent  func(event string, args []any, ack func(args ...any))
+	onClose  func(reason string)
+	onGone   func()
+	onAckTok func(token uint64)
+	acks     ackRing
+	nextAck  uint64
 }
 
 // maxPendingAcks bounds the acknowledgements one connection waits for.
@@ -49,8 +49,20 @@ func (c *connCore[E]) isClosed() bool {
 	return c.closed
 }
 
-// addAck registers ack (non-nil) and returns its id; false when closed.
-func (c *connCore[E]) addAck(ack func([]any)) (uint64, bool) {
+// OnAckToken sets the handler of acknowledgements asked for with
+// EmitPreparedToken (TokenEmitter).
+func (c *connCore[E]) OnAckToken(fn func(token uint64)) {
+	c.mu.Lock()
+	c.onAckTok = fn
+	c.mu.Unlock()
+}
+
+// addAck registers what runs on the acknowledgement and returns its id;
+// false when closed. A client that never acknowledges must not grow the
+// table without bound: beyond maxPendingAcks the oldest go first. Their
+// messages stay in the caller's hands: courier resends from the mailbox on
+// its own timeout.
+func (c *connCore[E]) addAck(fn func([]any), token uint64) (uint64, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
@@ -58,35 +70,28 @@ func (c *connCore[E]) addAck(ack func([]any)) (uint64, bool) {
 	}
 	id := c.nextAck
 	c.nextAck++
-	if c.acks == nil {
-		c.acks = make(map[uint64]func([]any))
-	}
-	c.acks[id] = ack
-	// A client that never acknowledges must not grow the table without
-	// bound: the oldest callbacks go first (ids rise by one per emit).
-	// Their messages stay in the caller's hands: courier resends from the
-	// mailbox on its own timeout.
-	for len(c.acks) > maxPendingAcks {
-		delete(c.acks, c.oldestAck)
-		c.oldestAck++
-	}
+	c.acks.add(id, pendingAck{fn: fn, token: token, set: true}, maxPendingAcks)
 	return id, true
 }
 
-// takeAck removes and returns the callback of ack id; nil when there is
-// none or the Conn is closed (an ack never runs after close).
-func (c *connCore[E]) takeAck(id uint64) func([]any) {
+// runAck runs what waits for ack id, if anything does and the Conn is
+// open (an ack never runs after close). It runs on the read path: what it
+// calls must be quick.
+func (c *connCore[E]) runAck(id uint64, args []any) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	fn, ok := c.acks[id]
-	if !ok {
-		return nil
+	a, ok := c.acks.take(id)
+	tok := c.onAckTok
+	if !ok || c.closed {
+		c.mu.Unlock()
+		return
 	}
-	delete(c.acks, id)
-	if c.closed {
-		return nil
+	c.mu.Unlock()
+	switch {
+	case a.fn != nil:
+		a.fn(args)
+	case tok != nil:
+		tok(a.token)
 	}
-	return fn
 }
 
 // push queues ev. start: the caller must start a drain goroutine;
@@ -160,7 +165,8 @@ func (c *connCore[E]) markClosed(reason string) (closed func(), ok bool) {
 	c.closed = true
 	c.reason = reason
 	c.queue = nil
-	c.acks = nil
+	c.acks = ackRing{}
+	c.onAckTok = nil
 	onClose, onGone := c.onClose, c.onGone
 	c.onClose, c.onGone, c.onEvent = nil, nil, nil
 	c.mu.Unlock()
@@ -178,5 +184,18 @@ func (c *connCore[E]) markClosed(reason string) (closed func(), ok bool) {
 func (c *connCore[E]) pendingAcks() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return len(c.acks)
+	return c.acks.live
+}
+
+// tokenAck is the callback form of a token acknowledgement, for the paths
+// that cannot share the prepared bytes.
+func (c *connCore[E]) tokenAck(token uint64) func([]any) {
+	return func([]any) {
+		c.mu.Lock()
+		fn := c.onAckTok
+		c.mu.Unlock()
+		if fn != nil {
+			fn(token)
+		}
+	}
 }

@@ -27,7 +27,6 @@ type Handshake struct {
 // concurrent use and never block on the network.
 type Conn interface {
 	ID() string
-	Handshake() *Handshake
 	// Emit sends event(args...). When ack is non-nil the client is asked to
 	// acknowledge and ack runs at most once with the client's arguments; it is
 	// never run after the connection closed. Timeouts are the caller's business.

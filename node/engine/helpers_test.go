@@ -51,7 +51,7 @@ type recorder struct {
 	events []string
 	closes []string
 	// onConnected runs inside Connected (after OnEvent/OnClose are set).
-	onConnected func(c Conn)
+	onConnected func(c Conn, auth any)
 	onEvent     func(c Conn, ev string, args []any, ack func(...any))
 }
 
@@ -84,7 +84,7 @@ func (r *recorder) Connected(c Conn, auth any) {
 		r.mu.Unlock()
 	})
 	if oc != nil {
-		oc(c)
+		oc(c, auth)
 	}
 }
 

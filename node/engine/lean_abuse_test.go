@@ -40,8 +40,8 @@ func TestLeanAbuseLeaksNothing(t *testing.T) {
 		WriteTimeout:   300 * time.Millisecond,
 		MaxPayload:     10_000,
 	}
-	rec := &recorder{onConnected: func(c Conn) {
-		if c.Handshake().Auth["flood"] == true {
+	rec := &recorder{onConnected: func(c Conn, auth any) {
+		if auth.(map[string]any)["flood"] == true {
 			go func() {
 				big := []any{strings.Repeat("x", 32<<10)}
 				for c.Emit("flood", big, nil) == nil {

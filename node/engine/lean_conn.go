@@ -11,11 +11,9 @@ import (
 // handed over one at a time by a goroutine that lives only while there are
 // some, acks bounded and never run after close.
 type lconn struct {
-	ls   *leanSession
-	nsp  string
-	id   string
-	hs   *Handshake
-	auth any
+	ls  *leanSession
+	nsp string
+	id  string
 
 	connCore[leanEvent]
 }
@@ -30,21 +28,21 @@ type leanEvent struct {
 var (
 	_ Conn            = (*lconn)(nil)
 	_ PreparedEmitter = (*lconn)(nil)
+	_ TokenEmitter    = (*lconn)(nil)
 )
 
 func newLconn(ls *leanSession, nsp string) *lconn {
 	return &lconn{ls: ls, nsp: nsp, id: newSID()}
 }
 
-func (c *lconn) ID() string            { return c.id }
-func (c *lconn) Handshake() *Handshake { return c.hs }
+func (c *lconn) ID() string { return c.id }
 
 // ackID registers ack and returns its id (-1 for none), or false when closed.
 func (c *lconn) ackID(ack func([]any)) (int64, bool) {
 	if ack == nil {
 		return -1, !c.isClosed()
 	}
-	id, ok := c.addAck(ack)
+	id, ok := c.addAck(ack, 0)
 	return int64(id), ok
 }
 
@@ -71,6 +69,26 @@ func (c *lconn) EmitPrepared(p *Prepared, ack func(args []any)) error {
 	if !ok {
 		return ErrClosed
 	}
+	c.writePrepared(body, id)
+	return nil
+}
+
+// EmitPreparedToken is EmitPrepared whose acknowledgement goes to the
+// OnAckToken handler with token: nothing is allocated per message.
+func (c *lconn) EmitPreparedToken(p *Prepared, token uint64) error {
+	body, ok := p.body()
+	if !ok || c.nsp != "/" {
+		return c.Emit(p.Event, p.Args, c.tokenAck(token))
+	}
+	id, ok := c.addAck(nil, token)
+	if !ok {
+		return ErrClosed
+	}
+	c.writePrepared(body, int64(id))
+	return nil
+}
+
+func (c *lconn) writePrepared(body []byte, id int64) {
 	var head [24]byte
 	prefix := appendHead(head[:0], pkEvent, "/", 0, id)
 	w := c.ls.c
@@ -78,7 +96,6 @@ func (c *lconn) EmitPrepared(p *Prepared, ack func(args []any)) error {
 	r := w.enqueueLocked(ws.OpText, prefix, body, nil)
 	w.mu.Unlock()
 	w.after(r)
-	return nil
 }
 
 // Disconnect sends DISCONNECT; the last namespace of a connection also
@@ -157,9 +174,7 @@ func (c *lconn) sendAck(id int64, args []any) {
 // onAck runs the callback of an Emit the client acknowledged, on the read
 // path: callbacks must be quick.
 func (c *lconn) onAck(id int64, args []any) {
-	if fn := c.takeAck(uint64(id)); fn != nil {
-		fn(args)
-	}
+	c.runAck(uint64(id), args)
 }
 
 // closeWith closes the Conn once: queued events and pending acks are dropped

@@ -6,6 +6,7 @@ import (
 	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -38,16 +39,23 @@ func (s *leanSIO) handler(nsp string) Handler {
 	return s.extra[nsp]
 }
 
+var bareWebSocket = Handshake{Transport: "websocket"}
+
 // leanSession is the socket.io side of one lean Engine.IO connection: the
 // namespaces it joined and a binary packet being assembled.
 type leanSession struct {
-	s    *leanSIO
-	c    *wconn
-	base Handshake // Query, Header, RemoteAddr; Auth set per namespace
+	s *leanSIO
+	c *wconn
+	// base is Query, Header and RemoteAddr for Authenticate (Auth is set per
+	// namespace). When "/" is the only namespace served it becomes
+	// bareWebSocket after the first accepted CONNECT, so an idle connection
+	// keeps none of it; a later CONNECT on the same connection (after a
+	// DISCONNECT) sees only its Auth.
+	base *Handshake
 
 	mu    sync.Mutex
-	conns map[string]*lconn
-	any   bool // a namespace was ever connected
+	conns []*lconn // joined namespaces; usually just "/"
+	any   bool     // a namespace was ever connected
 	gone  string
 
 	// a binary packet waiting for its attachments (reader only)
@@ -56,7 +64,7 @@ type leanSession struct {
 }
 
 func (s *leanSIO) newSession(c *wconn, r *http.Request) upper {
-	ls := &leanSession{s: s, c: c, base: Handshake{
+	ls := &leanSession{s: s, c: c, base: &Handshake{
 		Query:      url.Values(maps.Clone(map[string][]string(r.URL.Query()))),
 		Header:     handshakeHeader(r.Header),
 		RemoteAddr: r.RemoteAddr,
@@ -93,10 +101,7 @@ func (ls *leanSession) onTimeout() {
 func (ls *leanSession) onClose(reason string) {
 	ls.mu.Lock()
 	ls.gone = reason
-	cs := make([]*lconn, 0, len(ls.conns))
-	for _, c := range ls.conns {
-		cs = append(cs, c)
-	}
+	cs := slices.Clone(ls.conns)
 	ls.mu.Unlock()
 	for _, c := range cs {
 		c.closeWith(reason)
@@ -146,7 +151,16 @@ func (ls *leanSession) onMessage(data []byte, binary bool) {
 func (ls *leanSession) conn(nsp string) *lconn {
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
-	return ls.conns[nsp]
+	return ls.connLocked(nsp)
+}
+
+func (ls *leanSession) connLocked(nsp string) *lconn {
+	for _, c := range ls.conns {
+		if c.nsp == nsp {
+			return c
+		}
+	}
+	return nil
 }
 
 func (ls *leanSession) dispatch(p *sioPacket) {
@@ -182,27 +196,24 @@ func (ls *leanSession) connect(p *sioPacket) {
 		return
 	}
 	ls.mu.Lock()
-	if ls.gone != "" || ls.conns[p.nsp] != nil {
+	if ls.gone != "" || ls.connLocked(p.nsp) != nil {
 		ls.mu.Unlock()
 		return
 	}
 	c := newLconn(ls, p.nsp)
-	if ls.conns == nil {
-		ls.conns = make(map[string]*lconn, 1)
-	}
-	ls.conns[p.nsp] = c
+	ls.conns = append(ls.conns, c)
+	hs := *ls.base
 	ls.mu.Unlock()
 	auth := p.auth
 	if auth == nil {
 		auth = map[string]any{}
 	}
-	go ls.accept(c, h, auth)
+	hs.Auth = auth
+	go ls.accept(c, h, &hs)
 }
 
-func (ls *leanSession) accept(c *lconn, h Handler, auth map[string]any) {
-	hs := ls.base
-	hs.Auth = auth
-	val, err := h.Authenticate(&hs)
+func (ls *leanSession) accept(c *lconn, h Handler, hs *Handshake) {
+	val, err := h.Authenticate(hs)
 	if err != nil {
 		ls.unregister(c)
 		body := connectErrorBody{Message: err.Error()}
@@ -214,9 +225,11 @@ func (ls *leanSession) accept(c *lconn, h Handler, auth map[string]any) {
 		c.closeWith("server namespace disconnect")
 		return
 	}
-	c.hs, c.auth = &hs, val
 	ls.mu.Lock()
 	ls.any = true
+	if len(ls.s.extra) == 0 {
+		ls.base = &bareWebSocket
+	}
 	ls.mu.Unlock()
 	ls.c.disarmConnectTimeout()
 	ls.writeControl(pkConnect, c.nsp, struct {
@@ -240,8 +253,8 @@ type connectErrorBody struct {
 
 func (ls *leanSession) unregister(c *lconn) {
 	ls.mu.Lock()
-	if ls.conns[c.nsp] == c {
-		delete(ls.conns, c.nsp)
+	if i := slices.Index(ls.conns, c); i >= 0 {
+		ls.conns = slices.Delete(ls.conns, i, i+1)
 	}
 	ls.mu.Unlock()
 }

@@ -39,7 +39,7 @@ func TestOpenPacketFields(t *testing.T) {
 }
 
 func TestConnectAuthAndEmptyAuth(t *testing.T) {
-	rec := &recorder{onConnected: func(c Conn) { c.Emit("auth", []any{c.Handshake().Auth}, nil) }}
+	rec := &recorder{onConnected: func(c Conn, auth any) { c.Emit("auth", []any{auth}, nil) }}
 	_, ts := startSIO(t, fastCfg(), rec)
 
 	c := connectWS(t, ts, "")
@@ -84,7 +84,7 @@ func TestBadNamespace(t *testing.T) {
 }
 
 func TestExtraNamespace(t *testing.T) {
-	extra := &recorder{onConnected: func(c Conn) { c.Emit("auth", []any{c.Handshake().Auth}, nil) }}
+	extra := &recorder{onConnected: func(c Conn, auth any) { c.Emit("auth", []any{auth}, nil) }}
 	_, ts := startSIO(t, fastCfg(), &recorder{}, WithNamespace("/custom", extra))
 	c := dialWS(t, wsURL(ts, "/socket.io/", ""))
 	parseOpen(t, c.next())
@@ -201,7 +201,7 @@ func itoa3(i int) string {
 }
 
 func TestDisconnect(t *testing.T) {
-	rec := &recorder{onConnected: func(c Conn) { c.Disconnect() }}
+	rec := &recorder{onConnected: func(c Conn, auth any) { c.Disconnect() }}
 	_, ts := startSIO(t, fastCfg(), rec)
 	c := connectWS(t, ts, "")
 	if m := c.next(); m != "41" {

@@ -145,7 +145,7 @@ func (s *SocketIO) serve(name string, h Handler, main bool) {
 			}
 			return
 		}
-		c := newConn(ws.l, sk, name, hs, val)
+		c := newConn(ws.l, sk, name, val)
 		sk.SetData(c)
 		// Registered before socket.io answers the CONNECT, so an event the
 		// client sends right after the answer already finds its Conn.
@@ -177,7 +177,9 @@ func (s *SocketIO) serve(name string, h Handler, main bool) {
 				return
 			}
 		}
-		h.Connected(c, c.auth)
+		auth := c.auth
+		c.auth = nil
+		h.Connected(c, auth)
 		c.start()
 	})
 }

@@ -23,21 +23,22 @@ type conn struct {
 	l    *link
 	sk   *socket.Socket
 	nsp  string
-	hs   *Handshake
-	auth any
+	auth any // for Handler.Connected, then dropped
 
 	connCore[*parser.Packet]
 	bye []types.BufferInterface // the client's DISCONNECT, raw; under mu
 }
 
-var _ Conn = (*conn)(nil)
+var (
+	_ Conn         = (*conn)(nil)
+	_ TokenEmitter = (*conn)(nil)
+)
 
-func newConn(l *link, sk *socket.Socket, nsp string, hs *Handshake, auth any) *conn {
-	return &conn{l: l, sk: sk, nsp: nsp, hs: hs, auth: auth}
+func newConn(l *link, sk *socket.Socket, nsp string, auth any) *conn {
+	return &conn{l: l, sk: sk, nsp: nsp, auth: auth}
 }
 
-func (c *conn) ID() string            { return string(c.sk.Id()) }
-func (c *conn) Handshake() *Handshake { return c.hs }
+func (c *conn) ID() string { return string(c.sk.Id()) }
 
 func (c *conn) Emit(event string, args []any, ack func(args []any)) error {
 	data := make([]any, 0, len(args)+1)
@@ -45,7 +46,7 @@ func (c *conn) Emit(event string, args []any, ack func(args []any)) error {
 	data = append(data, args...)
 	pkt := &parser.Packet{Type: parser.EVENT, Nsp: c.nsp, Data: data}
 	if ack != nil {
-		id, ok := c.addAck(ack)
+		id, ok := c.addAck(ack, 0)
 		if !ok {
 			return ErrClosed
 		}
@@ -185,16 +186,19 @@ func (c *conn) sendAck(id uint64, args []any) {
 	c.write(&parser.Packet{Type: parser.ACK, Nsp: c.nsp, Id: &id, Data: args})
 }
 
+// EmitPreparedToken: zishang520 encodes per connection anyway.
+func (c *conn) EmitPreparedToken(p *Prepared, token uint64) error {
+	return c.Emit(p.Event, p.Args, c.tokenAck(token))
+}
+
 // onAck runs the callback of an Emit the client acknowledged. It runs on the
 // session's read path, so callbacks must be quick.
 func (c *conn) onAck(pkt *parser.Packet) {
 	if pkt.Id == nil {
 		return
 	}
-	if fn := c.takeAck(*pkt.Id); fn != nil {
-		args, _ := pkt.Data.([]any)
-		fn(args)
-	}
+	args, _ := pkt.Data.([]any)
+	c.runAck(*pkt.Id, args)
 }
 
 // closeWith closes the Conn once: queued events and pending acks are dropped

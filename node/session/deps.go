@@ -34,6 +34,8 @@ type Options struct {
 	QueueLimit int           // queued live messages beyond this disconnect the client
 	Window     int           // unacked messages in flight at once
 	Now        func() time.Time
+
+	acks ackWriter // shared by the sessions; an Options must not be copied
 }
 
 // Disconnect reasons, as counted by metrics and logged.

@@ -94,7 +94,7 @@ func TestStaleReadAfterLeaveAndRejoinIsIgnored(t *testing.T) {
 	h.opt.Mailbox = gm
 	later := h.push(room, 2)
 	h.s.Deliver(Delivery{Stream: room, Msg: later[1]}) // seq 5 after 3: a gap read, held at the gate
-	waitFor(t, "gap read under way", func() bool { h.s.mu.Lock(); defer h.s.mu.Unlock(); return h.s.streams[room].fetching })
+	waitFor(t, "gap read under way", func() bool { h.s.mu.Lock(); defer h.s.mu.Unlock(); return h.s.state(room).fetching })
 	h.s.Unsubscribe(room)
 	h.s.Subscribe(room)
 	gm.mu.Lock()

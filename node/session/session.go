@@ -3,7 +3,7 @@ package session
 import (
 	"context"
 	"encoding/json"
-	"fmt"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -51,22 +51,25 @@ type Session struct {
 	Device      string
 	Claims      auth.Claims
 	ConnectedAt time.Time
+	deviceKey   string
 
 	commands atomic.Int32 // commands in flight
 
 	mu      sync.Mutex
 	closed  bool
-	running bool // a worker goroutine is active
-	streams map[mailbox.Stream]*streamState
-	live    []Delivery
-	acks    []flightKey
-	sendq   []queued
-	// liveQueued counts the entries of sendq that came live: only they can
-	// make a slow consumer, since replay reads no more than the window frees.
-	liveQueued int
-	inflight   map[flightKey]*flight
+	running bool // a worker goroutine, or a Deliver emitting directly, owns the sending
+	poked   bool // work arrived while the sending was owned: look again before letting go
+	starved bool // a replay waits for window room: an ack must wake the worker
+	// The user mailbox and the cluster-wide log are read by every session:
+	// their states live here, not in a map. Rooms come and go in rooms.
+	user, all  streamState
+	rooms      map[mailbox.Stream]*streamState
+	live       []Delivery
+	sendq      []queued
+	liveQueued int // entries of sendq that came live: only they make a slow consumer
+	flights    flightRing
 	timer      *time.Timer
-	wakeAt     time.Time
+	wakeAt     int64 // unix ns the timer is set for; 0: not set
 }
 
 type queued struct {
@@ -75,6 +78,8 @@ type queued struct {
 }
 
 type streamState struct {
+	name     mailbox.Stream
+	on       bool   // subscribed (the inline user and all states)
 	sent     uint64 // highest seq queued for sending
 	ready    bool   // the first replay has been read
 	replay   bool   // a mailbox read is owed
@@ -96,12 +101,6 @@ type flightKey struct {
 	gen    uint32
 }
 
-type flight struct {
-	d        Delivery
-	attempts int
-	deadline time.Time
-}
-
 // New makes the session of conn; it reads its user mailbox and the
 // cluster-wide log once Start is called.
 func New(opt *Options, conn engine.Conn, claims auth.Claims, device string) *Session {
@@ -112,8 +111,11 @@ func New(opt *Options, conn engine.Conn, claims auth.Claims, device string) *Ses
 		Device:      device,
 		Claims:      claims,
 		ConnectedAt: opt.Now(),
-		streams:     make(map[mailbox.Stream]*streamState, 2),
-		inflight:    make(map[flightKey]*flight),
+		// The length prefix keeps (user, device) pairs from colliding.
+		deviceKey: strconv.Itoa(len(claims.Sub)) + ":" + claims.Sub + "/" + device,
+	}
+	if te, ok := conn.(engine.TokenEmitter); ok {
+		te.OnAckToken(s.onAck)
 	}
 	return s
 }
@@ -137,11 +139,8 @@ func (s *Session) ID() string { return s.conn.ID() }
 // Conn is the engine connection carrying this session.
 func (s *Session) Conn() engine.Conn { return s.conn }
 
-// DeviceKey names this device in every stream's acknowledgements. The
-// length prefix keeps (user, device) pairs from colliding.
-func (s *Session) DeviceKey() string {
-	return fmt.Sprintf("%d:%s/%s", len(s.User), s.User, s.Device)
-}
+// DeviceKey names this device in every stream's acknowledgements.
+func (s *Session) DeviceKey() string { return s.deviceKey }
 
 // Start subscribes the user mailbox and the cluster-wide log and replays both.
 func (s *Session) Start() {
@@ -153,11 +152,46 @@ func (s *Session) Start() {
 // acknowledged is replayed, then live messages follow.
 func (s *Session) Subscribe(stream mailbox.Stream) {
 	s.mu.Lock()
-	if _, ok := s.streams[stream]; !ok && !s.closed {
-		s.streams[stream] = &streamState{replay: true}
+	if s.state(stream) == nil && !s.closed {
+		fresh := streamState{name: stream, on: true, replay: true}
+		switch {
+		case stream == mailbox.AllStream:
+			s.all = fresh
+		case !s.user.on && stream == mailbox.UserStream(s.User):
+			s.user = fresh
+		default:
+			if s.rooms == nil {
+				s.rooms = make(map[mailbox.Stream]*streamState, 1)
+			}
+			s.rooms[stream] = &fresh
+		}
 	}
 	s.mu.Unlock()
 	s.kick()
+}
+
+// state is the state of a subscribed stream, or nil. Called with s.mu held.
+func (s *Session) state(name mailbox.Stream) *streamState {
+	switch {
+	case s.user.on && name == s.user.name:
+		return &s.user
+	case s.all.on && name == s.all.name:
+		return &s.all
+	}
+	return s.rooms[name]
+}
+
+// eachStream calls fn on every subscribed stream. Called with s.mu held.
+func (s *Session) eachStream(fn func(st *streamState)) {
+	if s.user.on {
+		fn(&s.user)
+	}
+	if s.all.on {
+		fn(&s.all)
+	}
+	for _, st := range s.rooms {
+		fn(st)
+	}
 }
 
 // Resync reads every stream again from its start: live deliveries may have
@@ -166,23 +200,22 @@ func (s *Session) Subscribe(stream mailbox.Stream) {
 // de-duplicate by id.
 func (s *Session) Resync() {
 	s.mu.Lock()
-	for name, st := range s.streams {
-		s.reset(name, st)
-	}
+	s.eachStream(s.reset)
 	s.mu.Unlock()
 	s.kick()
 }
 
 // reset forgets what was queued and sent of stream and reads it again from
 // the start. Called with s.mu held.
-func (s *Session) reset(name mailbox.Stream, st *streamState) {
+func (s *Session) reset(st *streamState) {
+	name := st.name
 	st.gen++
 	st.sent, st.lastID, st.replay = 0, "", true
-	for key := range s.inflight {
-		if key.stream == name {
-			delete(s.inflight, key)
+	s.flights.each(func(f *flight) {
+		if f.key.stream == name {
+			s.flights.close(f)
 		}
-	}
+	})
 	kept := s.sendq[:0]
 	for _, q := range s.sendq {
 		switch {
@@ -199,7 +232,11 @@ func (s *Session) reset(name mailbox.Stream, st *streamState) {
 // Unsubscribe stops reading stream. Messages in flight may still be acked.
 func (s *Session) Unsubscribe(stream mailbox.Stream) {
 	s.mu.Lock()
-	delete(s.streams, stream)
+	if st := s.state(stream); st != nil && st != &s.user && st != &s.all {
+		delete(s.rooms, stream)
+	} else if st != nil {
+		st.on = false
+	}
 	s.mu.Unlock()
 }
 
@@ -210,6 +247,10 @@ func (s *Session) Deliver(d Delivery) {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
+		return
+	}
+	if num, ok := s.takeDirect(d); ok {
+		s.sendDirect(d, num)
 		return
 	}
 	if len(s.live)+s.liveQueued >= s.opt.QueueLimit {
@@ -251,13 +292,13 @@ func (s *Session) Closed(reason string) bool {
 		return false
 	}
 	s.closed = true
-	s.live, s.sendq, s.inflight, s.liveQueued = nil, nil, nil, 0
+	s.live, s.sendq, s.liveQueued = nil, nil, 0
+	s.flights = flightRing{}
 	if s.timer != nil {
 		s.timer.Stop()
 	}
 	s.mu.Unlock()
 	s.opt.Metrics.Disconnected(reason)
-	s.kick() // flush acks
 	return true
 }
 
@@ -265,30 +306,55 @@ func (s *Session) Closed(reason string) bool {
 func (s *Session) Pending() (queued, inflight int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.live) + len(s.sendq), len(s.inflight)
+	return len(s.live) + len(s.sendq), s.flights.open
 }
 
-func (s *Session) onAck(key flightKey) {
+// onAck records the client's acknowledgement of flight num.
+func (s *Session) onAck(num uint64) {
 	s.opt.Metrics.Acked()
-	if key.seq == 0 {
+	if num == noFlight {
 		return // fire-and-forget: nothing to record
 	}
 	s.mu.Lock()
-	delete(s.inflight, key)
-	if st := s.streams[key.stream]; st == nil || st.gen == key.gen {
-		s.acks = append(s.acks, key)
+	f := s.flights.get(num)
+	if f == nil {
+		s.mu.Unlock()
+		return // resent under a newer number, given up, or the session closed
 	}
+	key := f.key
+	full := s.flights.open >= s.opt.Window || s.flights.n >= maxSlots(s.opt.Window)
+	s.flights.close(f)
+	st := s.state(key.stream)
+	record := st == nil || st.gen == key.gen
+	// Only work held back by the window needs the worker now.
+	wake := len(s.sendq) > 0 || s.starved || full
 	s.mu.Unlock()
-	s.kick()
+	if record {
+		s.opt.recordAck(mailbox.Ack{Stream: key.stream, Device: s.deviceKey, Seq: key.seq})
+	}
+	if wake {
+		s.kick()
+	}
 }
 
-func (s *Session) emit(d Delivery, key flightKey) {
-	ack := func([]any) { s.onAck(key) }
+// emit sends d as flight num: the shared encoding with a token
+// acknowledgement when the engine offers it (nothing allocated per
+// message), else an Emit with a callback.
+func (s *Session) emit(d Delivery, num uint64) {
 	var err error
-	if d.Prepared != nil {
-		err = engine.EmitPrepared(s.conn, d.Prepared, ack)
+	if te, ok := s.conn.(engine.TokenEmitter); ok {
+		p := d.Prepared
+		if p == nil {
+			p = Prepare(d.Msg)
+		}
+		err = te.EmitPreparedToken(p, num)
 	} else {
-		err = s.conn.Emit(d.Msg.Event, []any{json.RawMessage(d.Msg.Data), metaOf(d.Msg)}, ack)
+		ack := func([]any) { s.onAck(num) }
+		if d.Prepared != nil {
+			err = engine.EmitPrepared(s.conn, d.Prepared, ack)
+		} else {
+			err = s.conn.Emit(d.Msg.Event, []any{json.RawMessage(d.Msg.Data), metaOf(d.Msg)}, ack)
+		}
 	}
 	if err != nil {
 		s.opt.Log.Debug("emit failed", "session", s.ID(), "err", err)

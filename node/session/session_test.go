@@ -131,7 +131,7 @@ func TestLiveGapIsFilledFromMailbox(t *testing.T) {
 	h := newHarness(t, nil)
 	user := mailbox.UserStream("alice")
 	h.s.Start()
-	waitFor(t, "first replay", func() bool { h.s.mu.Lock(); defer h.s.mu.Unlock(); return h.s.streams[user].ready })
+	waitFor(t, "first replay", func() bool { h.s.mu.Lock(); defer h.s.mu.Unlock(); return h.s.state(user).ready })
 	msgs := h.push(user, 3)
 	h.s.Deliver(Delivery{Stream: user, Msg: msgs[2]}) // 1 and 2 went past us
 	sent := h.waitSent(3)
@@ -193,7 +193,7 @@ func TestSlowConsumerIsDisconnected(t *testing.T) {
 	h := newHarness(t, func(o *Options) { o.Window = 1; o.QueueLimit = 5 })
 	user := mailbox.UserStream("alice")
 	h.s.Start()
-	waitFor(t, "first replay", func() bool { h.s.mu.Lock(); defer h.s.mu.Unlock(); return h.s.streams[user].ready })
+	waitFor(t, "first replay", func() bool { h.s.mu.Lock(); defer h.s.mu.Unlock(); return h.s.state(user).ready })
 	for _, m := range h.push(user, 20) {
 		h.s.Deliver(Delivery{Stream: user, Msg: m})
 	}

@@ -1,8 +1,6 @@
 package session
 
 import (
-	"cmp"
-	"slices"
 	"time"
 
 	"courier/router/mailbox"
@@ -12,17 +10,77 @@ import (
 // after the store failed.
 const storeRetry = time.Second
 
-// kick starts the worker unless one is running. The worker ends when a pass
-// finds nothing to do, so an idle session parks no goroutine.
+// maxSlots bounds the flight ring: acknowledged flights behind one the
+// client has not acknowledged keep their slots until it is resent or given
+// up, and a client that skips acks must not grow the ring without bound.
+func maxSlots(window int) int { return 8 * window }
+
+// hasWindow reports room for one more flight. Called with s.mu held.
+func (s *Session) hasWindow() bool {
+	return s.flights.open < s.opt.Window && s.flights.n < maxSlots(s.opt.Window)
+}
+
+// kick starts the worker unless the sending is owned already; the owner
+// is told to look again. The worker ends when a pass finds nothing to do,
+// so an idle session parks no goroutine.
 func (s *Session) kick() {
 	s.mu.Lock()
-	if s.running || (s.closed && len(s.acks) == 0) {
+	if s.running {
+		s.poked = true
+		s.mu.Unlock()
+		return
+	}
+	if s.closed {
 		s.mu.Unlock()
 		return
 	}
 	s.running = true
 	s.mu.Unlock()
 	go s.work()
+}
+
+// takeDirect is Deliver's fast path: a live message that continues its
+// stream, for a session with nothing queued and room in its window, goes
+// out from the caller's goroutine with no worker woken. It takes the
+// sending (running) and returns the flight number. Called with s.mu held.
+func (s *Session) takeDirect(d Delivery) (uint64, bool) {
+	if s.running || len(s.live) > 0 || len(s.sendq) > 0 || !s.hasWindow() {
+		return 0, false
+	}
+	now := s.opt.Now()
+	if expired(d.Msg, now.UnixMilli()) {
+		return 0, false
+	}
+	num := noFlight
+	if d.Msg.Seq != 0 {
+		st := s.state(d.Stream)
+		if st == nil || !st.ready || st.fetching || st.replay || d.Msg.Seq != st.sent+1 {
+			return 0, false
+		}
+		st.sent, st.lastID = d.Msg.Seq, d.Msg.ID
+		num = s.flights.push(flight{key: flightKey{stream: d.Stream, seq: d.Msg.Seq, gen: st.gen}, d: d, deadline: now.Add(s.opt.AckTimeout).UnixNano()})
+	}
+	s.running, s.poked = true, false
+	s.opt.Metrics.Delivered()
+	return num, true
+}
+
+// sendDirect emits what takeDirect took, outside the lock, then gives the
+// sending back, or to a worker if work arrived meanwhile. Called with s.mu
+// held; returns with it released.
+func (s *Session) sendDirect(d Delivery, num uint64) {
+	s.mu.Unlock()
+	s.emit(d, num)
+	s.mu.Lock()
+	s.running = false
+	more := s.poked || len(s.live) > 0
+	if !more && !s.closed {
+		s.armTimer()
+	}
+	s.mu.Unlock()
+	if more {
+		s.kick()
+	}
 }
 
 type replayJob struct {
@@ -33,25 +91,28 @@ type replayJob struct {
 	limit  int
 }
 
+type send struct {
+	d   Delivery
+	num uint64
+}
+
 // work runs passes until one finds nothing to do. Each pass takes the work
 // under the lock and does the I/O (mailbox, network) outside it.
 func (s *Session) work() {
+	var sends []send
 	for {
 		s.mu.Lock()
-		acks := s.acks
-		s.acks = nil
+		s.poked = false
 		var replays []replayJob
-		var sends []Delivery
-		var keys []flightKey
+		sends = sends[:0]
 		if !s.closed {
 			s.absorbLive()
 			// Retries first: giving up on one frees window for replays.
-			sends, keys = s.takeRetries()
+			sends = s.takeRetries(sends)
 			replays = s.takeReplays()
-			more, mkeys := s.takeSends()
-			sends, keys = append(sends, more...), append(keys, mkeys...)
+			sends = s.takeSends(sends)
 		}
-		if len(acks) == 0 && len(replays) == 0 && len(sends) == 0 {
+		if len(replays) == 0 && len(sends) == 0 {
 			s.running = false
 			s.armTimer()
 			s.mu.Unlock()
@@ -59,10 +120,10 @@ func (s *Session) work() {
 		}
 		s.mu.Unlock()
 
-		s.writeAcks(acks)
-		for i, d := range sends {
-			s.emit(d, keys[i])
+		for _, x := range sends {
+			s.emit(x.d, x.num)
 		}
+		clear(sends)
 		for _, job := range replays {
 			s.replay(job)
 		}
@@ -78,7 +139,7 @@ func (s *Session) absorbLive() {
 			s.queueLive(d)
 			continue
 		}
-		st := s.streams[d.Stream]
+		st := s.state(d.Stream)
 		switch {
 		case st == nil:
 			// not (or no longer) subscribed
@@ -86,7 +147,7 @@ func (s *Session) absorbLive() {
 			st.replay = true
 		case d.Msg.Seq <= st.sent:
 			if st.lastID != "" && d.Msg.ID > st.lastID {
-				s.reset(d.Stream, st) // a new message at an old seq: the stream started over
+				s.reset(st) // a new message at an old seq: the stream started over
 			}
 			// else already queued or sent
 		case d.Msg.Seq == st.sent+1:
@@ -109,20 +170,23 @@ func (s *Session) queueLive(d Delivery) {
 // window among them, so replay never queues more than the client can take.
 // Called with s.mu held.
 func (s *Session) takeReplays() []replayJob {
-	free := s.opt.Window - len(s.sendq) - len(s.inflight)
+	free := s.opt.Window - len(s.sendq) - s.flights.open
 	var jobs []replayJob
 	now := s.opt.Now()
-	for name, st := range s.streams {
+	s.starved = false
+	s.eachStream(func(st *streamState) {
+		if !st.replay || st.fetching || now.Before(st.notBefore) {
+			return
+		}
 		if free <= 0 {
-			break
+			s.starved = true
+			return
 		}
-		if st.replay && !st.fetching && !now.Before(st.notBefore) {
-			limit := min(replayBatch, free)
-			free -= limit
-			st.replay, st.fetching = false, true
-			jobs = append(jobs, replayJob{stream: name, st: st, gen: st.gen, after: st.sent, limit: limit})
-		}
-	}
+		limit := min(replayBatch, free)
+		free -= limit
+		st.replay, st.fetching = false, true
+		jobs = append(jobs, replayJob{stream: st.name, st: st, gen: st.gen, after: st.sent, limit: limit})
+	})
 	return jobs
 }
 
@@ -133,13 +197,11 @@ func expired(m *mailbox.Message, nowMs int64) bool {
 
 // takeSends moves queued messages into flight while the window has room.
 // Called with s.mu held.
-func (s *Session) takeSends() ([]Delivery, []flightKey) {
-	var sends []Delivery
-	var keys []flightKey
+func (s *Session) takeSends(sends []send) []send {
 	now := s.opt.Now()
-	nowMs := now.UnixMilli()
+	nowMs, deadline := now.UnixMilli(), now.Add(s.opt.AckTimeout).UnixNano()
 	n := 0
-	for n < len(s.sendq) && len(s.inflight) < s.opt.Window {
+	for n < len(s.sendq) && s.hasWindow() {
 		q := s.sendq[n]
 		d := q.d
 		n++
@@ -149,113 +211,97 @@ func (s *Session) takeSends() ([]Delivery, []flightKey) {
 		if expired(d.Msg, nowMs) {
 			continue
 		}
-		key := flightKey{stream: d.Stream, seq: d.Msg.Seq}
-		if st := s.streams[d.Stream]; st != nil {
-			key.gen = st.gen
-		}
+		num := noFlight
 		if d.Msg.Seq != 0 {
-			if _, dup := s.inflight[key]; dup {
-				continue
+			key := flightKey{stream: d.Stream, seq: d.Msg.Seq}
+			if st := s.state(d.Stream); st != nil {
+				key.gen = st.gen
 			}
-			s.inflight[key] = &flight{d: d, deadline: now.Add(s.opt.AckTimeout)}
+			num = s.flights.push(flight{key: key, d: d, deadline: deadline})
 		}
-		sends = append(sends, d)
-		keys = append(keys, key)
+		sends = append(sends, send{d: d, num: num})
 		s.opt.Metrics.Delivered()
 	}
 	clear(s.sendq[:n])
 	s.sendq = s.sendq[n:]
-	return sends, keys
+	if len(s.sendq) == 0 {
+		s.sendq = nil // an idle session keeps no queue
+	}
+	return sends
 }
 
 // takeRetries resends what was not acknowledged in time, a bounded number of
 // times; after that the message waits in the mailbox for the next
-// connection. Called with s.mu held.
-func (s *Session) takeRetries() ([]Delivery, []flightKey) {
-	var due []flightKey
+// connection. Flights are in send order and share one timeout, so the due
+// ones are at the front, and resends go out in push order as the first
+// sends did. Called with s.mu held.
+func (s *Session) takeRetries(sends []send) []send {
 	now := s.opt.Now()
-	for key, f := range s.inflight {
-		if now.Before(f.deadline) {
+	nowNs, nowMs := now.UnixNano(), now.UnixMilli()
+	for range s.flights.n {
+		f := s.flights.oldest()
+		if f == nil || f.deadline > nowNs {
+			break
+		}
+		old := *f
+		s.flights.close(f)
+		if old.attempts >= int32(s.opt.AckRetries) || expired(old.d.Msg, nowMs) {
 			continue
 		}
-		if f.attempts >= s.opt.AckRetries || expired(f.d.Msg, now.UnixMilli()) {
-			delete(s.inflight, key)
-			continue
-		}
-		due = append(due, key)
-	}
-	// Resends go out in push order, as the first sends did.
-	slices.SortFunc(due, func(a, b flightKey) int { return cmp.Compare(a.seq, b.seq) })
-	sends := make([]Delivery, 0, len(due))
-	for _, key := range due {
-		f := s.inflight[key]
-		f.attempts++
-		f.deadline = now.Add(s.opt.AckTimeout)
-		sends = append(sends, f.d)
+		old.attempts++
+		old.deadline = now.Add(s.opt.AckTimeout).UnixNano()
+		sends = append(sends, send{d: old.d, num: s.flights.push(old)})
 		s.opt.Metrics.Retried()
 	}
-	return sends, due
+	return sends
 }
 
-// armTimer wakes the worker at the earliest ack deadline. Called with s.mu held.
+// armTimer wakes the worker at the earliest ack deadline, or when a read
+// that failed may be tried again. Called with s.mu held.
 func (s *Session) armTimer() {
 	if s.closed {
 		return
 	}
-	var next time.Time
-	for _, f := range s.inflight {
-		if next.IsZero() || f.deadline.Before(next) {
-			next = f.deadline
-		}
+	var next int64
+	if f := s.flights.oldest(); f != nil {
+		next = f.deadline
 	}
 	now := s.opt.Now()
-	for _, st := range s.streams {
+	s.eachStream(func(st *streamState) {
 		// a read that failed waits for the store; once that wait is over,
 		// a free window (an ack) is what starts it, not the clock
-		if st.replay && st.notBefore.After(now) && (next.IsZero() || st.notBefore.Before(next)) {
-			next = st.notBefore
+		if st.replay && st.notBefore.After(now) && (next == 0 || st.notBefore.UnixNano() < next) {
+			next = st.notBefore.UnixNano()
 		}
-	}
-	if next.IsZero() || (!s.wakeAt.IsZero() && next.Equal(s.wakeAt)) {
-		return // nothing to wait for, or already waiting for that moment
-	}
-	if s.timer != nil {
-		s.timer.Stop()
+	})
+	if next == 0 || (s.wakeAt != 0 && s.wakeAt <= next) {
+		return // nothing to wait for, or woken earlier anyway (and it re-arms then)
 	}
 	s.wakeAt = next
-	s.timer = time.AfterFunc(next.Sub(now), func() {
-		s.mu.Lock()
-		s.wakeAt = time.Time{}
-		s.mu.Unlock()
-		s.kick()
-	})
-}
-
-func (s *Session) writeAcks(acks []flightKey) {
-	if len(acks) == 0 {
+	wait := time.Duration(next - now.UnixNano())
+	if s.timer == nil {
+		s.timer = time.AfterFunc(wait, s.onTimer)
 		return
 	}
-	ctx, cancel := s.storeContext()
-	defer cancel()
-	device := s.DeviceKey()
-	for _, a := range acks {
-		if err := s.opt.Mailbox.Ack(ctx, a.stream, device, a.seq); err != nil {
-			// The message stays pending and comes again on the next
-			// connection: at least once, never lost.
-			s.opt.Log.Warn("ack not stored", "session", s.ID(), "stream", a.stream, "seq", a.seq, "err", err)
-		}
-	}
+	s.timer.Reset(wait)
+}
+
+func (s *Session) onTimer() {
+	s.mu.Lock()
+	s.wakeAt = 0
+	s.mu.Unlock()
+	s.kick()
 }
 
 // replay reads one batch of what the device has not acknowledged in a stream.
 func (s *Session) replay(job replayJob) {
 	ctx, cancel := s.storeContext()
-	msgs, err := s.opt.Mailbox.Pending(ctx, job.stream, s.DeviceKey(), job.after, job.limit)
+	msgs, err := s.opt.Mailbox.Pending(ctx, job.stream, s.deviceKey, job.after, job.limit)
 	cancel()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := job.st
-	if s.closed || s.streams[job.stream] != st {
+	if s.closed || s.state(job.stream) != st || !st.on {
 		return // left (and maybe rejoined) meanwhile: this read is stale
 	}
 	st.fetching = false

@@ -39,6 +39,21 @@ type Message struct {
 // ErrUnavailable wraps failures of the backing store (e.g. Redis down).
 var ErrUnavailable = errors.New("mailbox unavailable")
 
+// Ack is one acknowledgement, for AckBatch.
+type Ack struct {
+	Stream Stream
+	Device string
+	Seq    uint64
+}
+
+// AckBatcher is a Mailbox that records many acknowledgements in one call,
+// with the effect of Ack on each: Memory takes each lock once, Redis sends
+// one pipeline. A batch that fails may be partly recorded; acks are
+// idempotent, so writing it again is safe.
+type AckBatcher interface {
+	AckBatch(ctx context.Context, acks []Ack) error
+}
+
 // Mailbox is safe for concurrent use. Every method may block on the store.
 //
 // Time is Config.Now: a message with Expires <= now is expired, never

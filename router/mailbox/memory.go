@@ -26,7 +26,10 @@ type Memory struct {
 	janitor *janitor.Janitor
 }
 
-var _ Mailbox = (*Memory)(nil)
+var (
+	_ Mailbox    = (*Memory)(nil)
+	_ AckBatcher = (*Memory)(nil)
+)
 
 const (
 	shardCount = 256 // power of two; enough that 100s of cores rarely meet
@@ -151,6 +154,16 @@ func (m *Memory) Ack(_ context.Context, name Stream, dev string, seq uint64) err
 	s.ack(&d, seq)
 	s.put(dev, d, now)
 	s.touched = now
+	return nil
+}
+
+// AckBatch implements AckBatcher.
+func (m *Memory) AckBatch(ctx context.Context, acks []Ack) error {
+	for _, a := range acks {
+		if err := m.Ack(ctx, a.Stream, a.Device, a.Seq); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

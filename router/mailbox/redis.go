@@ -29,7 +29,10 @@ type Redis struct {
 	append, pending, ack, count, claim *redis.Script
 }
 
-var _ Mailbox = (*Redis)(nil)
+var (
+	_ Mailbox    = (*Redis)(nil)
+	_ AckBatcher = (*Redis)(nil)
+)
 
 // safetySlack is added to every store-side TTL, so nodes whose clocks run a
 // little ahead of Redis's never lose what they still consider alive.
@@ -135,6 +138,34 @@ func (r *Redis) Pending(ctx context.Context, s Stream, dev string, after uint64,
 func (r *Redis) Ack(ctx context.Context, s Stream, dev string, seq uint64) error {
 	err := r.ack.Run(ctx, r.client, r.keys(s),
 		r.nowMs(), r.deviceTTL, safetySlack.Milliseconds(), dev, seq).Err()
+	if err != nil {
+		return unavailable(err)
+	}
+	return nil
+}
+
+// AckBatch implements AckBatcher: one pipeline of EVALSHAs (a Redis
+// Cluster client splits it by node). A script Redis does not hold yet is
+// loaded and the batch sent again: acks are idempotent.
+func (r *Redis) AckBatch(ctx context.Context, acks []Ack) error {
+	if len(acks) == 0 {
+		return nil
+	}
+	send := func() error {
+		pipe := r.client.Pipeline()
+		now := r.nowMs()
+		for _, a := range acks {
+			r.ack.EvalSha(ctx, pipe, r.keys(a.Stream), now, r.deviceTTL, safetySlack.Milliseconds(), a.Device, a.Seq)
+		}
+		_, err := pipe.Exec(ctx)
+		return err
+	}
+	err := send()
+	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+		if err = r.ack.Load(ctx, r.client).Err(); err == nil {
+			err = send()
+		}
+	}
 	if err != nil {
 		return unavailable(err)
 	}

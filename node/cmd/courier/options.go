@@ -59,6 +59,7 @@ func nodeOptions() []option {
 		list("api-key", ",", "generated, loopback only", "comma-separated push API `keys` (Authorization: Bearer KEY)", func(s *settings) *[]string { return &cfg(s).APIKeys }),
 		text("jwt-secret", "generated, loopback only", "HS256 `secret` for client tokens", func(s *settings) *string { return &cfg(s).JWTSecret }),
 		text("trpc-listen", "", "tRPC push service `address`", func(s *settings) *string { return &cfg(s).TRPCListen }),
+		text("debug-listen", "", "loopback `address` serving Go profiles at /debug/pprof/; empty = off", func(s *settings) *string { return &cfg(s).DebugListen }),
 		duration("shutdown-timeout", d.ShutdownTimeout, "drain `time` on SIGTERM/SIGINT", func(s *settings) *time.Duration { return &cfg(s).ShutdownTimeout }),
 		duration("default-ttl", d.DefaultTTL, "`ttl` of a push that names none", func(s *settings) *time.Duration { return &cfg(s).DefaultTTL }),
 		integer("mailbox-limit", d.MailboxLimit, "cached `messages` per user mailbox and per room log", func(s *settings) *int { return &cfg(s).MailboxLimit }),

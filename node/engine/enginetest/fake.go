@@ -21,7 +21,6 @@ type Emitted struct {
 // Ack callbacks, Event and Close.
 type Conn struct {
 	Id string
-	HS engine.Handshake
 
 	mu      sync.Mutex
 	emits   []Emitted
@@ -34,8 +33,7 @@ type Conn struct {
 
 var _ engine.Conn = (*Conn)(nil)
 
-func (c *Conn) ID() string                   { return c.Id }
-func (c *Conn) Handshake() *engine.Handshake { return &c.HS }
+func (c *Conn) ID() string { return c.Id }
 
 func (c *Conn) Emit(event string, args []any, ack func([]any)) error {
 	c.mu.Lock()

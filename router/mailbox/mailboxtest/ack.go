@@ -201,3 +201,35 @@ func testResultsAreCopies(t *testing.T, f Factory) {
 		t.Fatalf("Pending after mutating a result = %+v; want the stored message", again)
 	}
 }
+
+// testAckBatch: a batch has the effect of its acks one by one, across
+// streams and devices, in any order, and unknown streams or seqs hide
+// nothing. Every implementation here batches.
+func testAckBatch(t *testing.T, f Factory) {
+	h := setup(t, f, mailbox.Config{})
+	b, ok := h.mb.(mailbox.AckBatcher)
+	if !ok {
+		t.Fatalf("%T does not implement mailbox.AckBatcher", h.mb)
+	}
+	u, r := mailbox.UserStream("u"), mailbox.RoomStream("r")
+	for i := uint64(1); i <= 4; i++ {
+		h.add(u, id(i), i)
+		h.add(r, id(i), i)
+	}
+	h.wantPending(u, "d1", 0, 0, 1, 2, 3, 4)
+	err := b.AckBatch(h.ctx, []mailbox.Ack{
+		{Stream: u, Device: "d1", Seq: 3}, {Stream: r, Device: "d2", Seq: 1},
+		{Stream: u, Device: "d1", Seq: 1}, {Stream: u, Device: "d2", Seq: 4},
+		{Stream: mailbox.UserStream("nobody"), Device: "d1", Seq: 1}, {Stream: r, Device: "d1", Seq: 99},
+	})
+	if err != nil {
+		t.Fatalf("AckBatch: %v", err)
+	}
+	h.wantPending(u, "d1", 0, 0, 2, 4)
+	h.wantPending(u, "d2", 0, 0, 1, 2, 3)
+	h.wantPending(r, "d1", 0, 0, 1, 2, 3, 4)
+	h.wantPending(r, "d2", 0, 0, 2, 3, 4)
+	if err := b.AckBatch(h.ctx, nil); err != nil {
+		t.Fatalf("empty AckBatch: %v", err)
+	}
+}

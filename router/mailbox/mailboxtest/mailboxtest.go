@@ -37,6 +37,7 @@ func Run(t *testing.T, newMailbox Factory) {
 		{"LimitTrimKeepsSeqGap", testLimitTrim},
 		{"Expiry", testExpiry},
 		{"AckOutOfOrder", testAckOutOfOrder},
+		{"AckBatch", testAckBatch},
 		{"AckAcrossTrim", testAckAcrossTrim},
 		{"AckAcrossExpiry", testAckAcrossExpiry},
 		{"TwoDevicesIndependent", testTwoDevices},

@@ -1,0 +1,101 @@
+package session
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"courier/router/mailbox"
+)
+
+// ackWriter records the acknowledgements of every session of a node in the
+// mailbox, in batches: while one batch is written the next one gathers, so
+// under load one store call (one Redis pipeline) carries many acks, and an
+// idle node runs no goroutine. The zero value is ready.
+type ackWriter struct {
+	mu      sync.Mutex
+	queue   []mailbox.Ack
+	spare   []mailbox.Ack // the other buffer: batches alternate between two
+	running bool
+}
+
+// maxQueuedAcks bounds the acks waiting for a store that is slow or gone.
+// Beyond it acks are dropped: their messages come again on the next
+// connection (at least once), which is what a lost ack means anyway.
+const maxQueuedAcks = 1 << 20
+
+// recordAck queues a for writing. It never blocks on the store.
+func (o *Options) recordAck(a mailbox.Ack) {
+	w := &o.acks
+	w.mu.Lock()
+	if len(w.queue) >= maxQueuedAcks {
+		w.mu.Unlock()
+		o.Log.Warn("acknowledgement dropped: too many waiting for the store", "stream", a.Stream, "seq", a.Seq)
+		return
+	}
+	w.queue = append(w.queue, a)
+	start := !w.running
+	w.running = true
+	w.mu.Unlock()
+	if start {
+		go o.writeAcks()
+	}
+}
+
+func (o *Options) writeAcks() {
+	w := &o.acks
+	for {
+		w.mu.Lock()
+		batch := w.queue
+		if len(batch) == 0 {
+			w.running = false
+			w.mu.Unlock()
+			return
+		}
+		w.queue, w.spare = w.spare[:0], nil
+		w.mu.Unlock()
+
+		o.storeAcks(batch)
+		clear(batch)
+		w.mu.Lock()
+		w.spare = batch[:0]
+		w.mu.Unlock()
+	}
+}
+
+func (o *Options) storeAcks(batch []mailbox.Ack) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var err error
+	if b, ok := o.Mailbox.(mailbox.AckBatcher); ok {
+		err = b.AckBatch(ctx, batch)
+	} else {
+		for _, a := range batch {
+			if e := o.Mailbox.Ack(ctx, a.Stream, a.Device, a.Seq); e != nil {
+				err = e
+			}
+		}
+	}
+	if err != nil {
+		// The messages stay pending and come again on the next
+		// connection: at least once, never lost.
+		o.Log.Warn("acks not stored", "acks", len(batch), "err", err)
+	}
+}
+
+// FlushAcks waits until every acknowledgement received so far is written
+// (or ctx ends): a draining node calls it before it stops.
+func (o *Options) FlushAcks(ctx context.Context) {
+	for {
+		o.acks.mu.Lock()
+		idle := !o.acks.running
+		o.acks.mu.Unlock()
+		if idle || ctx.Err() != nil {
+			return
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}

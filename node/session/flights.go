@@ -1,0 +1,93 @@
+package session
+
+// flight is one message sent and not yet acknowledged.
+type flight struct {
+	key      flightKey
+	d        Delivery
+	deadline int64 // unix ns: resend (or give up) after it
+	attempts int32 // resends so far
+	open     bool
+}
+
+// flightRing holds a session's flights in send order, numbered: flight
+// number first+i sits at slot i from head. The number is the token the
+// engine hands back with the client's acknowledgement, so an ack finds its
+// flight in O(1), and since every flight's deadline is its send time plus
+// the same timeout, the oldest open flight is also the first due: retries
+// and the timer look only at the head. Acknowledged flights behind an open
+// one keep their slot until the head moves. Called with the session's mu
+// held; the zero value is empty, and an empty ring keeps no buffer.
+type flightRing struct {
+	first uint64 // number of the flight at head
+	head  int
+	n     int // slots in use from head, closed ones included
+	open  int // flights not yet acknowledged or given up
+	buf   []flight
+}
+
+// noFlight is the token of a fire-and-forget message: nothing to record.
+const noFlight = ^uint64(0)
+
+// push adds f (open) as the newest flight and returns its number.
+func (r *flightRing) push(f flight) uint64 {
+	if r.n == len(r.buf) {
+		r.grow()
+	}
+	f.open = true
+	r.buf[(r.head+r.n)%len(r.buf)] = f
+	r.n++
+	r.open++
+	return r.first + uint64(r.n-1)
+}
+
+// get returns open flight num, or nil.
+func (r *flightRing) get(num uint64) *flight {
+	if num < r.first || num-r.first >= uint64(r.n) {
+		return nil
+	}
+	f := &r.buf[(r.head+int(num-r.first))%len(r.buf)]
+	if !f.open {
+		return nil
+	}
+	return f
+}
+
+// close ends flight f (acknowledged, resent under a new number, or given up).
+func (r *flightRing) close(f *flight) {
+	*f = flight{}
+	r.open--
+	for r.n > 0 && !r.buf[r.head].open {
+		r.head = (r.head + 1) % len(r.buf)
+		r.first++
+		r.n--
+	}
+	if r.n == 0 {
+		r.head, r.buf = 0, nil
+	}
+}
+
+// oldest returns the open flight sent first (the first due), or nil.
+func (r *flightRing) oldest() *flight {
+	if r.n == 0 {
+		return nil
+	}
+	return &r.buf[r.head] // the head is open: close pops closed heads
+}
+
+// each calls fn on every open flight, oldest first. fn may close it.
+func (r *flightRing) each(fn func(f *flight)) {
+	first, n := r.first, r.n
+	for num := first; num < first+uint64(n); num++ {
+		if f := r.get(num); f != nil {
+			fn(f)
+		}
+	}
+}
+
+func (r *flightRing) grow() {
+	buf := make([]flight, max(8, 2*len(r.buf)))
+	for i := 0; i < r.n; i++ {
+		buf[i] = r.buf[(r.head+i)%len(r.buf)]
+	}
+	r.buf, r.head = buf, 0
+}
