@@ -2,9 +2,6 @@ package node
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base32"
-	"encoding/binary"
 	"encoding/json"
 	"math"
 	"strings"
@@ -32,7 +29,7 @@ func (n *Node) Push(ctx context.Context, req *api.PushRequest) (api.PushResult, 
 		return api.PushResult{}, err
 	}
 	now := time.Now()
-	id := newMessageID(now)
+	id := mailbox.NewID(now)
 	retried := false
 	if req.ID != "" {
 		bound, err := n.mailbox.Claim(ctx, "push:"+req.ID, id, idempotencyWindow)
@@ -198,15 +195,4 @@ func (n *Node) countPush(to api.Target) {
 func (n *Node) unavailable(ctx context.Context, err error) error {
 	n.log.Warn("store failed", "trace", api.TraceID(ctx), "err", err)
 	return errcode.New(errcode.Unavailable, "message store unavailable, the push was not accepted; retry with the same id")
-}
-
-var idEncoding = base32.HexEncoding.WithPadding(base32.NoPadding)
-
-// newMessageID is 48 bits of milliseconds then 80 random bits: unique
-// without coordination, and sorted by time when compared as strings.
-func newMessageID(now time.Time) string {
-	var b [16]byte
-	binary.BigEndian.PutUint64(b[:8], uint64(now.UnixMilli())<<16)
-	_, _ = rand.Read(b[6:])
-	return strings.ToLower(idEncoding.EncodeToString(b[:]))
 }

@@ -64,8 +64,12 @@ type Conn struct {
 	onAck   func(id int64, args []byte)
 	hdr     [14]byte
 	cur     *[]byte    // the pooled buffer of the message being handled
-	wmu     sync.Mutex // one frame at a time on the wire, and wbuf
-	wbuf    []byte     // reused for every outgoing frame
+	wmu     sync.Mutex // one write at a time on the wire, and wbuf, pend
+	wbuf    []byte     // reused for every outgoing packet
+	// pend holds acks until nothing more is buffered to read: one write
+	// then carries the acks of every event that arrived in one read.
+	pend []byte
+	rd   *bufio.Reader
 	// idle bounds the silence between frames: the server pings every
 	// PingInterval and drops us after PingTimeout, so more than both means
 	// the connection is dead.
@@ -91,6 +95,9 @@ func (c *Conn) Pings() (int64, time.Time) {
 
 // bufPool holds read buffers; a connection holds one only while a message is
 // being read and handled, so an idle connection costs none.
+// readBufSize is each connection's read buffer.
+const readBufSize = 1024
+
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
 
 // Dial connects, reads OPEN, sends CONNECT with cfg.Auth and waits for the
@@ -119,6 +126,10 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 	if br != nil {
 		c.r, c.br = br, br
 	}
+	// A small buffer: several pushed messages per read, not three reads
+	// (header, length, payload) per message.
+	c.rd = bufio.NewReaderSize(c.r, readBufSize)
+	c.r = c.rd
 	deadline, _ := ctx.Deadline()
 	nc.SetDeadline(deadline)
 	if err := c.handshake(cfg.Auth); err != nil {
@@ -215,6 +226,11 @@ func (c *Conn) Run() error {
 		}
 		err = c.handle(msg)
 		c.release()
+		if err == nil && c.rd.Buffered() == 0 {
+			c.wmu.Lock()
+			err = c.flushLocked()
+			c.wmu.Unlock()
+		}
 		if err != nil {
 			return err
 		}
@@ -254,8 +270,8 @@ func (c *Conn) handle(msg []byte) error {
 		}
 		if p.AckID >= 0 {
 			c.wmu.Lock()
-			defer c.wmu.Unlock()
-			return c.writeText(AppendAck(c.wbuf[:0], p.AckID))
+			c.appendFrame(AppendAck(c.wbuf[:0], p.AckID)) // written by Run
+			c.wmu.Unlock()
 		}
 	case TypeAck:
 		if c.onAck != nil {

@@ -13,20 +13,18 @@ import (
 // WebSocket framing, by hand rather than through wsutil: a reader per message
 // and a masked copy per write would allocate on every packet.
 
-// writeText sends payload as one masked text frame, in one write. payload
-// may alias c.wbuf: the frame is built after it, in the same buffer (grown
-// once when an Emit outgrows it). The caller holds c.wmu.
+// writeText sends payload as one masked text frame, after any acks still
+// held, in one write. The caller holds c.wmu.
 func (c *Conn) writeText(payload []byte) error {
+	c.appendFrame(payload)
+	return c.flushLocked()
+}
+
+// appendFrame adds payload as one masked text frame to the bytes held for
+// the next write (payload may alias c.wbuf). The caller holds c.wmu.
+func (c *Conn) appendFrame(payload []byte) {
 	n := len(payload)
-	var frame []byte
-	if cap(c.wbuf) >= 2*n+14 {
-		frame = c.wbuf[n:n]
-	} else if n > 4096 { // CONNECT (it carries the token) or a rare big Emit
-		frame = make([]byte, 0, n+14)
-	} else { // keep a buffer that fits the commands this client sends
-		c.wbuf = append(make([]byte, 0, 2*n+14), payload...)
-		payload, frame = c.wbuf[:n], c.wbuf[n:n]
-	}
+	frame := c.pend
 	frame = append(frame, 0x80|byte(ws.OpText))
 	switch {
 	case n < 126:
@@ -44,7 +42,20 @@ func (c *Conn) writeText(payload []byte) error {
 	start := len(frame)
 	frame = append(frame, payload...)
 	ws.Cipher(frame[start:], mask, 0)
-	_, err := c.nc.Write(frame)
+	c.pend = frame
+}
+
+// flushLocked writes the held frames in one write. The caller holds c.wmu.
+func (c *Conn) flushLocked() error {
+	if len(c.pend) == 0 {
+		return nil
+	}
+	_, err := c.nc.Write(c.pend)
+	if cap(c.pend) > 4096 {
+		c.pend = nil // a CONNECT or a big Emit: an idle client keeps no big buffer
+	} else {
+		c.pend = c.pend[:0]
+	}
 	return err
 }
 
@@ -150,6 +161,9 @@ func (c *Conn) control(op ws.OpCode, n int64) error {
 func (c *Conn) writeControl(op ws.OpCode, payload []byte) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	if err := c.flushLocked(); err != nil {
+		return err
+	}
 	f := ws.NewFrame(op, true, append([]byte(nil), payload...))
 	return ws.WriteFrame(c.nc, ws.MaskFrameInPlace(f))
 }

@@ -159,3 +159,32 @@ func TestStreamStartingOverIsReadAgain(t *testing.T) {
 		t.Fatalf("after the store started over got %+v, want id %s seq 1", got, m.ID)
 	}
 }
+
+// Ids are made before the append that numbers them: two concurrent pushes
+// can number the newer id lower. That is no stream starting over, and
+// must not send the stream again.
+func TestConcurrentIdsAtLowerSeqAreNoReset(t *testing.T) {
+	h := newHarness(t, nil)
+	user := mailbox.UserStream("alice")
+	h.s.Start()
+	waitFor(t, "first replay", func() bool { h.s.mu.Lock(); defer h.s.mu.Unlock(); return h.s.state(user).ready })
+	now := time.Now()
+	older, newer := mailbox.NewID(now), mailbox.NewID(now.Add(30*time.Millisecond))
+	var msgs []*mailbox.Message
+	for _, id := range []string{newer, older} { // appended in this order: seq 1 has the newer id
+		m := mailbox.Message{ID: id, Event: "news", Data: []byte(`1`), TS: now.UnixMilli(), Expires: now.Add(time.Hour).UnixMilli()}
+		seq, _, err := h.mb.Append(context.Background(), user, m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.Seq = seq
+		msgs = append(msgs, &m)
+	}
+	h.s.Deliver(Delivery{Stream: user, Msg: msgs[1]}) // seq 2 first: a gap read sends 1 and 2
+	h.waitSent(2)
+	h.s.Deliver(Delivery{Stream: user, Msg: msgs[0]}) // seq 1 arrives late, with the newer id
+	time.Sleep(50 * time.Millisecond)
+	if n := len(h.conn.sent()); n != 2 {
+		t.Fatalf("sent %d messages, want 2: a late live message was taken for a store that started over", n)
+	}
+}

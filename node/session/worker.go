@@ -146,7 +146,7 @@ func (s *Session) absorbLive() {
 		case !st.ready || st.fetching:
 			st.replay = true
 		case d.Msg.Seq <= st.sent:
-			if st.lastID != "" && d.Msg.ID > st.lastID {
+			if startedOver(st.lastID, d.Msg.ID) {
 				s.reset(st) // a new message at an old seq: the stream started over
 			}
 			// else already queued or sent
@@ -159,6 +159,27 @@ func (s *Session) absorbLive() {
 	}
 	clear(s.live)
 	s.live = s.live[:0]
+}
+
+// resetSkew is how much newer than the last message sent a message at an
+// old seq must be to mean that the stream started over. Ids are made before
+// the append that numbers them, so concurrent pushes can number a slightly
+// newer id lower; a store that lost its data numbers messages made after
+// it came back, and the node's heal loop catches whatever this misses.
+const resetSkew = 2 * time.Second
+
+// startedOver reports whether id, seen at a seq at or below the one of
+// lastID, can only come from a stream that was numbered again.
+func startedOver(lastID, id string) bool {
+	if lastID == "" {
+		return false
+	}
+	last, ok1 := mailbox.IDTime(lastID)
+	cur, ok2 := mailbox.IDTime(id)
+	if ok1 && ok2 {
+		return cur-last > resetSkew.Milliseconds()
+	}
+	return id > lastID // ids of another form: their order is all there is
 }
 
 func (s *Session) queueLive(d Delivery) {
