@@ -131,9 +131,13 @@ func (s *Session) work() {
 }
 
 // absorbLive moves live messages that continue a stream onto the send
-// queue. Anything else (stream not read yet, a gap) turns into a mailbox
-// read, which is the one source of truth. Called with s.mu held.
+// queue. A message of a stream being read from the mailbox waits in live
+// until the read is in: it most likely continues it, and dropping it would
+// send the session back to the mailbox for it, again and again under a
+// steady flow. Anything else (a gap) turns into a mailbox read, which is
+// the one source of truth. Called with s.mu held.
 func (s *Session) absorbLive() {
+	kept := s.live[:0]
 	for _, d := range s.live {
 		if d.Msg.Seq == 0 {
 			s.queueLive(d)
@@ -143,8 +147,8 @@ func (s *Session) absorbLive() {
 		switch {
 		case st == nil:
 			// not (or no longer) subscribed
-		case !st.ready || st.fetching:
-			st.replay = true
+		case !st.ready || st.fetching || st.replay:
+			kept = append(kept, d)
 		case d.Msg.Seq <= st.sent:
 			if startedOver(st.lastID, d.Msg.ID) {
 				s.reset(st) // a new message at an old seq: the stream started over
@@ -157,8 +161,11 @@ func (s *Session) absorbLive() {
 			st.replay = true // a gap: a message went past us
 		}
 	}
-	clear(s.live)
-	s.live = s.live[:0]
+	clear(s.live[len(kept):])
+	s.live = kept
+	if len(s.live) == 0 {
+		s.live = nil // an idle session keeps no queue
+	}
 }
 
 // resetSkew is how much newer than the last message sent a message at an

@@ -144,18 +144,34 @@ func (r *Redis) Ack(ctx context.Context, s Stream, dev string, seq uint64) error
 	return nil
 }
 
-// AckBatch implements AckBatcher: one pipeline of EVALSHAs (a Redis
-// Cluster client splits it by node). A script Redis does not hold yet is
+// AckBatch implements AckBatcher: one pipeline of EVALSHAs, one per
+// (stream, device) with all its seqs (a Redis Cluster client splits the
+// pipeline by node). A script Redis does not hold yet is
 // loaded and the batch sent again: acks are idempotent.
 func (r *Redis) AckBatch(ctx context.Context, acks []Ack) error {
 	if len(acks) == 0 {
 		return nil
 	}
+	// One script run per (stream, device), carrying all its seqs.
+	type target struct {
+		stream Stream
+		device string
+	}
+	order := make([]target, 0, len(acks))
+	seqs := make(map[target][]any, len(acks))
+	for _, a := range acks {
+		t := target{a.Stream, a.Device}
+		if _, ok := seqs[t]; !ok {
+			order = append(order, t)
+		}
+		seqs[t] = append(seqs[t], a.Seq)
+	}
 	send := func() error {
 		pipe := r.client.Pipeline()
 		now := r.nowMs()
-		for _, a := range acks {
-			r.ack.EvalSha(ctx, pipe, r.keys(a.Stream), now, r.deviceTTL, safetySlack.Milliseconds(), a.Device, a.Seq)
+		for _, t := range order {
+			args := append([]any{now, r.deviceTTL, safetySlack.Milliseconds(), t.device}, seqs[t]...)
+			r.ack.EvalSha(ctx, pipe, r.keys(t.stream), args...)
 		}
 		_, err := pipe.Exec(ctx)
 		return err
