@@ -35,7 +35,9 @@ type Options struct {
 	Window     int           // unacked messages in flight at once
 	Now        func() time.Time
 
-	acks ackWriter // shared by the sessions; an Options must not be copied
+	// Shared by the sessions; an Options must not be copied.
+	acks ackWriter
+	prep prepCache
 }
 
 // Disconnect reasons, as counted by metrics and logged.

@@ -70,6 +70,7 @@ type Session struct {
 	flights    flightRing
 	timer      *time.Timer
 	wakeAt     int64 // unix ns the timer is set for; 0: not set
+	gapSince   int64 // unix ns since live messages ahead of their stream wait; 0: none
 }
 
 type queued struct {
@@ -345,7 +346,7 @@ func (s *Session) emit(d Delivery, num uint64) {
 	if te, ok := s.conn.(engine.TokenEmitter); ok {
 		p := d.Prepared
 		if p == nil {
-			p = Prepare(d.Msg)
+			p = s.opt.prepared(d.Stream, d.Msg)
 		}
 		err = te.EmitPreparedToken(p, num)
 	} else {

@@ -138,6 +138,8 @@ func (s *Session) work() {
 // the one source of truth. Called with s.mu held.
 func (s *Session) absorbLive() {
 	kept := s.live[:0]
+	now := s.opt.Now().UnixNano()
+	holding := false
 	for _, d := range s.live {
 		if d.Msg.Seq == 0 {
 			s.queueLive(d)
@@ -157,9 +159,20 @@ func (s *Session) absorbLive() {
 		case d.Msg.Seq == st.sent+1:
 			st.sent, st.lastID = d.Msg.Seq, d.Msg.ID
 			s.queueLive(d)
+		case now-s.gapSince < gapWait.Nanoseconds() || s.gapSince == 0:
+			// Ahead of the stream: concurrent pushes reach a session in
+			// any order, and the one before is most likely on its way.
+			if s.gapSince == 0 {
+				s.gapSince = now
+			}
+			holding = true
+			kept = append(kept, d)
 		default:
-			st.replay = true // a gap: a message went past us
+			st.replay = true // a gap that stayed: read it from the mailbox
 		}
+	}
+	if !holding {
+		s.gapSince = 0
 	}
 	clear(s.live[len(kept):])
 	s.live = kept
@@ -167,6 +180,10 @@ func (s *Session) absorbLive() {
 		s.live = nil // an idle session keeps no queue
 	}
 }
+
+// gapWait is how long a live message ahead of its stream waits for the
+// ones before it before the gap is read from the mailbox.
+const gapWait = 100 * time.Millisecond
 
 // resetSkew is how much newer than the last message sent a message at an
 // old seq must be to mean that the stream started over. Ids are made before
@@ -295,6 +312,9 @@ func (s *Session) armTimer() {
 		next = f.deadline
 	}
 	now := s.opt.Now()
+	if s.gapSince != 0 && (next == 0 || s.gapSince+gapWait.Nanoseconds() < next) {
+		next = s.gapSince + gapWait.Nanoseconds()
+	}
 	s.eachStream(func(st *streamState) {
 		// a read that failed waits for the store; once that wait is over,
 		// a free window (an ack) is what starts it, not the clock
