@@ -109,21 +109,33 @@ func (n *Node) stopPeers() {
 // them: a store restarted empty, or the other nodes purged this one while a
 // partition hid it. It compares counts, so it costs one read per period
 // while all is well. Each session then reads its streams again, since
-// pushes made meanwhile reached no one live.
+// pushes made meanwhile reached no one live. In a cluster it also takes the
+// nudges of the other nodes (one read per NudgeInterval).
 func (n *Node) startHealing() {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	n.stopHealing = func() { cancel(); <-done }
+	clustered := n.peers.enabled()
 	go func() {
 		defer close(done)
 		t := time.NewTicker(n.cfg.HealInterval)
 		defer t.Stop()
+		var nudges <-chan time.Time
+		if clustered {
+			nt := time.NewTicker(n.cfg.NudgeInterval)
+			defer nt.Stop()
+			nudges = nt.C
+		}
 		for {
 			select {
 			case <-ctx.Done():
 				return
 			case <-t.C:
 				n.healRegistry(ctx)
+			case <-nudges:
+				nctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+				n.takeNudges(nctx)
+				cancel()
 			}
 		}
 	}()
