@@ -186,11 +186,22 @@ func startCourier(ctx context.Context, log *slog.Logger, bin, dir string, n int)
 	}
 	for i := range n {
 		http, gossip, peer := ports[1+3*i], ports[2+3*i], ports[3+3*i]
+		// Every other node is a seed, as a deployment lists them: a node
+		// restarted after a crash finds the survivors at once.
+		var seeds []string
+		for j := range n {
+			if j != i {
+				seeds = append(seeds, "127.0.0.1:"+strconv.Itoa(ports[2+3*j]))
+			}
+		}
+		if len(seeds) == 0 {
+			seeds = []string{"127.0.0.1:" + strconv.Itoa(gossip)}
+		}
 		p := &proc{name: fmt.Sprintf("courier-n%d", i+1), log: filepath.Join(dir, fmt.Sprintf("n%d.log", i+1)),
 			args: []string{bin, "--listen", "127.0.0.1:" + strconv.Itoa(http), "--node-id", fmt.Sprintf("n%d", i+1),
 				"--redis", "redis://127.0.0.1:" + strconv.Itoa(ports[0]),
 				"--gossip-listen", "127.0.0.1:" + strconv.Itoa(gossip), "--peer-listen", "127.0.0.1:" + strconv.Itoa(peer),
-				"--join", "127.0.0.1:" + strconv.Itoa(ports[2]),
+				"--join", strings.Join(seeds, ","),
 				"--api-key", cmpKey, "--jwt-secret", cmpSecret, "--shutdown-timeout", "5s", "--log-level", "warn"}}
 		if err := p.start(); err != nil {
 			s.stop()
