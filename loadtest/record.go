@@ -98,3 +98,15 @@ func (r *recorder) audit(n int) audit {
 	}
 	return a
 }
+
+// missing counts the pushes 0..n-1 answered 202 and not received yet.
+func (r *recorder) missing(n int) int {
+	m := 0
+	for i := range r.recs[:n] {
+		rec := &r.recs[i]
+		if rec.status.Load() == 202 && rec.recv.Load() == 0 {
+			m++
+		}
+	}
+	return m
+}
