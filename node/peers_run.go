@@ -144,10 +144,25 @@ func (n *Node) startHealing() {
 func (n *Node) healRegistry(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, n.cfg.HealInterval)
 	defer cancel()
+	// Held first: each of those sessions was registered before it entered
+	// the hub, so the registry can only show fewer when it lost some, or
+	// when one left in between (the hub forgets a session before the
+	// registry does). A surplus is such leavers, not a loss; a shortfall
+	// counts only when the next period sees it too.
+	held := n.hub.count()
 	counts, err := n.registry.NodeSessions(ctx)
-	if err != nil || counts[n.cfg.NodeID] == n.hub.count() {
+	if err != nil {
 		return
 	}
+	if counts[n.cfg.NodeID] >= held {
+		n.healShort = false
+		return
+	}
+	if !n.healShort {
+		n.healShort = true
+		return
+	}
+	n.healShort = false
 	sessions := n.hub.all()
 	n.log.Warn("registry lost sessions of this node; registering them again", "registry", counts[n.cfg.NodeID], "held", len(sessions))
 	for _, s := range sessions {
