@@ -172,8 +172,12 @@ func runReconnect(ctx context.Context, cfg Config, log *slog.Logger, runID strin
 		}
 		// Every accepted push received (receipts of pushes whose 202 never
 		// reached us, which the API may still have stored, do not count).
-		if replayedAt.IsZero() && rec.missing(n) == 0 {
-			replayedAt = now
+		if replayedAt.IsZero() {
+			if missing, last := rec.missing(n); missing == 0 {
+				// When the last one arrived, not when we looked: the wait
+				// starts only once the node was restarted.
+				replayedAt = time.Unix(0, max(last, kill.UnixNano()))
+			}
 		}
 		if !backAt.IsZero() && !replayedAt.IsZero() {
 			break
