@@ -59,6 +59,7 @@ type Config struct {
 	RestartCmd    string        // shell command that starts it again (run in the background)
 	Down          time.Duration // between the kill and the restart; pushes go out meanwhile
 	ReconnectWait time.Duration // bound on waiting for everyone to be back and replayed
+	PushRetry     time.Duration // how long one push is retried (same id) while no target accepts it
 
 	Progress string   // auto, bars, log, off
 	Args     []string // as parsed: what child processes are started with
@@ -121,6 +122,7 @@ func parseConfig(args []string) (Config, error) {
 	fs.StringVar(&c.KillCmd, "kill-cmd", "", "reconnect --mode kill: shell command that kills a node (sh -c)")
 	fs.StringVar(&c.RestartCmd, "restart-cmd", "", "reconnect --mode kill: shell command that starts it again, run in the background")
 	fs.DurationVar(&c.Down, "down", 5*time.Second, "reconnect: time between the kill (or drop) and the restart; pushes go out meanwhile")
+	fs.DurationVar(&c.PushRetry, "push-retry", 30*time.Second, "reconnect: retry a push no target accepted (same idempotency id, pausing 0.1 s doubling to 2 s) for this long; 0 = one try per target")
 	fs.DurationVar(&c.ReconnectWait, "reconnect-wait", 2*time.Minute, "reconnect: bound on waiting until every client is back and replayed")
 	fs.StringVar(&c.Progress, "progress", "auto", "auto (bars on a terminal, log lines otherwise), bars, log or off")
 	if err := fs.Parse(args[1:]); err != nil {
@@ -170,8 +172,9 @@ func (c Config) Validate() error {
 		return errors.New("--mode is drop or kill")
 	case c.Scenario == "reconnect" && c.Mode == "kill" && c.KillCmd == "":
 		return errors.New("--mode kill needs --kill-cmd (and usually --restart-cmd)")
-	case c.Down < 0 || c.Down > 10*time.Minute || c.ReconnectWait <= 0 || c.ReconnectWait > 30*time.Minute:
-		return errors.New("--down is at most 10m, --reconnect-wait in (0, 30m]")
+	case c.Down < 0 || c.Down > 10*time.Minute || c.ReconnectWait <= 0 || c.ReconnectWait > 30*time.Minute ||
+		c.PushRetry < 0 || c.PushRetry > 10*time.Minute:
+		return errors.New("--down and --push-retry are at most 10m, --reconnect-wait in (0, 30m]")
 	case c.Scenario == "cmd" && !validCmdName(c.CmdName):
 		return fmt.Errorf("--name %q: want /pkg.Service/Method", c.CmdName)
 	}
@@ -227,7 +230,7 @@ func (c Config) deadline() time.Duration {
 	case "connect": // settling of the servers' memory is bounded by a minute
 		load += time.Minute
 	case "reconnect":
-		load += c.Down + c.ReconnectWait
+		load += c.Down + c.ReconnectWait + c.PushRetry
 	}
 	return ramp + c.Settle + time.Minute + c.Baseline + load + 30*time.Second
 }

@@ -26,6 +26,7 @@ type client struct {
 	up     atomic.Bool
 	since  time.Time    // when CONNECT was first answered
 	downAt atomic.Int64 // unix ns the connection last ended; 0 = never
+	upAt   atomic.Int64 // unix ns the current connection was answered CONNECT
 }
 
 // fleet opens and holds the connections. onEvent runs on each connection's
@@ -166,12 +167,17 @@ func (f *fleet) dial(ctx context.Context, c *client, url string, secret []byte) 
 // with f.redial set, followed by reconnecting.
 func (f *fleet) hold(c *client, conn *sioclient.Conn) {
 	c.conn.Store(conn)
+	c.upAt.Store(time.Now().UnixNano())
 	c.up.Store(true)
 	f.live.Add(1)
 	f.wg.Add(1)
 	go func() {
 		defer f.wg.Done()
 		err := conn.Run()
+		// Run returns on EOF without closing: the socket (one of the
+		// process's 20,000 files) is ours to close, now, not whenever the
+		// garbage collector finds it.
+		conn.Close()
 		c.up.Store(false)
 		f.live.Add(-1)
 		if f.closing.Load() {

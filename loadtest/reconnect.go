@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"sync"
 	"time"
 
 	"courier/loadtest/stats"
@@ -109,34 +110,74 @@ func runReconnect(ctx context.Context, cfg Config, log *slog.Logger, runID strin
 			}
 		}
 	}()
-	hc := &http.Client{Timeout: 5 * time.Second}
+	// Keep-alive connections, one per worker and target, as a business
+	// server would hold: a new TCP connection per push is 3,000 sockets a
+	// second in TIME_WAIT, and a handshake more on a node under a storm.
+	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+		MaxIdleConnsPerHost: cfg.PushWorkers, IdleConnTimeout: time.Minute}}
+	var attemptsMu sync.Mutex
+	attempts := map[string]int{}  // per target: HTTP status or transport error
+	acceptedBy := make([]int8, n) // target that answered 202, -1 = none
 	paced(ctx, cfg.Rate, n, cfg.PushWorkers, func(k int) {
 		r := &rec.recs[k]
 		r.user.Store(int32(k))
+		acceptedBy[k] = -1
+		// The idempotency key makes a retry safe: a push whose 202 was lost
+		// (a timeout) and that is sent again is stored and delivered once.
 		body := []byte(`{"to":{"users":["` + f.clients[k].user + `"]},"event":"` + pushEvent + `","data":{"k":` +
-			strconv.Itoa(k) + `},"ttl":` + strconv.Itoa(cfg.TTL) + `}`)
-		// A push to the killed node fails at once: try the next target.
-		for i := range len(cfg.Targets) {
-			r.sent.Store(time.Now().UnixNano())
-			st := postPush(ctx, hc, cfg, cfg.Targets[(k+i)%len(cfg.Targets)].JoinPath("/v1/push").String(), body)
-			r.status.Store(int32(st))
-			if st == http.StatusAccepted {
-				break
+			strconv.Itoa(k) + `},"ttl":` + strconv.Itoa(cfg.TTL) + `,"id":"lt-` + runID + `-` + strconv.Itoa(k) + `"}`)
+		// A push to the killed node fails at once: try the next target. A
+		// round on which every target failed (transport error, 5xx, 429) is
+		// tried again after a pause, as a business server retries, until
+		// cfg.PushRetry has passed.
+		giveUp := time.Now().Add(cfg.PushRetry)
+		pause := 100 * time.Millisecond
+		for round := 0; ; round++ {
+			for i := range len(cfg.Targets) {
+				r.sent.Store(time.Now().UnixNano())
+				t := (k + i) % len(cfg.Targets)
+				st, err := postPush(ctx, hc, cfg, cfg.Targets[t].JoinPath("/v1/push").String(), body)
+				r.status.Store(int32(st))
+				key := "target " + strconv.Itoa(t) + ": "
+				if err != nil {
+					key += errKey(err)
+				} else {
+					key += strconv.Itoa(st)
+				}
+				attemptsMu.Lock()
+				attempts[key]++
+				attemptsMu.Unlock()
+				if st == http.StatusAccepted {
+					acceptedBy[k] = int8(t)
+					return
+				}
+				if st > 0 && st < 500 && st != http.StatusTooManyRequests {
+					return // refused for good: the audit counts it as not accepted
+				}
 			}
+			if time.Now().After(giveUp) || sleep(ctx, pause) != nil {
+				return
+			}
+			pause = min(2*pause, 2*time.Second)
 		}
 	})
 	res.PushSeconds = round3(time.Since(kill).Seconds())
 	<-restarted
 
-	a := rec.audit(n)
 	var backAt, replayedAt time.Time
 	for end := time.Now().Add(cfg.ReconnectWait); time.Now().Before(end) && ctx.Err() == nil; {
 		now := time.Now()
 		if backAt.IsZero() && f.live.Load() >= before {
 			backAt = now
 		}
-		if replayedAt.IsZero() && rec.delivered.Load() >= a.accepted {
-			replayedAt = now
+		// Every accepted push received (receipts of pushes whose 202 never
+		// reached us, which the API may still have stored, do not count).
+		if replayedAt.IsZero() {
+			if missing, last := rec.missing(n); missing == 0 {
+				// When the last one arrived, not when we looked: the wait
+				// starts only once the node was restarted.
+				replayedAt = time.Unix(0, max(last, kill.UnixNano()))
+			}
 		}
 		if !backAt.IsZero() && !replayedAt.IsZero() {
 			break
@@ -154,14 +195,44 @@ func runReconnect(ctx context.Context, cfg Config, log *slog.Logger, runID strin
 	stopSampler()
 	res.Timeline = s.all()
 	res.ServerRSSBytes = serverRSS(ctx, s)
-	a = rec.audit(n)
+	a := rec.audit(n)
+	logLost(log, rec, f, acceptedBy, kill, 30)
 	fillFleet(res, f)
 	res.Reconnects = f.reconnects.Load()
 	res.LiveAtEnd = f.live.Load()
 	res.Pushed, res.Accepted, res.Lost, res.PushStatuses = a.attempted, a.accepted, a.lost, a.statuses
+	attemptsMu.Lock()
+	res.PushAttempts = attempts
+	attemptsMu.Unlock()
 	res.Delivered, res.Duplicates = rec.delivered.Load(), rec.duplicates.Load()
 	res.Misrouted, res.Unexpected = rec.misrouted.Load(), rec.unexpected.Load()
 	fillLatency(res, a.lat)
 	res.LatencySendMs = stats.Summarize(a.latSend)
 	return res, nil
+}
+
+// logLost logs up to max accepted pushes that never arrived, with what
+// tells the tester's part from the node's: where the receiver was and is,
+// when it came back, and which node took the push when.
+func logLost(log *slog.Logger, rec *recorder, f *fleet, acceptedBy []int8, kill time.Time, max int) {
+	at := func(ns int64) time.Duration {
+		if ns == 0 {
+			return 0
+		}
+		return time.Unix(0, ns).Sub(kill).Round(time.Millisecond)
+	}
+	logged := 0
+	for k := range rec.recs {
+		r := &rec.recs[k]
+		if r.status.Load() != http.StatusAccepted || r.recv.Load() > 0 || r.user.Load() < 0 {
+			continue
+		}
+		if logged++; logged > max {
+			break
+		}
+		c := f.clients[r.user.Load()]
+		log.Warn("lost push", "k", k, "user", c.user, "first_target", (f.idBase+int(c.id))%len(f.cfg.Targets),
+			"target_now", c.target, "up", c.up.Load(), "accepted_by", acceptedBy[k], "sent_after_kill", at(r.sent.Load()),
+			"down_after_kill", at(c.downAt.Load()), "up_after_kill", at(c.upAt.Load()))
+	}
 }

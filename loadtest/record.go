@@ -18,6 +18,7 @@ type pushRecord struct {
 	recv    atomic.Int32 // times received
 	lat     atomic.Int64 // µs from meta.ts (server clock) to receipt
 	latSend atomic.Int64 // µs from our send to receipt
+	recvAt  atomic.Int64 // unix ns of the first receipt
 }
 
 // recorder matches received messages to pushes: each push carries its index
@@ -59,6 +60,7 @@ func (r *recorder) onEvent(c *client, name, args []byte) {
 		r.duplicates.Add(1)
 		return
 	}
+	rec.recvAt.Store(now.UnixNano())
 	rec.lat.Store(now.UnixMicro() - ts*1000)
 	rec.latSend.Store((now.UnixNano() - rec.sent.Load()) / 1000)
 	r.delivered.Add(1)
@@ -97,4 +99,21 @@ func (r *recorder) audit(n int) audit {
 		a.latSend = append(a.latSend, rec.latSend.Load())
 	}
 	return a
+}
+
+// missing counts the pushes 0..n-1 answered 202 and not received yet, and
+// returns when the last of the received ones arrived (unix ns).
+func (r *recorder) missing(n int) (missing int, last int64) {
+	for i := range r.recs[:n] {
+		rec := &r.recs[i]
+		if rec.status.Load() != 202 {
+			continue
+		}
+		if rec.recv.Load() == 0 {
+			missing++
+		} else {
+			last = max(last, rec.recvAt.Load())
+		}
+	}
+	return missing, last
 }

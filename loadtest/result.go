@@ -39,7 +39,8 @@ type Result struct {
 	Pushed             int64                 `json:"pushed"`   // requests sent
 	Accepted           int64                 `json:"accepted"` // answered 202
 	PushStatuses       map[int]int           `json:"push_statuses"`
-	Skipped            int                   `json:"skipped"` // no receiver on another node was connected
+	PushAttempts       map[string]int        `json:"push_attempts,omitempty"` // reconnect: every request by target and outcome (status or transport error)
+	Skipped            int                   `json:"skipped"`                 // no receiver on another node was connected
 	PushesPerSec       float64               `json:"pushes_per_sec"`
 	PushSeconds        float64               `json:"push_seconds"`
 	ScheduleLagMs      float64               `json:"schedule_lag_ms"` // worst lag behind the push schedule

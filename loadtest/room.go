@@ -143,7 +143,7 @@ func pushRoom(ctx context.Context, cfg Config, log *slog.Logger, room string, n 
 	paced(ctx, cfg.Rate, n, cfg.PushWorkers, func(k int) {
 		body := []byte(`{"to":{"rooms":["` + room + `"]},"event":"` + pushEvent + `","data":{"k":` +
 			strconv.Itoa(k) + `},"ttl":` + strconv.Itoa(cfg.TTL) + `}`)
-		st := postPush(ctx, hc, cfg, cfg.Targets[k%len(cfg.Targets)].JoinPath("/v1/push").String(), body)
+		st, _ := postPush(ctx, hc, cfg, cfg.Targets[k%len(cfg.Targets)].JoinPath("/v1/push").String(), body)
 		mu.Lock()
 		statuses[st]++
 		mu.Unlock()
@@ -185,20 +185,20 @@ func paced(ctx context.Context, rate float64, n, workers int, fn func(k int)) {
 	wg.Wait()
 }
 
-// postPush sends one push and returns its HTTP status, -1 on a transport
-// error.
-func postPush(ctx context.Context, hc *http.Client, cfg Config, url string, body []byte) int {
+// postPush sends one push and returns its HTTP status, or -1 and the
+// error on a transport error.
+func postPush(ctx context.Context, hc *http.Client, cfg Config, url string, body []byte) (int, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
-		return -1
+		return -1, err
 	}
 	req.Header.Set("Authorization", "Bearer "+cfg.APIKey)
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := hc.Do(req)
 	if err != nil {
-		return -1
+		return -1, err
 	}
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
-	return resp.StatusCode
+	return resp.StatusCode, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -28,19 +29,37 @@ type proc struct {
 	name string
 	args []string
 	dir  string
-	log  string // file for its stdout and stderr
+	log  string // file for its stdout and stderr; a restart appends to it
 	cmd  *exec.Cmd
+	// exited is closed once cmd has ended and been reaped; err is how.
+	exited chan struct{}
+	err    error
+	starts int
 }
 
 func (p *proc) start() error {
-	f, err := os.Create(p.log)
+	flags := os.O_CREATE | os.O_WRONLY | os.O_APPEND
+	if p.starts == 0 {
+		flags |= os.O_TRUNC
+	}
+	f, err := os.OpenFile(p.log, flags, 0o644)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
+	if p.starts > 0 {
+		fmt.Fprintf(f, "---- %s: started again\n", time.Now().UTC().Format(time.RFC3339Nano))
+	}
+	p.starts++
 	p.cmd = exec.Command(p.args[0], p.args[1:]...)
 	p.cmd.Dir, p.cmd.Stdout, p.cmd.Stderr = p.dir, f, f
-	return p.cmd.Start()
+	if err := p.cmd.Start(); err != nil {
+		return err
+	}
+	exited, cmd := make(chan struct{}), p.cmd
+	p.exited = exited
+	go func() { p.err = cmd.Wait(); close(exited) }()
+	return nil
 }
 
 func (p *proc) pid() int { return p.cmd.Process.Pid }
@@ -51,14 +70,22 @@ func (p *proc) stop() {
 		return
 	}
 	p.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { p.cmd.Wait(); close(done) }()
 	select {
-	case <-done:
+	case <-p.exited:
 	case <-time.After(10 * time.Second):
 		p.cmd.Process.Kill()
-		<-done
+		<-p.exited
 	}
+	p.cmd = nil
+}
+
+// kill ends p with SIGKILL, a crash, and reaps it.
+func (p *proc) kill() {
+	if p.cmd == nil || p.cmd.Process == nil {
+		return
+	}
+	p.cmd.Process.Kill()
+	<-p.exited
 	p.cmd = nil
 }
 
@@ -76,25 +103,68 @@ func (s *stack) stop() {
 	}
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
+// freePorts returns n distinct ports free on 127.0.0.1 for TCP and UDP
+// (memberlist binds both), below the kernel's ephemeral range where it can
+// tell it: a port from that range, free when a node first starts, can be
+// taken as the source port of some outgoing connection (the reconnect
+// storm, the pushes, Redis) by the time a killed node starts again, and the
+// restart then fails with "address already in use".
 func freePorts(n int) ([]int, error) {
+	lo, hi := portRange()
+	seen := map[int]bool{}
 	var out []int
-	for range n {
-		p, err := freePort()
-		if err != nil {
-			return nil, err
+	for tries := 0; len(out) < n; tries++ {
+		if tries > 1000 {
+			return nil, fmt.Errorf("no %d free ports in %d..%d", n, lo, hi)
 		}
-		out = append(out, p)
+		p := 0
+		if hi > lo {
+			p = lo + rand.IntN(hi-lo)
+		}
+		got, ok := tryPort(p)
+		if !ok || seen[got] {
+			continue
+		}
+		seen[got] = true
+		out = append(out, got)
 	}
 	return out, nil
+}
+
+// portRange is where freePorts picks: 10000 up to the start of the
+// ephemeral range, or 0, 0 (the kernel's choice) when that is unknown or
+// leaves no room.
+func portRange() (int, int) {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 0, 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) != 2 {
+		return 0, 0
+	}
+	low, err := strconv.Atoi(f[0])
+	if err != nil || low < 12000 {
+		return 0, 0
+	}
+	return 10000, low
+}
+
+// tryPort reports whether port (0: any) is free for TCP and UDP on
+// 127.0.0.1, and which port that is.
+func tryPort(port int) (int, bool) {
+	l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+	if err != nil {
+		return 0, false
+	}
+	defer l.Close()
+	got := l.Addr().(*net.TCPAddr).Port
+	u, err := net.ListenPacket("udp", "127.0.0.1:"+strconv.Itoa(got))
+	if err != nil {
+		return 0, false
+	}
+	u.Close()
+	return got, true
 }
 
 // startCourier starts Redis and n courier nodes sharing it.
@@ -116,11 +186,22 @@ func startCourier(ctx context.Context, log *slog.Logger, bin, dir string, n int)
 	}
 	for i := range n {
 		http, gossip, peer := ports[1+3*i], ports[2+3*i], ports[3+3*i]
+		// Every other node is a seed, as a deployment lists them: a node
+		// restarted after a crash finds the survivors at once.
+		var seeds []string
+		for j := range n {
+			if j != i {
+				seeds = append(seeds, "127.0.0.1:"+strconv.Itoa(ports[2+3*j]))
+			}
+		}
+		if len(seeds) == 0 {
+			seeds = []string{"127.0.0.1:" + strconv.Itoa(gossip)}
+		}
 		p := &proc{name: fmt.Sprintf("courier-n%d", i+1), log: filepath.Join(dir, fmt.Sprintf("n%d.log", i+1)),
 			args: []string{bin, "--listen", "127.0.0.1:" + strconv.Itoa(http), "--node-id", fmt.Sprintf("n%d", i+1),
 				"--redis", "redis://127.0.0.1:" + strconv.Itoa(ports[0]),
 				"--gossip-listen", "127.0.0.1:" + strconv.Itoa(gossip), "--peer-listen", "127.0.0.1:" + strconv.Itoa(peer),
-				"--join", "127.0.0.1:" + strconv.Itoa(ports[2]),
+				"--join", strings.Join(seeds, ","),
 				"--api-key", cmpKey, "--jwt-secret", cmpSecret, "--shutdown-timeout", "5s", "--log-level", "warn"}}
 		if err := p.start(); err != nil {
 			s.stop()
@@ -141,10 +222,11 @@ func startCourier(ctx context.Context, log *slog.Logger, bin, dir string, n int)
 
 // startPeer starts the Node socket.io reference server.
 func startPeer(ctx context.Context, log *slog.Logger, peerDir, dir string) (*stack, error) {
-	port, err := freePort()
+	ports, err := freePorts(1)
 	if err != nil {
 		return nil, err
 	}
+	port := ports[0]
 	if _, err := os.Stat(filepath.Join(peerDir, "node_modules", "socket.io")); err != nil {
 		return nil, fmt.Errorf("%s has no node_modules: run `npm ci` there", peerDir)
 	}
@@ -163,22 +245,35 @@ func startPeer(ctx context.Context, log *slog.Logger, peerDir, dir string) (*sta
 }
 
 // killHooks SIGKILLs the first node and starts it again with the same
-// arguments (same node id, same ports): a crash and a restart.
+// arguments (same node id, same ports): a crash and a restart. The restart
+// returns once the node answers /readyz, or with an error when it exited
+// (its log says why) or was not ready within 30 s.
 func (s *stack) killHooks() hooks {
-	node := s.procs[1]
+	node, target := s.procs[1], s.targets[0]
 	return hooks{
 		kill: func(context.Context) error {
 			s.log.Info("killing node", "name", node.name, "pid", node.pid())
-			node.cmd.Process.Kill()
-			node.cmd.Wait()
+			node.kill()
 			return nil
 		},
-		restart: func(context.Context) error {
+		restart: func(ctx context.Context) error {
 			if err := node.start(); err != nil {
 				return err
 			}
 			s.log.Info("restarted node", "name", node.name, "pid", node.pid())
-			return nil
+			rctx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			ready := make(chan error, 1)
+			go func() { ready <- waitReady(rctx, target, 0) }()
+			select {
+			case err := <-ready:
+				if err == nil {
+					s.log.Info("restarted node is ready", "name", node.name)
+				}
+				return err
+			case <-node.exited:
+				return fmt.Errorf("%s exited after its restart (%v); see %s", node.name, node.err, node.log)
+			}
 		},
 	}
 }

@@ -59,6 +59,9 @@ type Config struct {
 	// HealInterval is how often the node checks that the registry knows its
 	// sessions (default 5s).
 	HealInterval time.Duration `yaml:"-"`
+	// NudgeInterval is how often a clustered node reads the streams other
+	// nodes could not hand its sessions live (default 250ms).
+	NudgeInterval time.Duration `yaml:"-"`
 
 	// DevSecrets is set by the main when it generated the API key and JWT
 	// secret itself; the node refuses that unless every listener is loopback.
@@ -99,6 +102,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.HealInterval == 0 {
 		c.HealInterval = 5 * time.Second
+	}
+	if c.NudgeInterval == 0 {
+		c.NudgeInterval = 250 * time.Millisecond
 	}
 	if c.MaxRooms == 0 {
 		c.MaxRooms = 256

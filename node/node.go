@@ -45,6 +45,7 @@ type Node struct {
 	closers     []func()
 	peers       *peers
 	stopHealing func()
+	healShort   bool // the last healing check found the registry short; healing goroutine only
 	commands    command.Caller
 	polls       *polls.Runner
 	trpcServer  atomic.Pointer[trpc.Server] // set by Serve

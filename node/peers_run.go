@@ -109,21 +109,33 @@ func (n *Node) stopPeers() {
 // them: a store restarted empty, or the other nodes purged this one while a
 // partition hid it. It compares counts, so it costs one read per period
 // while all is well. Each session then reads its streams again, since
-// pushes made meanwhile reached no one live.
+// pushes made meanwhile reached no one live. In a cluster it also takes the
+// nudges of the other nodes (one read per NudgeInterval).
 func (n *Node) startHealing() {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	n.stopHealing = func() { cancel(); <-done }
+	clustered := n.peers.enabled()
 	go func() {
 		defer close(done)
 		t := time.NewTicker(n.cfg.HealInterval)
 		defer t.Stop()
+		var nudges <-chan time.Time
+		if clustered {
+			nt := time.NewTicker(n.cfg.NudgeInterval)
+			defer nt.Stop()
+			nudges = nt.C
+		}
 		for {
 			select {
 			case <-ctx.Done():
 				return
 			case <-t.C:
 				n.healRegistry(ctx)
+			case <-nudges:
+				nctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+				n.takeNudges(nctx)
+				cancel()
 			}
 		}
 	}()
@@ -132,10 +144,25 @@ func (n *Node) startHealing() {
 func (n *Node) healRegistry(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, n.cfg.HealInterval)
 	defer cancel()
+	// Held first: each of those sessions was registered before it entered
+	// the hub, so the registry can only show fewer when it lost some, or
+	// when one left in between (the hub forgets a session before the
+	// registry does). A surplus is such leavers, not a loss; a shortfall
+	// counts only when the next period sees it too.
+	held := n.hub.count()
 	counts, err := n.registry.NodeSessions(ctx)
-	if err != nil || counts[n.cfg.NodeID] == n.hub.count() {
+	if err != nil {
 		return
 	}
+	if counts[n.cfg.NodeID] >= held {
+		n.healShort = false
+		return
+	}
+	if !n.healShort {
+		n.healShort = true
+		return
+	}
+	n.healShort = false
 	sessions := n.hub.all()
 	n.log.Warn("registry lost sessions of this node; registering them again", "registry", counts[n.cfg.NodeID], "held", len(sessions))
 	for _, s := range sessions {

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"strings"
 
 	"courier/node/session"
 	"courier/router/forward"
@@ -41,9 +42,54 @@ func (n *Node) fanOutRemote(ctx context.Context, streams []addressedStream, msgs
 			}
 			if !n.peers.send(node, env) {
 				n.metrics.linkDrops.Inc()
+				n.nudge(ctx, node, st.stream)
 			}
 		}
 	}
+}
+
+// nudge tells node, through the store, that stream has a message its
+// sessions were not handed live, so they read it within NudgeInterval
+// rather than at their next reconnect.
+func (n *Node) nudge(ctx context.Context, node string, stream mailbox.Stream) {
+	if err := n.mailbox.Nudge(ctx, node, stream); err != nil {
+		n.log.Warn("nudge not stored; the sessions get the message at their next replay", "node", node, "stream", stream, "err", err)
+	}
+}
+
+// takeNudges catches up this node's sessions reading the streams other
+// nodes nudged it for.
+func (n *Node) takeNudges(ctx context.Context) {
+	const batch = 1000
+	for ctx.Err() == nil {
+		streams, err := n.mailbox.TakeNudges(ctx, n.cfg.NodeID, batch)
+		if err != nil {
+			n.log.Debug("nudges not read", "err", err)
+			return
+		}
+		for _, st := range streams {
+			for _, s := range n.streamSessions(st) {
+				s.CatchUp(st)
+			}
+		}
+		if len(streams) < batch {
+			return
+		}
+	}
+}
+
+// streamSessions lists this node's sessions that read stream.
+func (n *Node) streamSessions(stream mailbox.Stream) []*session.Session {
+	name := string(stream)
+	switch {
+	case stream == mailbox.AllStream:
+		return n.hub.all()
+	case strings.HasPrefix(name, "u:"):
+		return n.hub.user(name[2:])
+	case strings.HasPrefix(name, "r:"):
+		return n.hub.room(name[2:])
+	}
+	return nil
 }
 
 // userNodes lists the nodes holding sessions of user, self included.

@@ -230,6 +230,21 @@ func (s *Session) reset(st *streamState) {
 	s.sendq = kept
 }
 
+// CatchUp reads stream again after what the session already queued: a
+// message may have gone past it (a peer link could not hand it over live).
+// Unlike Resync, nothing already sent comes again.
+func (s *Session) CatchUp(stream mailbox.Stream) {
+	s.mu.Lock()
+	st := s.streams[stream]
+	if st != nil {
+		st.replay = true
+	}
+	s.mu.Unlock()
+	if st != nil {
+		s.kick()
+	}
+}
+
 // Unsubscribe stops reading stream. Messages in flight may still be acked.
 func (s *Session) Unsubscribe(stream mailbox.Stream) {
 	s.mu.Lock()

@@ -86,7 +86,20 @@ type Mailbox interface {
 	// first: id itself when the key was free or its binding expired. A ttl
 	// <= 0 binds nothing and returns id.
 	Claim(ctx context.Context, key, id string, ttl time.Duration) (string, error)
+	// Nudge records, for node, that stream holds a message node's sessions
+	// reading it were not handed live (the peer link to node was unknown,
+	// down or full): node catches those sessions up at its next
+	// TakeNudges. Nudging a stream twice before that records it once.
+	// Nudges are kept for NudgeTTL at most; a node that never takes them
+	// (it died) has nothing to catch up, since its clients replay on connect.
+	Nudge(ctx context.Context, node string, stream Stream) error
+	// TakeNudges returns and forgets up to max streams nudged for node
+	// (max <= 0: all of them), in no particular order.
+	TakeNudges(ctx context.Context, node string, max int) ([]Stream, error)
 }
+
+// NudgeTTL bounds how long a nudge waits for its node to take it.
+const NudgeTTL = 10 * time.Minute
 
 // Config is shared by the implementations. Zero values take the defaults.
 type Config struct {

@@ -24,6 +24,9 @@ type Memory struct {
 	shards    [shardCount]shard
 
 	janitor *janitor.Janitor
+
+	nudgeMu sync.Mutex
+	nudges  map[string]map[Stream]int64 // node -> stream -> unix ms nudged
 }
 
 var (
@@ -199,6 +202,44 @@ func (m *Memory) Claim(_ context.Context, key, id string, ttl time.Duration) (st
 	}
 	sh.claims[key] = claim{id: id, expires: now + max(ttl.Milliseconds(), 1)}
 	return id, nil
+}
+
+// Nudge implements Mailbox.
+func (m *Memory) Nudge(_ context.Context, node string, stream Stream) error {
+	m.nudgeMu.Lock()
+	defer m.nudgeMu.Unlock()
+	if m.nudges == nil {
+		m.nudges = make(map[string]map[Stream]int64)
+	}
+	set := m.nudges[node]
+	if set == nil {
+		set = make(map[Stream]int64)
+		m.nudges[node] = set
+	}
+	set[stream] = m.nowMs()
+	return nil
+}
+
+// TakeNudges implements Mailbox.
+func (m *Memory) TakeNudges(_ context.Context, node string, limit int) ([]Stream, error) {
+	m.nudgeMu.Lock()
+	defer m.nudgeMu.Unlock()
+	set := m.nudges[node]
+	var out []Stream
+	old := m.nowMs() - NudgeTTL.Milliseconds()
+	for s, at := range set {
+		if limit > 0 && len(out) == limit {
+			break
+		}
+		delete(set, s)
+		if at > old {
+			out = append(out, s)
+		}
+	}
+	if len(set) == 0 {
+		delete(m.nudges, node)
+	}
+	return out, nil
 }
 
 // Sweep drops expired messages and claims, idle devices, and streams that

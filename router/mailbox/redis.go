@@ -3,6 +3,7 @@ package mailbox
 import (
 	"context"
 	_ "embed"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -209,6 +210,42 @@ func (r *Redis) Claim(ctx context.Context, key, id string, ttl time.Duration) (s
 		return "", unavailable(err)
 	}
 	return got, nil
+}
+
+// nudgeKey is node's set of nudged streams, a slot of its own.
+func (r *Redis) nudgeKey(node string) string { return "{" + r.prefix + ":k:" + node + "}:nudges" }
+
+// Nudge implements Mailbox: SADD and PEXPIRE in one round trip. The key's
+// TTL is NudgeTTL from the latest nudge (the store's clock: it is only
+// what bounds an abandoned set).
+func (r *Redis) Nudge(ctx context.Context, node string, stream Stream) error {
+	key := r.nudgeKey(node)
+	_, err := r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.SAdd(ctx, key, string(stream))
+		p.PExpire(ctx, key, NudgeTTL)
+		return nil
+	})
+	if err != nil {
+		return unavailable(err)
+	}
+	return nil
+}
+
+// TakeNudges implements Mailbox: one SPOP, which takes and forgets at once,
+// so two takers never both get a stream.
+func (r *Redis) TakeNudges(ctx context.Context, node string, limit int) ([]Stream, error) {
+	if limit <= 0 {
+		limit = 1 << 20
+	}
+	got, err := r.client.SPopN(ctx, r.nudgeKey(node), int64(limit)).Result()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, unavailable(err)
+	}
+	out := make([]Stream, len(got))
+	for i, s := range got {
+		out[i] = Stream(s)
+	}
+	return out, nil
 }
 
 // String names the store in logs.

@@ -1,6 +1,7 @@
 package mailboxtest
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -154,6 +155,50 @@ func testClaim(t *testing.T, f Factory) {
 	// ttl <= 0 binds nothing.
 	h.claim("k3", "x", 0, "x")
 	h.claim("k3", "y", time.Minute, "y")
+}
+
+func testNudges(t *testing.T, f Factory) {
+	h := setup(t, f, mailbox.Config{})
+	take := func(node string, max int) []mailbox.Stream {
+		t.Helper()
+		got, err := h.mb.TakeNudges(h.ctx, node, max)
+		if err != nil {
+			t.Fatalf("TakeNudges(%q): %v", node, err)
+		}
+		slices.Sort(got)
+		return got
+	}
+	nudge := func(node string, s mailbox.Stream) {
+		t.Helper()
+		if err := h.mb.Nudge(h.ctx, node, s); err != nil {
+			t.Fatalf("Nudge(%q, %q): %v", node, s, err)
+		}
+	}
+	if got := take("n1", 0); len(got) != 0 {
+		t.Fatalf("nothing nudged, took %q", got)
+	}
+	a, b, room := mailbox.UserStream("a"), mailbox.UserStream("{b}"), mailbox.RoomStream("r")
+	nudge("n1", a)
+	nudge("n1", a) // twice before a take: once
+	nudge("n1", b)
+	nudge("n2", room)
+	nudge("n1", mailbox.AllStream)
+	if got := take("n1", 0); !slices.Equal(got, []mailbox.Stream{mailbox.AllStream, a, b}) {
+		t.Fatalf("n1 took %q", got)
+	}
+	if got := take("n1", 0); len(got) != 0 {
+		t.Fatalf("taken twice: %q", got)
+	}
+	nudge("n1", a)
+	nudge("n1", b)
+	first := take("n1", 1)
+	rest := take("n1", 0)
+	if len(first) != 1 || len(rest) != 1 || first[0] == rest[0] {
+		t.Fatalf("a take of at most 1 got %q, then %q", first, rest)
+	}
+	if got := take("n2", 0); !slices.Equal(got, []mailbox.Stream{room}) {
+		t.Fatalf("n2 took %q, want its own nudge only", got)
+	}
 }
 
 func testDeviceTTL(t *testing.T, f Factory) {

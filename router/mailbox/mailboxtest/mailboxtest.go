@@ -43,6 +43,7 @@ func Run(t *testing.T, newMailbox Factory) {
 		{"TwoDevicesIndependent", testTwoDevices},
 		{"PendingCount", testPendingCount},
 		{"Claim", testClaim},
+		{"Nudges", testNudges},
 		{"DeviceTTL", testDeviceTTL},
 		{"ResultsAreCopies", testResultsAreCopies},
 		{"ConcurrentAppend", testConcurrentAppend},
