@@ -235,7 +235,7 @@ func (s *Session) reset(st *streamState) {
 // Unlike Resync, nothing already sent comes again.
 func (s *Session) CatchUp(stream mailbox.Stream) {
 	s.mu.Lock()
-	st := s.streams[stream]
+	st := s.state(stream)
 	if st != nil {
 		st.replay = true
 	}
