@@ -25,6 +25,9 @@ type compareFlags struct {
 	out        string
 	nodes      int    // courier nodes; reconnect --mode kill needs 2
 	only       string // courier, node or both
+	// store is courier's: "redis" (the cluster's, default) or "memory" (one
+	// node on its embedded store: everything in the process, as the peer).
+	store string
 }
 
 // suitePresets are the README's measurements; flags after them override.
@@ -39,7 +42,7 @@ var suiteOrder = []string{"connect", "room", "push", "reconnect"}
 
 // splitCompareFlags takes the compare runner's own flags out of args.
 func splitCompareFlags(args []string) (compareFlags, []string, error) {
-	cf := compareFlags{peerDir: "loadtest/peers/node-socketio", out: "loadtest-compare", only: "both"}
+	cf := compareFlags{peerDir: "loadtest/peers/node-socketio", out: "loadtest-compare", only: "both", store: "redis"}
 	var rest []string
 	nodes := "0"
 	for i := 0; i < len(args); i++ {
@@ -56,6 +59,8 @@ func splitCompareFlags(args []string) (compareFlags, []string, error) {
 			dst = &cf.only
 		case "courier-nodes":
 			dst = &nodes
+		case "courier-store":
+			dst = &cf.store
 		default:
 			rest = append(rest, args[i])
 			continue
@@ -74,12 +79,18 @@ func splitCompareFlags(args []string) (compareFlags, []string, error) {
 		return cf, nil, fmt.Errorf("--courier-nodes %q: want 0..8", nodes)
 	}
 	cf.nodes = n
+	if cf.store != "redis" && cf.store != "memory" {
+		return cf, nil, fmt.Errorf("--courier-store %q: want redis or memory", cf.store)
+	}
+	if cf.store == "memory" && n > 1 {
+		return cf, nil, errors.New("--courier-store memory is one node: in-memory nodes refuse to form a cluster")
+	}
 	return cf, rest, nil
 }
 
 func runCompare(args []string) error {
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		return errors.New("usage: loadtest compare SCENARIO|suite --courier-bin PATH [--peer-dir DIR] [--out DIR] [--courier-nodes N] [--only courier|node|both] [scenario flags]")
+		return errors.New("usage: loadtest compare SCENARIO|suite --courier-bin PATH [--peer-dir DIR] [--out DIR] [--courier-nodes N] [--courier-store redis|memory] [--only courier|node|both] [scenario flags]")
 	}
 	cf, rest, err := splitCompareFlags(args[1:])
 	if err != nil {
@@ -120,6 +131,9 @@ func runCompare(args []string) error {
 func compareOne(ctx context.Context, log *slog.Logger, cf compareFlags, sc string, scArgs []string) ([]string, error) {
 	dir := filepath.Join(cf.out, sc)
 	kill := sc == "reconnect" && slicesContainsPair(scArgs, "--mode", "kill")
+	if kill && cf.store == "memory" && cf.only != "node" {
+		return nil, errors.New("reconnect --mode kill needs --courier-store redis: a killed in-memory node takes its messages with it")
+	}
 	var runs []namedResult
 	var errs []error
 	for _, side := range []string{"courier", "node"} {
@@ -168,13 +182,17 @@ func runSide(ctx context.Context, log *slog.Logger, cf compareFlags, side, sc st
 		return nil, err
 	}
 	nodes := max(cf.nodes, 1)
-	if sc == "reconnect" && cf.nodes == 0 {
+	if sc == "reconnect" && cf.nodes == 0 && cf.store == "redis" {
 		nodes = 2 // survivors take the killed node's clients and pushes
 	}
 	var st *stack
 	var err error
 	if side == "courier" {
-		st, err = startCourier(ctx, log, cf.courierBin, dir, nodes)
+		if cf.store == "memory" {
+			st, err = startCourierMemory(ctx, log, cf.courierBin, dir)
+		} else {
+			st, err = startCourier(ctx, log, cf.courierBin, dir, nodes)
+		}
 	} else {
 		st, err = startPeer(ctx, log, cf.peerDir, dir)
 	}

@@ -57,11 +57,18 @@ func runConnect(ctx context.Context, cfg Config, log *slog.Logger, runID string)
 	sleep(ctx, cfg.Settle)
 	res.RSSSettledBytes = settleRSS(ctx, s, log)
 	log.Info("holding idle connections", "for", cfg.Duration, "live", cr.counts().Live)
+	cpu0, t1 := serverCPU(ctx, s), time.Now()
 	sleep(ctx, cfg.Duration)
+	cpu1, held := serverCPU(ctx, s), time.Since(t1).Seconds()
 	res.RSSIdleBytes = serverRSS(ctx, s)
 	live := cr.counts().Live
 	if live > 0 {
 		res.MemPerConnBytes = math.Round(float64(res.RSSIdleBytes-res.RSSBeforeBytes) / float64(live))
+		// heartbeats only: what holding 10,000 idle connections costs, in
+		// percent of one core
+		if cpu0 >= 0 && cpu1 >= cpu0 && held > 0 {
+			res.CPUPer10kIdlePct = round3((cpu1 - cpu0) / held * 100 * 10000 / float64(live))
+		}
 	}
 	res.LiveAtEnd = live
 	res.ServerRSSBytes = res.RSSIdleBytes

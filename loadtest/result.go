@@ -59,8 +59,11 @@ type Result struct {
 	RSSSettledBytes int64   `json:"rss_settled_bytes,omitempty"`
 	RSSIdleBytes    int64   `json:"rss_idle_bytes,omitempty"`
 	MemPerConnBytes float64 `json:"mem_per_conn_bytes,omitempty"`
-	LiveAtEnd       int64   `json:"live_at_end,omitempty"`
-	Processes       int     `json:"processes,omitempty"` // child processes holding the clients
+	// CPUPer10kIdlePct is the servers' CPU while the connections were held
+	// idle (heartbeats only), in percent of one core per 10,000 connections.
+	CPUPer10kIdlePct float64 `json:"cpu_per_10k_idle_pct,omitempty"`
+	LiveAtEnd        int64   `json:"live_at_end,omitempty"`
+	Processes        int     `json:"processes,omitempty"` // child processes holding the clients
 
 	// room
 	RoomMembers int64 `json:"room_members,omitempty"`

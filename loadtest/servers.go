@@ -220,6 +220,30 @@ func startCourier(ctx context.Context, log *slog.Logger, bin, dir string, n int)
 	return s, nil
 }
 
+// startCourierMemory starts one courier node on its embedded in-memory
+// store: everything it holds is in its own process, as with the peer.
+func startCourierMemory(ctx context.Context, log *slog.Logger, bin, dir string) (*stack, error) {
+	ports, err := freePorts(1)
+	if err != nil {
+		return nil, err
+	}
+	s := &stack{log: log}
+	p := &proc{name: "courier-n1", log: filepath.Join(dir, "n1.log"),
+		args: []string{bin, "--listen", "127.0.0.1:" + strconv.Itoa(ports[0]), "--node-id", "n1",
+			"--api-key", cmpKey, "--jwt-secret", cmpSecret, "--shutdown-timeout", "5s", "--log-level", "warn"}}
+	if err := p.start(); err != nil {
+		return nil, fmt.Errorf("%s: %w", bin, err)
+	}
+	s.procs = append(s.procs, p)
+	s.targets = append(s.targets, "http://127.0.0.1:"+strconv.Itoa(ports[0]))
+	s.pids = append(s.pids, watchedPID{Name: p.name, PID: p.pid()})
+	if err := waitReady(ctx, s.targets[0], 1); err != nil {
+		s.stop()
+		return nil, err
+	}
+	return s, nil
+}
+
 // startPeer starts the Node socket.io reference server.
 func startPeer(ctx context.Context, log *slog.Logger, peerDir, dir string) (*stack, error) {
 	ports, err := freePorts(1)

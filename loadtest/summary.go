@@ -26,6 +26,7 @@ var metrics = []metric{
 	{"server RSS before MiB", func(r *Result) float64 { return float64(r.RSSBeforeBytes) / (1 << 20) }, true},
 	{"server RSS idle MiB", func(r *Result) float64 { return float64(r.RSSIdleBytes) / (1 << 20) }, true},
 	{"memory per connection KiB", func(r *Result) float64 { return r.MemPerConnBytes / 1024 }, true},
+	{"CPU % per 10k idle", func(r *Result) float64 { return r.CPUPer10kIdlePct }, true},
 	{"room members", func(r *Result) float64 { return float64(r.RoomMembers) }, false},
 	{"pushes accepted", func(r *Result) float64 { return float64(r.Accepted) }, false},
 	{"delivered", func(r *Result) float64 { return float64(r.Delivered) }, false},

@@ -131,6 +131,31 @@ func serverRSS(ctx context.Context, s *sampler) int64 {
 	return sum
 }
 
+// serverCPU is the CPU seconds the servers used so far, summed, read like
+// serverRSS; -1 when a server cannot tell.
+func serverCPU(ctx context.Context, s *sampler) float64 {
+	var sum float64
+	if len(s.cfg.WatchPIDs) > 0 {
+		for _, w := range s.cfg.WatchPIDs {
+			secs, err := procCPUSeconds(w.PID)
+			if err != nil {
+				return -1
+			}
+			sum += secs
+		}
+		return sum
+	}
+	for _, u := range s.cfg.Targets {
+		m, err := scrapeMetrics(ctx, s.hc, u)
+		secs, ok := m.Samples["process_cpu_seconds_total"]
+		if err != nil || !ok {
+			return -1
+		}
+		sum += secs
+	}
+	return sum
+}
+
 // procRSS is VmRSS of /proc/PID/status, in bytes.
 func procRSS(pid int) (int64, error) {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
