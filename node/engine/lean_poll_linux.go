@@ -159,11 +159,10 @@ func (p *epoller) close() {
 	unix.Close(p.epfd)
 }
 
-// rawIO holds one connection's non-blocking read and write calls. The
-// closures handed to syscall.RawConn escape, so they are made once per
-// connection (on first use) instead of once per call; the reader (one at a
-// time, EPOLLONESHOT) and the flusher (one at a time, the queue's owner)
-// each use only their own half.
+// rawIO holds non-blocking read and write calls. The closures handed to
+// syscall.RawConn escape, so they are made once per rawIO (on first use)
+// instead of once per call; rawIOs are pooled (rawIOPool), one user at a
+// time.
 type rawIO struct {
 	rbuf []byte
 	rn   int

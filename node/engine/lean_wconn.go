@@ -63,7 +63,6 @@ type wconn struct {
 	core   *leanCore
 	nc     net.Conn
 	rc     syscall.RawConn // nil: no fd, read by a goroutine
-	io     *rawIO          // the non-blocking calls on rc, made on first use
 	pollID uint64
 	sid    string
 	up     upper
@@ -106,16 +105,10 @@ func newWconn(core *leanCore, nc net.Conn) *wconn {
 
 func (c *wconn) isClosed() bool { return c.dead.Load() }
 
-// rawIO returns the connection's syscall closures. Only the reader and the
-// queue's owner call it, and the first of them makes it: under c.mu.
-func (c *wconn) rawIO() *rawIO {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.io == nil {
-		c.io = &rawIO{}
-	}
-	return c.io
-}
+// rawIOPool lends the syscall closures to whoever reads or writes: they
+// name no connection (the fd is their argument), so an idle connection
+// keeps none.
+var rawIOPool = sync.Pool{New: func() any { return new(rawIO) }}
 
 // readReady reads what the socket holds (epoll worker) and reports whether
 // the connection wants to be re-armed.
@@ -123,7 +116,9 @@ func (c *wconn) readReady() bool {
 	c.readMu.Lock()
 	defer c.readMu.Unlock()
 	bp := getReadBuf()
-	n, err := readNonblock(c.rc, c.rawIO(), *bp)
+	rio := rawIOPool.Get().(*rawIO)
+	n, err := readNonblock(c.rc, rio, *bp)
+	rawIOPool.Put(rio)
 	if n > 0 {
 		c.consume((*bp)[:n])
 	}
@@ -448,7 +443,10 @@ func (c *wconn) writeCloseFrame(code ws.StatusCode) {
 	if c.rc != nil {
 		var iov [1]iovec
 		setIovec(&iov[0], b[:])
-		if _, err := writevNonblock(c.rc, c.rawIO(), iov[:]); err != errWouldBlock {
+		rio := rawIOPool.Get().(*rawIO)
+		_, err := writevNonblock(c.rc, rio, iov[:])
+		rawIOPool.Put(rio)
+		if err != errWouldBlock {
 			return
 		}
 	}

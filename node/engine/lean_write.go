@@ -227,7 +227,8 @@ func (c *wconn) flush() {
 	}
 	iovp := iovPool.Get().(*[]iovec)
 	defer iovPool.Put(iovp)
-	rio := c.rawIO()
+	rio := rawIOPool.Get().(*rawIO)
+	defer rawIOPool.Put(rio)
 	for {
 		c.mu.Lock()
 		frames, off, ok := c.takeLocked()

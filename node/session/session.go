@@ -79,21 +79,21 @@ type queued struct {
 }
 
 type streamState struct {
-	name     mailbox.Stream
-	on       bool   // subscribed (the inline user and all states)
-	sent     uint64 // highest seq queued for sending
-	ready    bool   // the first replay has been read
-	replay   bool   // a mailbox read is owed
-	fetching bool   // a mailbox read is under way
-	// notBefore holds reads back after the store failed.
-	notBefore time.Time
+	name mailbox.Stream
+	sent uint64 // highest seq queued for sending
+	// notBefore (unix ns) holds reads back after the store failed.
+	notBefore int64
 	// lastID is the id of the message at seq sent. Ids rise with time, so a
 	// newer id at an old seq means the stream started over (a store that
 	// lost its data, an idle stream forgotten): see reset.
 	lastID string
 	// gen counts resets; an ack of an older generation names a seq that
 	// now belongs to another message, and is not recorded.
-	gen uint32
+	gen      uint32
+	on       bool // subscribed (the inline user and all states)
+	ready    bool // the first replay has been read
+	replay   bool // a mailbox read is owed
+	fetching bool // a mailbox read is under way
 }
 
 type flightKey struct {

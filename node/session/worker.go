@@ -220,7 +220,7 @@ func (s *Session) takeReplays() []replayJob {
 	now := s.opt.Now()
 	s.starved = false
 	s.eachStream(func(st *streamState) {
-		if !st.replay || st.fetching || now.Before(st.notBefore) {
+		if !st.replay || st.fetching || now.UnixNano() < st.notBefore {
 			return
 		}
 		if free <= 0 {
@@ -318,8 +318,8 @@ func (s *Session) armTimer() {
 	s.eachStream(func(st *streamState) {
 		// a read that failed waits for the store; once that wait is over,
 		// a free window (an ack) is what starts it, not the clock
-		if st.replay && st.notBefore.After(now) && (next == 0 || st.notBefore.UnixNano() < next) {
-			next = st.notBefore.UnixNano()
+		if st.replay && st.notBefore > now.UnixNano() && (next == 0 || st.notBefore < next) {
+			next = st.notBefore
 		}
 	})
 	if next == 0 || (s.wakeAt != 0 && s.wakeAt <= next) {
@@ -359,10 +359,10 @@ func (s *Session) replay(job replayJob) {
 	if err != nil {
 		s.opt.Log.Warn("replay read failed", "session", s.ID(), "stream", job.stream, "err", err)
 		st.replay = true
-		st.notBefore = s.opt.Now().Add(storeRetry)
+		st.notBefore = s.opt.Now().Add(storeRetry).UnixNano()
 		return
 	}
-	st.ready, st.notBefore = true, time.Time{}
+	st.ready, st.notBefore = true, 0
 	for i := range msgs {
 		m := &msgs[i]
 		if m.Seq <= st.sent {

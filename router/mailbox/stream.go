@@ -11,7 +11,7 @@ type stream struct {
 	last    uint64            // seq of the newest message ever appended
 	msgs    ring              // held messages, ascending seq
 	ids     map[string]uint64 // id -> seq of the held messages
-	devices map[string]device // per-device ack state
+	devices deviceSet         // per-device ack state
 	minExp  int64             // lower bound of the held messages' Expires
 	touched int64             // last Append, Pending or Ack
 }
@@ -86,9 +86,9 @@ func (s *stream) add(m Message, limit int) int {
 // live returns the state of device name, fresh if it was never seen or has
 // been idle for ttl. ok is false when the device is unknown.
 func (s *stream) live(name string, now, ttl int64) (device, bool) {
-	d, ok := s.devices[name]
+	d, ok := s.devices.get(name)
 	if ok && now-d.seen >= ttl {
-		delete(s.devices, name)
+		s.devices.del(name)
 		return device{}, false
 	}
 	return d, ok
@@ -97,10 +97,7 @@ func (s *stream) live(name string, now, ttl int64) (device, bool) {
 // put stores d as the state of device name, touched at now.
 func (s *stream) put(name string, d device, now int64) {
 	d.seen = now
-	if s.devices == nil {
-		s.devices = make(map[string]device)
-	}
-	s.devices[name] = d
+	s.devices.set(name, d)
 }
 
 // ack records seq for d and advances its watermark.
@@ -184,22 +181,15 @@ func (s *stream) pending(d *device, after uint64, limit int) []Message {
 // acknowledged (every held message when no device is live). It forgets
 // devices idle for ttl.
 func (s *stream) count(now, ttl int64) int {
-	for name, d := range s.devices {
-		if now-d.seen >= ttl {
-			delete(s.devices, name)
-		}
-	}
-	if len(s.devices) == 0 {
+	s.devices.each(func(_ string, d *device) bool { return now-d.seen < ttl })
+	if s.devices.len() == 0 {
 		return s.msgs.n
 	}
 	n := 0
 	for i := 0; i < s.msgs.n; i++ {
 		seq := s.msgs.at(i).Seq
-		for _, d := range s.devices {
-			if !d.hasAcked(seq) {
-				n++
-				break
-			}
+		if s.devices.any(func(d *device) bool { return !d.hasAcked(seq) }) {
+			n++
 		}
 	}
 	return n
@@ -210,16 +200,15 @@ func (s *stream) count(now, ttl int64) int {
 // seq counter then restarts at 1).
 func (s *stream) sweep(now, ttl int64) (dropped int, dead bool) {
 	dropped = s.expire(now)
-	for name, d := range s.devices {
+	s.devices.each(func(_ string, d *device) bool {
 		if now-d.seen >= ttl {
-			delete(s.devices, name)
-			continue
+			return false
 		}
 		if len(d.acked) > 0 {
-			s.advance(&d)
-			s.devices[name] = d
+			s.advance(d)
 		}
-	}
+		return true
+	})
 	return dropped, s.forgotten(now, ttl)
 }
 

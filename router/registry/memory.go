@@ -19,7 +19,7 @@ type Memory struct {
 
 	mu       sync.RWMutex
 	sessions map[string]*entry              // session id -> session
-	users    map[string]map[string]struct{} // user -> session ids
+	users    map[string]*idSet              // user -> session ids
 	nodes    map[string]map[string]struct{} // node -> session ids
 	rooms    map[string]*room
 
@@ -61,7 +61,7 @@ func NewMemory(cfg Config) *Memory {
 		ttl:      cfg.DeviceTTL,
 		now:      cfg.Now,
 		sessions: make(map[string]*entry),
-		users:    make(map[string]map[string]struct{}),
+		users:    make(map[string]*idSet),
 		nodes:    make(map[string]map[string]struct{}),
 		rooms:    make(map[string]*room),
 		devices:  make(map[deviceKey]*remembered),
@@ -83,6 +83,25 @@ func (m *Memory) Sweep() {
 	for k, r := range m.devices {
 		if !now.Before(r.expires) {
 			delete(m.devices, k)
+		}
+	}
+}
+
+// userAdd and userDel keep the user index free of empty sets.
+func (m *Memory) userAdd(user, id string) {
+	set := m.users[user]
+	if set == nil {
+		set = &idSet{}
+		m.users[user] = set
+	}
+	set.add(id)
+}
+
+func (m *Memory) userDel(user, id string) {
+	if set := m.users[user]; set != nil {
+		set.del(id)
+		if set.len() == 0 {
+			delete(m.users, user)
 		}
 	}
 }
@@ -133,15 +152,15 @@ func (m *Memory) Add(_ context.Context, s Session) error {
 	e := m.sessions[s.ID]
 	if e == nil {
 		m.sessions[s.ID] = &entry{s: s}
-		setAdd(m.users, s.User, s.ID)
+		m.userAdd(s.User, s.ID)
 		setAdd(m.nodes, s.Node, s.ID)
 		return nil
 	}
 	old := e.s
 	e.s = s
 	if old.User != s.User {
-		setDel(m.users, old.User, s.ID)
-		setAdd(m.users, s.User, s.ID)
+		m.userDel(old.User, s.ID)
+		m.userAdd(s.User, s.ID)
 	}
 	if old.Node != s.Node {
 		setDel(m.nodes, old.Node, s.ID)
@@ -172,7 +191,7 @@ func (m *Memory) removeLocked(id string) bool {
 		m.leaveLocked(name, id)
 	}
 	delete(m.sessions, id)
-	setDel(m.users, e.s.User, id)
+	m.userDel(e.s.User, id)
 	setDel(m.nodes, e.s.Node, id)
 	return true
 }
@@ -180,13 +199,14 @@ func (m *Memory) removeLocked(id string) bool {
 // UserSessions implements Registry. The list is ordered by connection time.
 func (m *Memory) UserSessions(_ context.Context, user string) ([]Session, error) {
 	m.mu.RLock()
-	ids := m.users[user]
-	if len(ids) == 0 {
+	set := m.users[user]
+	if set == nil {
 		m.mu.RUnlock()
 		return nil, nil
 	}
+	ids := set.list()
 	out := make([]Session, 0, len(ids))
-	for id := range ids {
+	for _, id := range ids {
 		out = append(out, m.sessions[id].s)
 	}
 	m.mu.RUnlock()
