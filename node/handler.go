@@ -110,7 +110,7 @@ func (n *Node) onClientEvent(s *session.Session, event string, args []any, ack f
 			reply(ok(nil))
 			return
 		}
-		if !s.Claims.MayJoin(room) {
+		if !s.MayJoin(room) {
 			reply(fail(errcode.New(errcode.Forbidden, "the token does not allow joining "+room)))
 			return
 		}

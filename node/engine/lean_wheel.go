@@ -28,15 +28,12 @@ type timerNode struct {
 	next, prev *timerNode
 	at         uint64 // tick at which it fires
 	armed      bool
-	owner      timerOwner
 	kind       uint8
-}
-
-type timerOwner interface {
-	// onTimer runs on the wheel's goroutine; it must not block. The timer
-	// may have been re-armed between its expiry and this call: check
-	// w.armed(t) under the owner's own lock.
-	onTimer(kind uint8)
+	// owner's onTimer runs on the wheel's goroutine; it must not block.
+	// The timer may have been re-armed between its expiry and that call:
+	// the owner checks w.armed(t) under its own lock. A concrete type, not
+	// an interface: 8 bytes less per timer, two timers per connection.
+	owner *wconn
 }
 
 const wheelSlots = 512

@@ -45,13 +45,13 @@ func metaOf(m *mailbox.Message) Meta {
 
 // Session is one connected client. Its methods are safe for concurrent use.
 type Session struct {
-	opt         *Options
-	conn        engine.Conn
-	User        string
-	Device      string
-	Claims      auth.Claims
-	ConnectedAt time.Time
-	deviceKey   string
+	opt          *Options
+	conn         engine.Conn
+	User         string
+	Device       string
+	ConnectedAt  time.Time
+	roomPatterns []string // the token's rooms
+	deviceKey    string
 
 	commands atomic.Int32 // commands in flight
 
@@ -106,12 +106,12 @@ type flightKey struct {
 // cluster-wide log once Start is called.
 func New(opt *Options, conn engine.Conn, claims auth.Claims, device string) *Session {
 	s := &Session{
-		opt:         opt,
-		conn:        conn,
-		User:        claims.Sub,
-		Device:      device,
-		Claims:      claims,
-		ConnectedAt: opt.Now(),
+		opt:          opt,
+		conn:         conn,
+		User:         claims.Sub,
+		Device:       device,
+		roomPatterns: claims.Rooms,
+		ConnectedAt:  opt.Now(),
 		// The length prefix keeps (user, device) pairs from colliding.
 		deviceKey: strconv.Itoa(len(claims.Sub)) + ":" + claims.Sub + "/" + device,
 	}
@@ -120,6 +120,9 @@ func New(opt *Options, conn engine.Conn, claims auth.Claims, device string) *Ses
 	}
 	return s
 }
+
+// MayJoin reports whether the session's token allows room.
+func (s *Session) MayJoin(room string) bool { return auth.Claims{Rooms: s.roomPatterns}.MayJoin(room) }
 
 // AcquireCommand takes one of max slots for a command in flight; false
 // when all are taken. ReleaseCommand gives it back.
