@@ -168,7 +168,7 @@ func (n *Node) Cluster(ctx context.Context) (api.ClusterInfo, error) {
 }
 
 func (n *Node) registryEntry(s *session.Session) registry.Session {
-	return registry.Session{ID: s.ID(), User: s.User, Device: s.Device, Node: n.cfg.NodeID, ConnectedAt: s.ConnectedAt}
+	return registry.Session{ID: s.ID(), User: s.User, Device: s.Device, Node: n.cfg.NodeID, ConnectedAt: s.ConnectedAt()}
 }
 
 func badName(what string) error {

@@ -16,7 +16,8 @@ type flight struct {
 // the same timeout, the oldest open flight is also the first due: retries
 // and the timer look only at the head. Acknowledged flights behind an open
 // one keep their slot until the head moves. Called with the session's mu
-// held; the zero value is empty, and an empty ring keeps no buffer.
+// held; the zero value is empty, and an empty ring keeps no buffer. A
+// session makes its ring when it first sends: an idle one has none.
 type flightRing struct {
 	first uint64 // number of the flight at head
 	head  int
@@ -40,9 +41,25 @@ func (r *flightRing) push(f flight) uint64 {
 	return r.first + uint64(r.n-1)
 }
 
+// openCount is the flights not yet acknowledged; slots the slots in use. A
+// nil ring (a session that never sent) is empty.
+func (r *flightRing) openCount() int {
+	if r == nil {
+		return 0
+	}
+	return r.open
+}
+
+func (r *flightRing) slots() int {
+	if r == nil {
+		return 0
+	}
+	return r.n
+}
+
 // get returns open flight num, or nil.
 func (r *flightRing) get(num uint64) *flight {
-	if num < r.first || num-r.first >= uint64(r.n) {
+	if r == nil || num < r.first || num-r.first >= uint64(r.n) {
 		return nil
 	}
 	f := &r.buf[(r.head+int(num-r.first))%len(r.buf)]
@@ -68,7 +85,7 @@ func (r *flightRing) close(f *flight) {
 
 // oldest returns the open flight sent first (the first due), or nil.
 func (r *flightRing) oldest() *flight {
-	if r.n == 0 {
+	if r == nil || r.n == 0 {
 		return nil
 	}
 	return &r.buf[r.head] // the head is open: close pops closed heads
@@ -76,6 +93,9 @@ func (r *flightRing) oldest() *flight {
 
 // each calls fn on every open flight, oldest first. fn may close it.
 func (r *flightRing) each(fn func(f *flight)) {
+	if r == nil {
+		return
+	}
 	first, n := r.first, r.n
 	for num := first; num < first+uint64(n); num++ {
 		if f := r.get(num); f != nil {

@@ -49,7 +49,7 @@ type Session struct {
 	conn         engine.Conn
 	User         string
 	Device       string
-	ConnectedAt  time.Time
+	connectedAt  int64    // unix ns
 	roomPatterns []string // the token's rooms
 	deviceKey    string
 
@@ -66,8 +66,8 @@ type Session struct {
 	rooms      map[mailbox.Stream]*streamState
 	live       []Delivery
 	sendq      []queued
-	liveQueued int // entries of sendq that came live: only they make a slow consumer
-	flights    flightRing
+	liveQueued int         // entries of sendq that came live: only they make a slow consumer
+	flights    *flightRing // nil until the first send
 	timer      *time.Timer
 	wakeAt     int64 // unix ns the timer is set for; 0: not set
 	gapSince   int64 // unix ns since live messages ahead of their stream wait; 0: none
@@ -111,7 +111,7 @@ func New(opt *Options, conn engine.Conn, claims auth.Claims, device string) *Ses
 		User:         claims.Sub,
 		Device:       device,
 		roomPatterns: claims.Rooms,
-		ConnectedAt:  opt.Now(),
+		connectedAt:  opt.Now().UnixNano(),
 		// The length prefix keeps (user, device) pairs from colliding.
 		deviceKey: strconv.Itoa(len(claims.Sub)) + ":" + claims.Sub + "/" + device,
 	}
@@ -120,6 +120,9 @@ func New(opt *Options, conn engine.Conn, claims auth.Claims, device string) *Ses
 	}
 	return s
 }
+
+// ConnectedAt is when the session began.
+func (s *Session) ConnectedAt() time.Time { return time.Unix(0, s.connectedAt) }
 
 // MayJoin reports whether the session's token allows room.
 func (s *Session) MayJoin(room string) bool { return auth.Claims{Rooms: s.roomPatterns}.MayJoin(room) }
@@ -312,7 +315,7 @@ func (s *Session) Closed(reason string) bool {
 	}
 	s.closed = true
 	s.live, s.sendq, s.liveQueued = nil, nil, 0
-	s.flights = flightRing{}
+	s.flights = nil
 	if s.timer != nil {
 		s.timer.Stop()
 	}
@@ -325,7 +328,7 @@ func (s *Session) Closed(reason string) bool {
 func (s *Session) Pending() (queued, inflight int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.live) + len(s.sendq), s.flights.open
+	return len(s.live) + len(s.sendq), s.flights.openCount()
 }
 
 // onAck records the client's acknowledgement of flight num.
@@ -341,7 +344,7 @@ func (s *Session) onAck(num uint64) {
 		return // resent under a newer number, given up, or the session closed
 	}
 	key := f.key
-	full := s.flights.open >= s.opt.Window || s.flights.n >= maxSlots(s.opt.Window)
+	full := s.flights.openCount() >= s.opt.Window || s.flights.slots() >= maxSlots(s.opt.Window)
 	s.flights.close(f)
 	st := s.state(key.stream)
 	record := st == nil || st.gen == key.gen

@@ -15,9 +15,17 @@ const storeRetry = time.Second
 // up, and a client that skips acks must not grow the ring without bound.
 func maxSlots(window int) int { return 8 * window }
 
+// pushFlight adds f to the session's flights, making the ring on the first.
+func (s *Session) pushFlight(f flight) uint64 {
+	if s.flights == nil {
+		s.flights = &flightRing{}
+	}
+	return s.flights.push(f)
+}
+
 // hasWindow reports room for one more flight. Called with s.mu held.
 func (s *Session) hasWindow() bool {
-	return s.flights.open < s.opt.Window && s.flights.n < maxSlots(s.opt.Window)
+	return s.flights.openCount() < s.opt.Window && s.flights.slots() < maxSlots(s.opt.Window)
 }
 
 // kick starts the worker unless the sending is owned already; the owner
@@ -58,7 +66,7 @@ func (s *Session) takeDirect(d Delivery) (uint64, bool) {
 			return 0, false
 		}
 		st.sent, st.lastID = d.Msg.Seq, d.Msg.ID
-		num = s.flights.push(flight{key: flightKey{stream: d.Stream, seq: d.Msg.Seq, gen: st.gen}, d: d, deadline: now.Add(s.opt.AckTimeout).UnixNano()})
+		num = s.pushFlight(flight{key: flightKey{stream: d.Stream, seq: d.Msg.Seq, gen: st.gen}, d: d, deadline: now.Add(s.opt.AckTimeout).UnixNano()})
 	}
 	s.running, s.poked = true, false
 	s.opt.Metrics.Delivered()
@@ -215,7 +223,7 @@ func (s *Session) queueLive(d Delivery) {
 // window among them, so replay never queues more than the client can take.
 // Called with s.mu held.
 func (s *Session) takeReplays() []replayJob {
-	free := s.opt.Window - len(s.sendq) - s.flights.open
+	free := s.opt.Window - len(s.sendq) - s.flights.openCount()
 	var jobs []replayJob
 	now := s.opt.Now()
 	s.starved = false
@@ -262,7 +270,7 @@ func (s *Session) takeSends(sends []send) []send {
 			if st := s.state(d.Stream); st != nil {
 				key.gen = st.gen
 			}
-			num = s.flights.push(flight{key: key, d: d, deadline: deadline})
+			num = s.pushFlight(flight{key: key, d: d, deadline: deadline})
 		}
 		sends = append(sends, send{d: d, num: num})
 		s.opt.Metrics.Delivered()
@@ -283,7 +291,7 @@ func (s *Session) takeSends(sends []send) []send {
 func (s *Session) takeRetries(sends []send) []send {
 	now := s.opt.Now()
 	nowNs, nowMs := now.UnixNano(), now.UnixMilli()
-	for range s.flights.n {
+	for range s.flights.slots() {
 		f := s.flights.oldest()
 		if f == nil || f.deadline > nowNs {
 			break
@@ -295,7 +303,7 @@ func (s *Session) takeRetries(sends []send) []send {
 		}
 		old.attempts++
 		old.deadline = now.Add(s.opt.AckTimeout).UnixNano()
-		sends = append(sends, send{d: old.d, num: s.flights.push(old)})
+		sends = append(sends, send{d: old.d, num: s.pushFlight(old)})
 		s.opt.Metrics.Retried()
 	}
 	return sends
