@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -53,6 +54,9 @@ func cli(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return 2
 	}
 	printDevSecrets(stdout, s.Config, apiKey, jwtSecret, selfCommand(os.Args[0]))
+	if getenv("GOGC") == "" {
+		debug.SetGCPercent(cmp.Or(s.GCPercent, defaultGCPercent))
+	}
 	if err := run(ctx, s.Config, newLogger(stderr, s)); err != nil {
 		fmt.Fprintf(stderr, "courier: %v\n", err)
 		return 1
