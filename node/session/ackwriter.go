@@ -64,8 +64,9 @@ func (o *Options) writeAcks() {
 }
 
 func (o *Options) storeAcks(batch []mailbox.Ack) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
+	// No deadline of our own: one per batch would allocate on every batch,
+	// and the Redis client bounds each round trip with its own timeouts.
+	ctx := context.Background()
 	var err error
 	if b, ok := o.Mailbox.(mailbox.AckBatcher); ok {
 		err = b.AckBatch(ctx, batch)

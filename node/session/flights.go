@@ -1,5 +1,7 @@
 package session
 
+import "sync"
+
 // flight is one message sent and not yet acknowledged.
 type flight struct {
 	key      flightKey
@@ -79,6 +81,10 @@ func (r *flightRing) close(f *flight) {
 		r.n--
 	}
 	if r.n == 0 {
+		if len(r.buf) == minFlightSlots {
+			clear(r.buf)
+			flightBufs.Put((*[minFlightSlots]flight)(r.buf))
+		}
 		r.head, r.buf = 0, nil
 	}
 }
@@ -104,8 +110,19 @@ func (r *flightRing) each(fn func(f *flight)) {
 	}
 }
 
+// minFlightSlots is a ring's first buffer. Emptied, a ring hands it back to
+// flightBufs: a session that all its messages acknowledged keeps no buffer,
+// and the next send takes one without allocating.
+const minFlightSlots = 8
+
+var flightBufs = sync.Pool{New: func() any { return new([minFlightSlots]flight) }}
+
 func (r *flightRing) grow() {
-	buf := make([]flight, max(8, 2*len(r.buf)))
+	if len(r.buf) == 0 {
+		r.buf, r.head = flightBufs.Get().(*[minFlightSlots]flight)[:], 0
+		return
+	}
+	buf := make([]flight, 2*len(r.buf))
 	for i := 0; i < r.n; i++ {
 		buf[i] = r.buf[(r.head+i)%len(r.buf)]
 	}
