@@ -19,6 +19,10 @@ type ackWriter struct {
 	running bool
 }
 
+// ackGather is the least time between two batches of one writer. The first
+// ack after a quiet spell is written at once.
+const ackGather = 25 * time.Millisecond
+
 // maxQueuedAcks bounds the acks waiting for a store that is slow or gone.
 // Beyond it acks are dropped: their messages come again on the next
 // connection (at least once), which is what a lost ack means anyway.
@@ -55,11 +59,15 @@ func (o *Options) writeAcks() {
 		w.queue, w.spare = w.spare[:0], nil
 		w.mu.Unlock()
 
+		start := time.Now()
 		o.storeAcks(batch)
 		clear(batch)
 		w.mu.Lock()
 		w.spare = batch[:0]
 		w.mu.Unlock()
+		// Let the next batch gather: a device acknowledges many messages of
+		// a busy room in that time, and the store takes them in one call.
+		time.Sleep(ackGather - time.Since(start))
 	}
 }
 
