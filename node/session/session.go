@@ -31,6 +31,8 @@ type Delivery struct {
 	// session of a fan-out; engines that can share it write only the ack id
 	// per connection.
 	Prepared *engine.Prepared
+
+	at int64 // unix ns it reached the session's live queue
 }
 
 // Prepare makes the shared encoding of m for a fan-out: the event with its
@@ -70,7 +72,7 @@ type Session struct {
 	flights    *flightRing // nil until the first send
 	timer      *time.Timer
 	wakeAt     int64 // unix ns the timer is set for; 0: not set
-	gapSince   int64 // unix ns since live messages ahead of their stream wait; 0: none
+	gapSince   int64 // unix ns the oldest live message ahead of its stream came; 0: none
 }
 
 type queued struct {
@@ -281,6 +283,7 @@ func (s *Session) Deliver(d Delivery) {
 		s.Close(ReasonSlowConsumer)
 		return
 	}
+	d.at = s.opt.Now().UnixNano()
 	s.live = append(s.live, d)
 	s.mu.Unlock()
 	s.kick()

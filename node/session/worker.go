@@ -1,6 +1,9 @@
 package session
 
 import (
+	"cmp"
+	"slices"
+	"strings"
 	"time"
 
 	"courier/router/mailbox"
@@ -145,9 +148,18 @@ func (s *Session) work() {
 // steady flow. Anything else (a gap) turns into a mailbox read, which is
 // the one source of truth. Called with s.mu held.
 func (s *Session) absorbLive() {
+	if len(s.live) > 1 && !slices.ContainsFunc(s.live, func(d Delivery) bool { return d.Msg.Seq == 0 }) {
+		// Concurrent pushes arrive in any order: in seq order, one that
+		// came before the one it follows still continues its stream.
+		// (Not with fire-and-forget messages among them: they have no seq,
+		// and keep their place.)
+		slices.SortStableFunc(s.live, func(a, b Delivery) int {
+			return cmp.Or(strings.Compare(string(a.Stream), string(b.Stream)), cmp.Compare(a.Msg.Seq, b.Msg.Seq))
+		})
+	}
 	kept := s.live[:0]
 	now := s.opt.Now().UnixNano()
-	holding := false
+	s.gapSince = 0
 	for _, d := range s.live {
 		if d.Msg.Seq == 0 {
 			s.queueLive(d)
@@ -167,20 +179,15 @@ func (s *Session) absorbLive() {
 		case d.Msg.Seq == st.sent+1:
 			st.sent, st.lastID = d.Msg.Seq, d.Msg.ID
 			s.queueLive(d)
-		case now-s.gapSince < gapWait.Nanoseconds() || s.gapSince == 0:
-			// Ahead of the stream: concurrent pushes reach a session in
-			// any order, and the one before is most likely on its way.
-			if s.gapSince == 0 {
-				s.gapSince = now
+		case now-d.at < gapWait.Nanoseconds():
+			// Ahead of the stream: the one before is most likely on its way.
+			if s.gapSince == 0 || d.at < s.gapSince {
+				s.gapSince = d.at
 			}
-			holding = true
 			kept = append(kept, d)
 		default:
 			st.replay = true // a gap that stayed: read it from the mailbox
 		}
-	}
-	if !holding {
-		s.gapSince = 0
 	}
 	clear(s.live[len(kept):])
 	s.live = kept
@@ -191,7 +198,7 @@ func (s *Session) absorbLive() {
 
 // gapWait is how long a live message ahead of its stream waits for the
 // ones before it before the gap is read from the mailbox.
-const gapWait = 100 * time.Millisecond
+const gapWait = 500 * time.Millisecond
 
 // resetSkew is how much newer than the last message sent a message at an
 // old seq must be to mean that the stream started over. Ids are made before
@@ -349,6 +356,20 @@ func (s *Session) onTimer() {
 	s.kick()
 }
 
+// liveContinues reports whether the live queue holds the message after the
+// last one read of st: then the rest comes live, and a read that stopped at
+// its limit owes no further read. Without this a session whose window is
+// the bottleneck would read every message of a busy room from the mailbox
+// in small batches and drop the live copies. Called with s.mu held.
+func (s *Session) liveContinues(st *streamState) bool {
+	for _, d := range s.live {
+		if d.Stream == st.name && d.Msg.Seq == st.sent+1 {
+			return true
+		}
+	}
+	return false
+}
+
 // replay reads one batch of what the device has not acknowledged in a stream.
 func (s *Session) replay(job replayJob) {
 	ctx, cancel := s.storeContext()
@@ -379,7 +400,7 @@ func (s *Session) replay(job replayJob) {
 		st.sent, st.lastID = m.Seq, m.ID
 		s.sendq = append(s.sendq, queued{d: Delivery{Stream: job.stream, Msg: m}})
 	}
-	if len(msgs) == job.limit {
+	if len(msgs) == job.limit && !s.liveContinues(st) {
 		st.replay = true // more to read once the window has room
 	}
 }
