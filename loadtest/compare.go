@@ -33,7 +33,7 @@ type compareFlags struct {
 // suitePresets are the README's measurements; flags after them override.
 var suitePresets = map[string][]string{
 	"connect":   {"--clients", "15000", "--connect-rate", "1000", "--duration", "20s", "--settle", "3s"},
-	"room":      {"--clients", "2000", "--rate", "20", "--duration", "10s", "--grace", "20s", "--settle", "2s"},
+	"room":      {"--clients", "2000", "--rate", "200", "--duration", "10s", "--grace", "20s", "--settle", "2s"},
 	"push":      {"--clients", "5000", "--rate", "1000", "--duration", "20s"},
 	"reconnect": {"--clients", "15000", "--connect-rate", "1000", "--mode", "kill", "--down", "5s", "--rate", "3000", "--settle", "5s"},
 }
