@@ -285,6 +285,16 @@ func (s *Session) Deliver(d Delivery) {
 	}
 	d.at = s.opt.Now().UnixNano()
 	s.live = append(s.live, d)
+	// Concurrent pushes arrive in any order: kept in seq order per stream,
+	// one that came before the one it follows still continues its stream.
+	// Fire-and-forget messages (no seq) keep their place.
+	for i := len(s.live) - 1; i > 0; i-- {
+		a, b := &s.live[i-1], &s.live[i]
+		if a.Stream != b.Stream || a.Msg.Seq == 0 || b.Msg.Seq == 0 || a.Msg.Seq < b.Msg.Seq {
+			break
+		}
+		*a, *b = *b, *a
+	}
 	s.mu.Unlock()
 	s.kick()
 }

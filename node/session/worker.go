@@ -1,9 +1,6 @@
 package session
 
 import (
-	"cmp"
-	"slices"
-	"strings"
 	"time"
 
 	"courier/router/mailbox"
@@ -148,15 +145,6 @@ func (s *Session) work() {
 // steady flow. Anything else (a gap) turns into a mailbox read, which is
 // the one source of truth. Called with s.mu held.
 func (s *Session) absorbLive() {
-	if len(s.live) > 1 && !slices.ContainsFunc(s.live, func(d Delivery) bool { return d.Msg.Seq == 0 }) {
-		// Concurrent pushes arrive in any order: in seq order, one that
-		// came before the one it follows still continues its stream.
-		// (Not with fire-and-forget messages among them: they have no seq,
-		// and keep their place.)
-		slices.SortStableFunc(s.live, func(a, b Delivery) int {
-			return cmp.Or(strings.Compare(string(a.Stream), string(b.Stream)), cmp.Compare(a.Msg.Seq, b.Msg.Seq))
-		})
-	}
 	kept := s.live[:0]
 	now := s.opt.Now().UnixNano()
 	s.gapSince = 0
