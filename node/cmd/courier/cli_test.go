@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"log/slog"
 	"strings"
@@ -181,5 +182,19 @@ func TestTokenErrors(t *testing.T) {
 	code, _, errOut, _ := runCLI(t, []string{"token", "--user", "u"}, env())
 	if code != 2 || !strings.Contains(errOut, "no JWT secret") {
 		t.Errorf("cli token without secret: exit %d %q", code, errOut)
+	}
+}
+
+// A generated secret never starts with '-': pasted after a flag it would
+// read as another flag. The first 32 bytes here encode to "-...".
+func TestRandomSecretNeverLooksLikeAFlag(t *testing.T) {
+	dash := bytes.Repeat([]byte{0xfb}, 32) // base64url "-_-_..."
+	plain := bytes.Repeat([]byte{0x01}, 32)
+	s, err := randomSecret(bytes.NewReader(append(dash, plain...)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.HasPrefix(s, "-") || s != base64.RawURLEncoding.EncodeToString(plain) {
+		t.Fatalf("secret %q: want the second draw, not one starting with '-'", s)
 	}
 }

@@ -35,12 +35,19 @@ func ensureSecrets(cfg *node.Config, r io.Reader) (apiKey, jwtSecret bool, err e
 	return apiKey, jwtSecret, nil
 }
 
+// randomSecret is 32 random bytes, base64url. One that starts with '-'
+// is drawn again: pasted after --api-key or --jwt-secret, as the hints we
+// print do, it would read as a flag.
 func randomSecret(r io.Reader) (string, error) {
 	b := make([]byte, 32)
-	if _, err := io.ReadFull(r, b); err != nil {
-		return "", fmt.Errorf("generating a dev secret: %w", err)
+	for {
+		if _, err := io.ReadFull(r, b); err != nil {
+			return "", fmt.Errorf("generating a dev secret: %w", err)
+		}
+		if s := base64.RawURLEncoding.EncodeToString(b); s[0] != '-' {
+			return s, nil
+		}
 	}
-	return base64.RawURLEncoding.EncodeToString(b), nil
 }
 
 // printDevSecrets shows generated secrets once, on stdout, with commands
