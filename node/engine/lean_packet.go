@@ -97,6 +97,10 @@ func decodePacket(s []byte) (*sioPacket, error) {
 			return nil, errBadPacket
 		}
 	case pkAck, pkBinaryAck:
+		if p.id >= 0 && string(body) == "[]" {
+			p.data = []any{} // the usual ack, of every pushed message: no JSON decoder
+			break
+		}
 		if p.id < 0 || json.Unmarshal(body, &p.data) != nil || p.data == nil {
 			return nil, errBadPacket
 		}
