@@ -3,17 +3,19 @@ package mailbox
 import (
 	"math"
 	"slices"
+
+	"courier/router/internal/smallmap"
 )
 
 // stream is one log of the in-memory mailbox. Its methods run under the
 // owning shard's lock; times are unix ms.
 type stream struct {
-	last    uint64            // seq of the newest message ever appended
-	msgs    ring              // held messages, ascending seq
-	ids     map[string]uint64 // id -> seq of the held messages
-	devices deviceSet         // per-device ack state
-	minExp  int64             // lower bound of the held messages' Expires
-	touched int64             // last Append, Pending or Ack
+	last    uint64               // seq of the newest message ever appended
+	msgs    ring                 // held messages, ascending seq
+	ids     map[string]uint64    // id -> seq of the held messages
+	devices smallmap.Map[device] // per-device ack state
+	minExp  int64                // lower bound of the held messages' Expires
+	touched int64                // last Append, Pending or Ack
 }
 
 // device is one device's acknowledgements in one stream.
@@ -86,9 +88,9 @@ func (s *stream) add(m Message, limit int) int {
 // live returns the state of device name, fresh if it was never seen or has
 // been idle for ttl. ok is false when the device is unknown.
 func (s *stream) live(name string, now, ttl int64) (device, bool) {
-	d, ok := s.devices.get(name)
+	d, ok := s.devices.Get(name)
 	if ok && now-d.seen >= ttl {
-		s.devices.del(name)
+		s.devices.Delete(name)
 		return device{}, false
 	}
 	return d, ok
@@ -97,7 +99,7 @@ func (s *stream) live(name string, now, ttl int64) (device, bool) {
 // put stores d as the state of device name, touched at now.
 func (s *stream) put(name string, d device, now int64) {
 	d.seen = now
-	s.devices.set(name, d)
+	s.devices.Set(name, d)
 }
 
 // ack records seq for d and advances its watermark.
@@ -181,14 +183,14 @@ func (s *stream) pending(d *device, after uint64, limit int) []Message {
 // acknowledged (every held message when no device is live). It forgets
 // devices idle for ttl.
 func (s *stream) count(now, ttl int64) int {
-	s.devices.each(func(_ string, d *device) bool { return now-d.seen < ttl })
-	if s.devices.len() == 0 {
+	s.devices.Keep(func(_ string, d *device) bool { return now-d.seen < ttl })
+	if s.devices.Len() == 0 {
 		return s.msgs.n
 	}
 	n := 0
 	for i := 0; i < s.msgs.n; i++ {
 		seq := s.msgs.at(i).Seq
-		if s.devices.any(func(d *device) bool { return !d.hasAcked(seq) }) {
+		if s.devices.Any(func(d *device) bool { return !d.hasAcked(seq) }) {
 			n++
 		}
 	}
@@ -200,7 +202,7 @@ func (s *stream) count(now, ttl int64) int {
 // seq counter then restarts at 1).
 func (s *stream) sweep(now, ttl int64) (dropped int, dead bool) {
 	dropped = s.expire(now)
-	s.devices.each(func(_ string, d *device) bool {
+	s.devices.Keep(func(_ string, d *device) bool {
 		if now-d.seen >= ttl {
 			return false
 		}

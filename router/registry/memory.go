@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"courier/router/internal/janitor"
+	"courier/router/internal/smallmap"
 	"slices"
 	"sync"
 	"time"
@@ -18,9 +19,9 @@ type Memory struct {
 	now func() time.Time
 
 	mu       sync.RWMutex
-	sessions map[string]*entry              // session id -> session
-	users    map[string]*idSet              // user -> session ids
-	nodes    map[string]map[string]struct{} // node -> session ids
+	sessions map[string]*entry                  // session id -> session
+	users    map[string]*smallmap.Map[struct{}] // user -> session ids
+	nodes    map[string]map[string]struct{}     // node -> session ids
 	rooms    map[string]*room
 
 	dmu     sync.Mutex
@@ -61,7 +62,7 @@ func NewMemory(cfg Config) *Memory {
 		ttl:      cfg.DeviceTTL,
 		now:      cfg.Now,
 		sessions: make(map[string]*entry),
-		users:    make(map[string]*idSet),
+		users:    make(map[string]*smallmap.Map[struct{}]),
 		nodes:    make(map[string]map[string]struct{}),
 		rooms:    make(map[string]*room),
 		devices:  make(map[deviceKey]*remembered),
@@ -91,16 +92,16 @@ func (m *Memory) Sweep() {
 func (m *Memory) userAdd(user, id string) {
 	set := m.users[user]
 	if set == nil {
-		set = &idSet{}
+		set = &smallmap.Map[struct{}]{}
 		m.users[user] = set
 	}
-	set.add(id)
+	set.Set(id, struct{}{})
 }
 
 func (m *Memory) userDel(user, id string) {
 	if set := m.users[user]; set != nil {
-		set.del(id)
-		if set.len() == 0 {
+		set.Delete(id)
+		if set.Len() == 0 {
 			delete(m.users, user)
 		}
 	}
@@ -204,7 +205,7 @@ func (m *Memory) UserSessions(_ context.Context, user string) ([]Session, error)
 		m.mu.RUnlock()
 		return nil, nil
 	}
-	ids := set.list()
+	ids := set.Keys()
 	out := make([]Session, 0, len(ids))
 	for _, id := range ids {
 		out = append(out, m.sessions[id].s)
