@@ -188,3 +188,75 @@ func TestConcurrentIdsAtLowerSeqAreNoReset(t *testing.T) {
 		t.Fatalf("sent %d messages, want 2: a late live message was taken for a store that started over", n)
 	}
 }
+
+// countingMailbox counts reads, and holds them while gate is set.
+type countingMailbox struct {
+	mailbox.Mailbox
+	mu    sync.Mutex
+	reads int
+	gate  chan struct{}
+}
+
+func (c *countingMailbox) Pending(ctx context.Context, s mailbox.Stream, d string, after uint64, limit int) ([]mailbox.Message, error) {
+	c.mu.Lock()
+	c.reads++
+	gate := c.gate
+	c.mu.Unlock()
+	if gate != nil {
+		<-gate
+	}
+	return c.Mailbox.Pending(ctx, s, d, after, limit)
+}
+
+func (c *countingMailbox) count() int { c.mu.Lock(); defer c.mu.Unlock(); return c.reads }
+
+// A read that filled the window owes no other when the live queue holds
+// what comes next: the rest comes live. (It used to read again, and a
+// member of a busy room whose window was the bottleneck read every message
+// from the mailbox in small batches.)
+func TestFullReadOwesNoOtherWhenLiveContinues(t *testing.T) {
+	h := newHarness(t, func(o *Options) { o.Window = 3 })
+	cm := &countingMailbox{Mailbox: h.mb, gate: make(chan struct{})}
+	h.opt.Mailbox = cm
+	room := mailbox.RoomStream("r")
+	h.push(room, 3)
+	h.s.Subscribe(room) // reads 1..3 (the window), held at the gate
+	waitFor(t, "read under way", func() bool { return cm.count() == 1 })
+	for _, m := range h.push(room, 2) { // 4, 5 arrive live meanwhile
+		h.s.Deliver(Delivery{Stream: room, Msg: m})
+	}
+	close(cm.gate)
+	for _, e := range h.waitSent(3) {
+		e.ack(nil)
+	}
+	sent := h.waitSent(5)
+	for i, e := range sent {
+		if e.meta.Seq != uint64(i+1) {
+			t.Fatalf("emit %d has seq %d", i, e.meta.Seq)
+		}
+	}
+	if n := cm.count(); n != 1 {
+		t.Fatalf("%d mailbox reads, want 1: the live queue held what came next", n)
+	}
+}
+
+// A live message one ahead of its stream waits for the one before it,
+// which concurrent pushes deliver a moment later: no mailbox read.
+func TestLiveAheadWaitsForTheOneBefore(t *testing.T) {
+	h := newHarness(t, nil)
+	cm := &countingMailbox{Mailbox: h.mb}
+	h.opt.Mailbox = cm
+	room := mailbox.RoomStream("r")
+	h.s.Subscribe(room)
+	waitFor(t, "first read", func() bool { h.s.mu.Lock(); defer h.s.mu.Unlock(); return h.s.state(room).ready })
+	msgs := h.push(room, 2)
+	h.s.Deliver(Delivery{Stream: room, Msg: msgs[1]}) // 2 before 1
+	h.s.Deliver(Delivery{Stream: room, Msg: msgs[0]})
+	sent := h.waitSent(2)
+	if sent[0].meta.Seq != 1 || sent[1].meta.Seq != 2 {
+		t.Fatalf("sent seqs %d, %d; want 1, 2", sent[0].meta.Seq, sent[1].meta.Seq)
+	}
+	if n := cm.count(); n != 1 {
+		t.Fatalf("%d mailbox reads, want 1 (the first): a message one ahead was read from the mailbox", n)
+	}
+}
