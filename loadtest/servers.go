@@ -197,27 +197,16 @@ func startCourier(ctx context.Context, log *slog.Logger, bin, dir string, n int)
 		if len(seeds) == 0 {
 			seeds = []string{"127.0.0.1:" + strconv.Itoa(gossip)}
 		}
-		p := &proc{name: fmt.Sprintf("courier-n%d", i+1), log: filepath.Join(dir, fmt.Sprintf("n%d.log", i+1)),
-			args: []string{bin, "--listen", "127.0.0.1:" + strconv.Itoa(http), "--node-id", fmt.Sprintf("n%d", i+1),
-				"--redis", "redis://127.0.0.1:" + strconv.Itoa(ports[0]),
-				"--gossip-listen", "127.0.0.1:" + strconv.Itoa(gossip), "--peer-listen", "127.0.0.1:" + strconv.Itoa(peer),
-				"--join", strings.Join(seeds, ","),
-				"--api-key", cmpKey, "--jwt-secret", cmpSecret, "--shutdown-timeout", "5s", "--log-level", "warn"}}
-		if err := p.start(); err != nil {
-			s.stop()
-			return nil, fmt.Errorf("%s: %w", bin, err)
-		}
-		s.procs = append(s.procs, p)
-		s.targets = append(s.targets, "http://127.0.0.1:"+strconv.Itoa(http))
-		s.pids = append(s.pids, watchedPID{Name: p.name, PID: p.pid()})
-	}
-	for _, t := range s.targets {
-		if err := waitReady(ctx, t, n); err != nil {
+		err := s.startNode(bin, dir, i+1, http,
+			"--redis", "redis://127.0.0.1:"+strconv.Itoa(ports[0]),
+			"--gossip-listen", "127.0.0.1:"+strconv.Itoa(gossip), "--peer-listen", "127.0.0.1:"+strconv.Itoa(peer),
+			"--join", strings.Join(seeds, ","))
+		if err != nil {
 			s.stop()
 			return nil, err
 		}
 	}
-	return s, nil
+	return s, s.waitNodes(ctx)
 }
 
 // startCourierMemory starts one courier node on its embedded in-memory
@@ -228,20 +217,37 @@ func startCourierMemory(ctx context.Context, log *slog.Logger, bin, dir string) 
 		return nil, err
 	}
 	s := &stack{log: log}
-	p := &proc{name: "courier-n1", log: filepath.Join(dir, "n1.log"),
-		args: []string{bin, "--listen", "127.0.0.1:" + strconv.Itoa(ports[0]), "--node-id", "n1",
-			"--api-key", cmpKey, "--jwt-secret", cmpSecret, "--shutdown-timeout", "5s", "--log-level", "warn"}}
-	if err := p.start(); err != nil {
-		return nil, fmt.Errorf("%s: %w", bin, err)
-	}
-	s.procs = append(s.procs, p)
-	s.targets = append(s.targets, "http://127.0.0.1:"+strconv.Itoa(ports[0]))
-	s.pids = append(s.pids, watchedPID{Name: p.name, PID: p.pid()})
-	if err := waitReady(ctx, s.targets[0], 1); err != nil {
-		s.stop()
+	if err := s.startNode(bin, dir, 1, ports[0]); err != nil {
 		return nil, err
 	}
-	return s, nil
+	return s, s.waitNodes(ctx)
+}
+
+// startNode starts courier node n (id "n<n>", log dir/n<n>.log) on HTTP
+// port http with the compare key and secret, plus extra flags.
+func (s *stack) startNode(bin, dir string, n, http int, extra ...string) error {
+	args := append([]string{bin, "--listen", "127.0.0.1:" + strconv.Itoa(http), "--node-id", fmt.Sprintf("n%d", n),
+		"--api-key", cmpKey, "--jwt-secret", cmpSecret, "--shutdown-timeout", "5s", "--log-level", "warn"}, extra...)
+	p := &proc{name: fmt.Sprintf("courier-n%d", n), log: filepath.Join(dir, fmt.Sprintf("n%d.log", n)), args: args}
+	if err := p.start(); err != nil {
+		return fmt.Errorf("%s: %w", bin, err)
+	}
+	s.procs = append(s.procs, p)
+	s.targets = append(s.targets, "http://127.0.0.1:"+strconv.Itoa(http))
+	s.pids = append(s.pids, watchedPID{Name: p.name, PID: p.pid()})
+	return nil
+}
+
+// waitNodes waits until every node answers ready and, in a cluster, sees
+// all the others alive; on failure it stops the stack.
+func (s *stack) waitNodes(ctx context.Context) error {
+	for _, t := range s.targets {
+		if err := waitReady(ctx, t, len(s.targets)); err != nil {
+			s.stop()
+			return err
+		}
+	}
+	return nil
 }
 
 // startPeer starts the Node socket.io reference server.
