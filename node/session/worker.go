@@ -82,7 +82,10 @@ func (s *Session) sendDirect(d Delivery, num uint64) {
 	s.mu.Lock()
 	s.running = false
 	more := s.poked || len(s.live) > 0
-	if !more && !s.closed {
+	// A timer set no later than the oldest flight's deadline re-arms itself
+	// when it fires: only a missing or later one needs arming here, which
+	// spares nearly every direct send a walk of the streams.
+	if f := s.flights.oldest(); !more && !s.closed && (s.wakeAt == 0 || (f != nil && f.deadline < s.wakeAt)) {
 		s.armTimer()
 	}
 	s.mu.Unlock()
