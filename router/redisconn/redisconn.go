@@ -73,21 +73,7 @@ func parseSingle(rawURL string) (*redis.Options, error) {
 	if err != nil {
 		return nil, fmt.Errorf("redisconn: bad URL %q: %w", redact(rawURL), err)
 	}
-	if opt.DialTimeout == 0 {
-		opt.DialTimeout = DefaultDialTimeout
-	}
-	if opt.ReadTimeout == 0 {
-		opt.ReadTimeout = DefaultReadTimeout
-	}
-	if opt.WriteTimeout == 0 {
-		opt.WriteTimeout = DefaultWriteTimeout
-	}
-	if opt.PoolTimeout == 0 {
-		opt.PoolTimeout = DefaultPoolTimeout
-	}
-	if opt.MinIdleConns == 0 {
-		opt.MinIdleConns = DefaultMinIdleConns
-	}
+	withDefaults(&opt.DialTimeout, &opt.ReadTimeout, &opt.WriteTimeout, &opt.PoolTimeout, &opt.MinIdleConns)
 	return opt, nil
 }
 
@@ -131,26 +117,28 @@ func parseCluster(scheme, rest string) (*redis.ClusterOptions, error) {
 	if err != nil {
 		return nil, fmt.Errorf("redisconn: bad URL %q: %w", shown, err)
 	}
-	if opt.DialTimeout == 0 {
-		opt.DialTimeout = DefaultDialTimeout
-	}
-	if opt.ReadTimeout == 0 {
-		opt.ReadTimeout = DefaultReadTimeout
-	}
-	if opt.WriteTimeout == 0 {
-		opt.WriteTimeout = DefaultWriteTimeout
-	}
-	if opt.PoolTimeout == 0 {
-		opt.PoolTimeout = DefaultPoolTimeout
-	}
-	if opt.MinIdleConns == 0 {
-		opt.MinIdleConns = DefaultMinIdleConns
-	}
+	withDefaults(&opt.DialTimeout, &opt.ReadTimeout, &opt.WriteTimeout, &opt.PoolTimeout, &opt.MinIdleConns)
 	return opt, nil
 }
 
 // checkHostPort insists on an explicit host and numeric port: a default
 // port hides typos such as "redis://redis:63790" read as a host name.
+// withDefaults fills the timeouts and idle pool a URL left unset, the same
+// for one server and a cluster (their option types differ, the fields not).
+func withDefaults(dial, read, write, pool *time.Duration, minIdle *int) {
+	for _, d := range []struct {
+		v   *time.Duration
+		def time.Duration
+	}{{dial, DefaultDialTimeout}, {read, DefaultReadTimeout}, {write, DefaultWriteTimeout}, {pool, DefaultPoolTimeout}} {
+		if *d.v == 0 {
+			*d.v = d.def
+		}
+	}
+	if *minIdle == 0 {
+		*minIdle = DefaultMinIdleConns
+	}
+}
+
 func checkHostPort(hostport, shown string) error {
 	host, port, err := net.SplitHostPort(hostport)
 	if err != nil {
