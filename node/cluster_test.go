@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"courier/node/api"
 	"courier/node/engine/enginetest"
+	"courier/node/push"
 	"courier/node/session"
 	"courier/router/cluster"
 	"courier/router/redistest"
@@ -84,7 +84,7 @@ func (tc *testCluster) add(id string) *Node {
 	}
 	served := make(chan error, 1)
 	go func() { served <- n.Serve(ln) }()
-	waitUntil(t, id+" serving", func() bool { return n.peers.enabled() || len(served) > 0 })
+	waitUntil(t, id+" serving", func() bool { return n.peers.Enabled() || len(served) > 0 })
 	if len(served) > 0 {
 		t.Fatalf("%s: %v", id, <-served)
 	}
@@ -102,7 +102,7 @@ func (tc *testCluster) add(id string) *Node {
 // name the partitioner knows it by.
 func (tc *testCluster) gossipOfPeer(peerAddr string) string {
 	for _, n := range tc.nodes {
-		if n.peers.server != nil && n.peers.server.Addr() == peerAddr {
+		if n.peers.PeerAddr() == peerAddr {
 			return tc.gossip[n]
 		}
 	}
@@ -112,17 +112,14 @@ func (tc *testCluster) gossipOfPeer(peerAddr string) string {
 func (tc *testCluster) waitMembers(count int) {
 	tc.t.Helper()
 	for _, n := range tc.nodes {
-		waitUntil(tc.t, n.cfg.NodeID+" sees the cluster", func() bool { return len(n.peers.others()) == count-1 })
+		waitUntil(tc.t, n.cfg.NodeID+" sees the cluster", func() bool { return len(n.peers.Others()) == count-1 })
 	}
 }
 
 // crash stops a node without a goodbye: no leave, no purge of its sessions.
 func (tc *testCluster) crash(n *Node) {
 	n.draining.Store(true)
-	_ = n.peers.cluster.Load().Shutdown()
-	_ = n.peers.links.Close()
-	_ = n.peers.server.Close()
-	n.stopHealing()
+	n.peers.Halt()
 	_ = n.server.Close()
 }
 
@@ -130,7 +127,7 @@ func TestCrossNodeUserPushAndLookups(t *testing.T) {
 	tc := startCluster(t, 3)
 	n1, n2, n3 := tc.nodes[0], tc.nodes[1], tc.nodes[2]
 	alice := connect(t, n1, "alice", "phone")
-	id := push(t, n2, api.PushRequest{To: api.Target{Users: []string{"alice"}}, Event: "news", TTL: ttl(60)})
+	id := doPush(t, n2, push.Request{To: push.Target{Users: []string{"alice"}}, Event: "news", TTL: ttl(60)})
 	got := events(t, alice, "news", 1)
 	if metaOf(got[0]).ID != id {
 		t.Fatalf("meta %+v", metaOf(got[0]))
@@ -143,7 +140,7 @@ func TestCrossNodeUserPushAndLookups(t *testing.T) {
 	waitUntil(t, "ack seen cluster-wide", func() bool { i, _ := n2.User(context.Background(), "alice"); return i.Pending == 0 })
 	// the same device on another node: the acknowledged message is not sent again
 	elsewhere := connect(t, n2, "alice", "phone")
-	later := push(t, n3, api.PushRequest{To: api.Target{Users: []string{"alice"}}, Event: "news", TTL: ttl(60)})
+	later := doPush(t, n3, push.Request{To: push.Target{Users: []string{"alice"}}, Event: "news", TTL: ttl(60)})
 	if first := metaOf(events(t, elsewhere, "news", 1)[0]); first.ID != later {
 		t.Fatalf("on n2 the device first got %s, the message it acknowledged on n1 (%s)", first.ID, id)
 	}
@@ -175,12 +172,12 @@ func TestRoomFanOutIsOneEnvelopePerNode(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitUntil(t, "8 members", func() bool { info, _ := n2.Room(context.Background(), "r"); return info.Members == 8 })
-	before := n2.peers.links.Stats().SentEnvelopes
-	push(t, n2, api.PushRequest{To: api.Target{Rooms: []string{"r"}}, Event: "tick", TTL: ttl(60)})
+	before := n2.peers.LinkStats().SentEnvelopes
+	doPush(t, n2, push.Request{To: push.Target{Rooms: []string{"r"}}, Event: "tick", TTL: ttl(60)})
 	for _, m := range members {
 		events(t, m, "tick", 1)
 	}
-	if sent := n2.peers.links.Stats().SentEnvelopes - before; sent != 2 {
+	if sent := n2.peers.LinkStats().SentEnvelopes - before; sent != 2 {
 		t.Fatalf("room push to 8 members on 2 nodes sent %d envelopes, want 2", sent)
 	}
 	rec := httptest.NewRecorder()
@@ -194,7 +191,7 @@ func TestDeadNodeIsPurgedAndItsClientsReplayElsewhere(t *testing.T) {
 	tc := startCluster(t, 3)
 	n1, n2, n3 := tc.nodes[0], tc.nodes[1], tc.nodes[2]
 	alice := connect(t, n1, "alice", "phone")
-	id := push(t, n2, api.PushRequest{To: api.Target{Users: []string{"alice"}}, Event: "news", TTL: ttl(60)})
+	id := doPush(t, n2, push.Request{To: push.Target{Users: []string{"alice"}}, Event: "news", TTL: ttl(60)})
 	events(t, alice, "news", 1) // received, not acknowledged
 	tc.crash(n1)
 	waitUntil(t, "n1 purged", func() bool {
@@ -217,11 +214,11 @@ func TestPartitionedNodeRejoinsAndLosesNothing(t *testing.T) {
 	alice := connect(t, n1, "alice", "phone")
 	g1, g2, g3 := tc.gossip[n1], tc.gossip[n2], tc.gossip[tc.nodes[2]]
 	tc.part.Cut(g1, g2, g3)
-	waitUntil(t, "n1 declared dead by n2", func() bool { return len(n2.peers.others()) == 1 })
+	waitUntil(t, "n1 declared dead by n2", func() bool { return len(n2.peers.Others()) == 1 })
 
 	var ids []string
 	for i := 0; i < 5; i++ { // pushed while n1 is unreachable: stored, not delivered live
-		ids = append(ids, push(t, n2, api.PushRequest{To: api.Target{Users: []string{"alice"}}, Event: "news", TTL: ttl(60)}))
+		ids = append(ids, doPush(t, n2, push.Request{To: push.Target{Users: []string{"alice"}}, Event: "news", TTL: ttl(60)}))
 	}
 	tc.part.HealAll()
 	tc.waitMembers(3)
@@ -249,7 +246,7 @@ func TestTwoDevicesOnTwoNodesGetEveryPushInOrder(t *testing.T) {
 	var ids []string
 	for i := 0; i < total; i++ {
 		via := tc.nodes[i%3]
-		ids = append(ids, push(t, via, api.PushRequest{To: api.Target{Users: []string{"alice"}}, Event: "n", TTL: ttl(60)}))
+		ids = append(ids, doPush(t, via, push.Request{To: push.Target{Users: []string{"alice"}}, Event: "n", TTL: ttl(60)}))
 	}
 	for _, dev := range []*enginetest.Conn{phone, laptop} {
 		// play the SDK: ack everything as it comes, keep each id once, in arrival order

@@ -35,7 +35,7 @@ func (f *fakeCaller) Call(ctx context.Context, req command.Request) (json.RawMes
 func TestCmdEventCallsTheBackendAsTheUser(t *testing.T) {
 	n := newTestNode(t, nil)
 	f := &fakeCaller{}
-	n.commands = f
+	n.commands.Caller = f
 	c := connect(t, n, "alice", "phone")
 	ack := c.Ask(2*time.Second, "cmd", map[string]any{"name": "/svc.S/Say", "data": map[string]any{"x": 1.0}})
 	res := ack[0].(map[string]any)
@@ -56,12 +56,12 @@ func TestCmdEventCallsTheBackendAsTheUser(t *testing.T) {
 func TestCommandsInFlightAreBounded(t *testing.T) {
 	n := newTestNode(t, nil)
 	f := &fakeCaller{block: make(chan struct{})}
-	n.commands = f
+	n.commands.Caller = f
 	c := connect(t, n, "alice", "phone", "*")
-	for i := 0; i < maxCommandsInFlight; i++ {
+	for i := 0; i < command.MaxInFlight; i++ {
 		c.Event("cmd", map[string]any{"name": "/svc.S/Slow"}) // answered later
 	}
-	waitUntil(t, "all in flight", func() bool { return f.calls.Load() == maxCommandsInFlight })
+	waitUntil(t, "all in flight", func() bool { return f.calls.Load() == command.MaxInFlight })
 	res := c.Ask(time.Second, "cmd", map[string]any{"name": "/svc.S/Slow"})[0].(map[string]any)
 	if e, _ := res["error"].(*errcode.Error); e == nil || e.Code != errcode.LimitExceeded {
 		t.Fatalf("one more answered %v", res)

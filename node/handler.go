@@ -1,20 +1,22 @@
 package node
 
 import (
-	"context"
-	"fmt"
 	"time"
-	"unicode/utf8"
 
 	"courier/node/auth"
+	"courier/node/command"
 	"courier/node/engine"
 	"courier/node/errcode"
+	"courier/node/push"
 	"courier/node/session"
-	"courier/router/mailbox"
 )
 
-// maxNameLen bounds user, device and room names (bytes).
-const maxNameLen = 256
+// The engine.Handler adapter: the engine authenticates a handshake here,
+// then hands over the connection; its sessions belong to the hub, its
+// `join`/`leave` events go to the hub, its `cmd` events to the command
+// channel.
+
+var _ engine.Handler = (*Node)(nil)
 
 type accepted struct {
 	claims auth.Claims
@@ -40,7 +42,7 @@ func (n *Node) Authenticate(hs *engine.Handshake) (any, error) {
 		// still see their own acknowledgements.
 		device = "default"
 	}
-	if !validName(claims.Sub) || !validName(device) {
+	if !push.ValidName(claims.Sub) || !push.ValidName(device) {
 		n.metrics.refused.WithLabelValues("bad_name").Inc()
 		return nil, &engine.ConnectError{Message: "user or device name invalid (1-256 bytes of UTF-8)", Data: map[string]any{"code": 400}}
 	}
@@ -54,36 +56,17 @@ func (n *Node) Connected(c engine.Conn, a any) {
 	n.metrics.connects.Inc()
 	ctx, cancel := n.storeContext()
 	defer cancel()
-	// Registered before OnClose is set: a connection that is already gone
-	// runs sessionGone right there, and its Remove must come after the Add.
-	if err := n.registry.Add(ctx, n.registryEntry(s)); err != nil {
-		n.log.Warn("session not registered", "session", s.ID(), "err", err)
-	}
-	n.hub.add(s)
+	// Added before OnClose is set: a connection that is already gone is
+	// removed right there, and its Remove must come after the Add.
+	n.hub.Add(ctx, s)
 	c.OnEvent(func(event string, args []any, ack func(...any)) { n.onClientEvent(s, event, args, ack) })
-	c.OnClose(func(reason string) { n.sessionGone(s, reason) })
-
-	rooms, err := n.registry.DeviceRooms(ctx, s.User, s.Device)
-	if err != nil {
-		n.log.Warn("device rooms not restored", "session", s.ID(), "err", err)
-	}
-	for _, room := range rooms[:min(len(rooms), n.cfg.MaxRooms)] {
-		n.joinSession(ctx, s, room)
-	}
+	c.OnClose(func(reason string) {
+		ctx, cancel := n.storeContext()
+		defer cancel()
+		n.hub.Remove(ctx, s, reason)
+	})
+	n.hub.RestoreRooms(ctx, s)
 	s.Start()
-}
-
-func (n *Node) sessionGone(s *session.Session, reason string) {
-	s.Closed(session.ReasonClientClose)
-	if !n.hub.remove(s) {
-		return
-	}
-	ctx, cancel := n.storeContext()
-	defer cancel()
-	if err := n.registry.Remove(ctx, s.ID()); err != nil {
-		n.log.Warn("session not unregistered", "session", s.ID(), "err", err)
-	}
-	n.log.Debug("session closed", "session", s.ID(), "user", s.User, "reason", reason)
 }
 
 func (n *Node) onClientEvent(s *session.Session, event string, args []any, ack func(...any)) {
@@ -99,72 +82,20 @@ func (n *Node) onClientEvent(s *session.Session, event string, args []any, ack f
 	switch event {
 	case "join", "leave":
 		room, _ := arg["room"].(string)
-		if !validName(room) {
-			reply(fail(errcode.New(errcode.BadRequest, `"room" must be a name of 1-256 bytes`)))
-			return
-		}
 		ctx, cancel := n.storeContext()
 		defer cancel()
+		do := n.hub.ClientJoin
 		if event == "leave" {
-			n.leaveSession(ctx, s, room)
-			reply(ok(nil))
+			do = n.hub.ClientLeave
+		}
+		if err := do(ctx, s, room); err != nil {
+			reply(errcode.AckFail(err))
 			return
 		}
-		if !s.MayJoin(room) {
-			reply(fail(errcode.New(errcode.Forbidden, "the token does not allow joining "+room)))
-			return
-		}
-		if n.hub.roomsFull(room, s, n.cfg.MaxRooms) {
-			reply(fail(errcode.New(errcode.LimitExceeded, fmt.Sprintf("a connection may be in at most %d rooms", n.cfg.MaxRooms))))
-			return
-		}
-		n.joinSession(ctx, s, room)
-		reply(ok(nil))
+		reply(errcode.AckOK(nil))
 	case "cmd":
-		n.onCommand(s, arg, reply)
+		n.commands.ServeEvent(command.Client{User: s.User, Device: s.Device, Slots: s}, arg, reply)
 	default:
-		reply(fail(errcode.New(errcode.UnknownEvent, "unknown event "+event)))
+		reply(errcode.AckFail(errcode.New(errcode.UnknownEvent, "unknown event "+event)))
 	}
-}
-
-// joinSession puts s in room, remembers it for the device's reconnects, and
-// replays what the device has not acknowledged in the room's log.
-func (n *Node) joinSession(ctx context.Context, s *session.Session, room string) {
-	if n.hub.join(room, s) {
-		if err := n.registry.Join(ctx, room, n.registryEntry(s)); err != nil {
-			n.log.Warn("room membership not registered", "session", s.ID(), "room", room, "err", err)
-		}
-	}
-	if err := n.registry.RememberRoom(ctx, s.User, s.Device, room, true); err != nil {
-		n.log.Warn("room membership not remembered", "session", s.ID(), "room", room, "err", err)
-	}
-	s.Subscribe(mailbox.RoomStream(room))
-}
-
-func (n *Node) leaveSession(ctx context.Context, s *session.Session, room string) {
-	s.Unsubscribe(mailbox.RoomStream(room))
-	if n.hub.leave(room, s) {
-		if err := n.registry.Leave(ctx, room, n.registryEntry(s)); err != nil {
-			n.log.Warn("room leave not registered", "session", s.ID(), "room", room, "err", err)
-		}
-	}
-	if err := n.registry.RememberRoom(ctx, s.User, s.Device, room, false); err != nil {
-		n.log.Warn("room leave not remembered", "session", s.ID(), "room", room, "err", err)
-	}
-}
-
-func ok(fields map[string]any) map[string]any {
-	out := map[string]any{"ok": true}
-	for k, v := range fields {
-		out[k] = v
-	}
-	return out
-}
-
-func fail(e *errcode.Error) map[string]any {
-	return map[string]any{"ok": false, "error": e}
-}
-
-func validName(s string) bool {
-	return s != "" && len(s) <= maxNameLen && utf8.ValidString(s)
 }

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"courier/node/api"
+	"courier/node/push"
 	"courier/router/redistest"
 	"courier/router/registry"
 )
@@ -19,14 +19,14 @@ import (
 func TestHealingLeavesASurplusInTheRegistryAlone(t *testing.T) {
 	redis := "redis://" + redistest.StartServer(t)
 	n := newTestNode(t, func(c *Config) { c.Redis = redis; c.HealInterval = 20 * time.Millisecond })
-	n.startHealing()
+	startLoops(t, n)
 	alice := connect(t, n, "alice", "phone")
-	push(t, n, api.PushRequest{To: api.Target{Users: []string{"alice"}}, Event: "news", TTL: ttl(60)})
+	doPush(t, n, push.Request{To: push.Target{Users: []string{"alice"}}, Event: "news", TTL: ttl(60)})
 	events(t, alice, "news", 1) // in flight: received, not acknowledged
 
 	// a session that is leaving: gone from the hub, still in the registry
 	stale := registry.Session{ID: "leaving", User: "bob", Device: "d", Node: n.cfg.NodeID, ConnectedAt: time.Now()}
-	if err := n.registry.Add(context.Background(), stale); err != nil {
+	if err := n.stores.registry.Add(context.Background(), stale); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(10 * n.cfg.HealInterval) // healing must do nothing: no condition to poll for
@@ -37,12 +37,12 @@ func TestHealingLeavesASurplusInTheRegistryAlone(t *testing.T) {
 	// a real loss (the store forgot alice's session) is still healed, and
 	// the message goes out again: it may have been pushed meanwhile
 	for _, id := range []string{stale.ID, alice.ID()} {
-		if err := n.registry.Remove(context.Background(), id); err != nil {
+		if err := n.stores.registry.Remove(context.Background(), id); err != nil {
 			t.Fatal(err)
 		}
 	}
 	waitUntil(t, "alice registered again", func() bool {
-		s, err := n.registry.UserSessions(context.Background(), "alice")
+		s, err := n.stores.registry.UserSessions(context.Background(), "alice")
 		return err == nil && len(s) == 1
 	})
 	events(t, alice, "news", 2)

@@ -63,8 +63,16 @@ func (m *metrics) Acked()                     { m.acks.Inc() }
 func (m *metrics) Retried()                   { m.retries.Inc() }
 func (m *metrics) Disconnected(reason string) { m.disconnects.WithLabelValues(reason).Inc() }
 
-// registerLinks exports the peer links' counters, read when scraped.
-func (m *metrics) registerLinks(stats func() forward.Stats) {
+// The hub.Metrics methods.
+func (m *metrics) Pushed(target string) { m.pushes.WithLabelValues(target).Inc() }
+func (m *metrics) PeerDropped()         { m.linkDrops.Inc() }
+
+// Purged implements peers.Metrics.
+func (m *metrics) Purged() { m.purges.Inc() }
+
+// LinksOpened implements peers.Metrics: the peer links' counters, read
+// when scraped.
+func (m *metrics) LinksOpened(stats func() forward.Stats) {
 	counter := func(name, help string, v func(forward.Stats) uint64) prometheus.Collector {
 		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help},
 			func() float64 { return float64(v(stats())) })

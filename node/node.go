@@ -1,5 +1,10 @@
-// Package node is one courier node: it holds client connections, serves the
-// push API, and delivers pushes through the mailbox and the registry.
+// Package node wires one courier node together: it builds the stores, the
+// hub (node/hub), the peers (node/peers), the command channel
+// (node/command), the engine (node/engine) and the API (node/api) from a
+// Config, serves them on one listener, and stops them in order. It holds no
+// behaviour of its own beyond that wiring and the two adapters the engine
+// and the API call (handler.go, service.go); node/README.md follows a push
+// and a command through the packages.
 package node
 
 import (
@@ -19,11 +24,11 @@ import (
 	"courier/node/auth"
 	"courier/node/command"
 	"courier/node/engine"
+	"courier/node/hub"
+	"courier/node/peers"
 	"courier/node/polls"
+	"courier/node/push"
 	"courier/node/session"
-	"courier/router/cluster"
-	"courier/router/mailbox"
-	"courier/router/registry"
 	"courier/router/trpc"
 )
 
@@ -33,28 +38,47 @@ type Node struct {
 	cfg         Config
 	log         *slog.Logger
 	jwtSecret   []byte
-	mailbox     mailbox.Mailbox
-	registry    registry.Registry
-	hub         *hub
+	stores      stores
 	metrics     *metrics
+	hub         *hub.Hub
+	peers       *peers.Peers
 	sessionOpts *session.Options
+	commands    *command.Channel
 	engine      *engine.SocketIO
 	api         *api.Server
-	server      *http.Server
-	draining    atomic.Bool
-	closers     []func()
-	peers       *peers
-	stopHealing func()
-	healShort   bool // the last healing check found the registry short; healing goroutine only
-	commands    command.Caller
 	polls       *polls.Runner
-	trpcServer  atomic.Pointer[trpc.Server] // set by Serve
+	server      *http.Server
+	closeAtEnd  []func() // what New opened: stores, the backend pool
 
-	addrMu   sync.Mutex
-	listener net.Addr
+	// ctx is the node's lifetime: store calls and commands the node makes
+	// on its own derive from it, and Shutdown cancels it.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	// The lifecycle, after nats-server's: mu orders Serve's start-up against
+	// Shutdown. Serve starts nothing once draining is set; Shutdown waits
+	// for a start-up under way, then stops what it published in started.
+	mu       sync.Mutex
+	draining atomic.Bool // set under mu; read without it on hot paths
+	starting sync.WaitGroup
+	started  started
+	loops    sync.WaitGroup // goroutines of the node's own (memory trim, debug server)
 }
 
-// New builds a node from cfg on the in-memory stores.
+// started is what Serve brought up, published under Node.mu.
+type started struct {
+	addr  net.Addr
+	peers bool
+	polls bool
+	trpc  *trpc.Server
+	debug *http.Server
+}
+
+// errDraining refuses work once Shutdown began.
+var errDraining = errors.New("node is shutting down")
+
+// New builds a node from cfg: the in-memory stores, or Redis when
+// cfg.Redis is set. It opens no listener; Serve does.
 func New(cfg Config, log *slog.Logger) (*Node, error) {
 	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
@@ -64,71 +88,104 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	mb, reg := st.mailbox, st.registry
-	n := &Node{
-		cfg:       cfg,
-		log:       log.With("node", cfg.NodeID),
-		jwtSecret: []byte(cfg.JWTSecret),
-		mailbox:   mb,
-		registry:  reg,
-		hub:       newHub(),
-		closers:   st.closers,
-		peers:     &peers{self: cfg.NodeID, alive: map[string]cluster.Member{}},
-	}
-	var size func() float64
-	if sized, ok := mb.(interface{ Size() int }); ok {
-		size = func() float64 { return float64(sized.Size()) }
-	}
-	n.metrics = newMetrics(func() float64 { return float64(n.hub.count()) }, size)
-	n.sessionOpts = &session.Options{
-		Node:       cfg.NodeID,
-		Mailbox:    mb,
-		Registry:   reg,
-		Metrics:    n.metrics,
-		Log:        n.log.With("component", "session"),
-		AckTimeout: cfg.AckTimeout,
-		AckRetries: cfg.AckRetries,
-		QueueLimit: cfg.SendQueue,
-		Window:     cfg.AckWindow,
-		Now:        time.Now,
-	}
-	eng, err := engine.NewSocketIO(engine.Config{
-		PingInterval:    cfg.PingInterval,
-		PingTimeout:     cfg.PingTimeout,
-		CORSOrigins:     cfg.CORSOrigins,
-		LegacyWebSocket: cfg.LegacyWebSocket,
-	}, n, n.log.With("component", "engine"))
-	if err != nil {
-		return nil, fmt.Errorf("socket.io engine: %w", err)
-	}
-	n.engine = eng
-	backend, closeBackend, err := newBackend(cfg, n.log)
-	if err != nil {
+	return newNode(cfg, log, st)
+}
+
+// newNode builds a node on stores already open; it closes them on error.
+func newNode(cfg Config, log *slog.Logger, st stores) (*Node, error) {
+	n := &Node{cfg: cfg, log: log.With("node", cfg.NodeID), jwtSecret: []byte(cfg.JWTSecret), stores: st}
+	n.ctx, n.cancel = context.WithCancel(context.Background())
+	n.closeAtEnd = append(n.closeAtEnd, st.closers...)
+	if err := n.build(); err != nil {
+		n.cancel()
+		for _, c := range n.closeAtEnd {
+			c()
+		}
 		return nil, err
 	}
-	n.closers = append(n.closers, closeBackend)
-	if n.commands, err = newRouter(cfg, backend, reg.Dye, n); err != nil {
-		return nil, err
-	}
-	n.api, err = api.New(api.Config{Keys: cfg.APIKeys, MaxDataBytes: cfg.MaxDataBytes, RatePerKey: cfg.APIRate,
-		VerifyToken: func(token string) (string, error) {
-			c, err := auth.Verify(n.jwtSecret, token, time.Now())
-			return c.Sub, err
-		}}, n, n.log.With("component", "api"))
-	if err != nil {
-		return nil, err
-	}
-	polls.Routes(n.api, st.polls, n.log.With("component", "polls"))
-	n.polls, err = polls.NewRunner(polls.RunnerConfig{
-		Node: cfg.NodeID, Store: st.polls, Caller: n.commands, Push: n.Push,
-		Log: n.log.With("component", "polls"), Metrics: polls.NewPrometheus(n.metrics.reg),
-	})
-	if err != nil {
-		return nil, err
-	}
-	n.server = &http.Server{Handler: n.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	return n, nil
 }
+
+// build makes every component; nothing listens yet.
+func (n *Node) build() error {
+	cfg := n.cfg
+	n.metrics = newMetrics(n.connections, n.stores.mailboxSize())
+	var err error
+	n.peers, err = peers.New(peers.Config{
+		Node: cfg.NodeID, APIAddr: cfg.Listen, GossipListen: cfg.GossipListen, Join: cfg.Join,
+		PeerListen: cfg.PeerListen, Secret: cfg.ClusterSecret, Store: cfg.Redis,
+		Registry: n.stores.registry, Mailbox: n.stores.mailbox, Metrics: n.metrics,
+		Log:          n.log.With("component", "peers"),
+		HealInterval: cfg.HealInterval, NudgeInterval: cfg.NudgeInterval,
+		GossipTransport: cfg.GossipTransport, GossipTuning: cfg.GossipTuning, PeerDial: cfg.PeerDial,
+	})
+	if err != nil {
+		return err
+	}
+	n.hub, err = hub.New(hub.Config{
+		Node: cfg.NodeID, Mailbox: n.stores.mailbox, Registry: n.stores.registry, Peers: n.peers,
+		Limits:   push.Limits{MaxDataBytes: cfg.MaxDataBytes, DefaultTTL: cfg.DefaultTTL},
+		MaxRooms: cfg.MaxRooms, Metrics: n.metrics, Log: n.log.With("component", "hub"),
+	})
+	if err != nil {
+		return err
+	}
+	n.peers.SetHub(n.hub)
+	n.sessionOpts = &session.Options{
+		Node: cfg.NodeID, Mailbox: n.stores.mailbox, Registry: n.stores.registry, Metrics: n.metrics,
+		Log: n.log.With("component", "session"), AckTimeout: cfg.AckTimeout, AckRetries: cfg.AckRetries,
+		QueueLimit: cfg.SendQueue, Window: cfg.AckWindow, Now: time.Now,
+	}
+	if n.engine, err = engine.NewSocketIO(engine.Config{
+		PingInterval: cfg.PingInterval, PingTimeout: cfg.PingTimeout,
+		CORSOrigins: cfg.CORSOrigins, LegacyWebSocket: cfg.LegacyWebSocket,
+	}, n, n.log.With("component", "engine")); err != nil {
+		return fmt.Errorf("socket.io engine: %w", err)
+	}
+	caller, err := n.commandRouter()
+	if err != nil {
+		return err
+	}
+	n.commands = &command.Channel{Caller: caller, Log: n.log.With("component", "commands"), Context: n.ctx}
+	if n.api, err = api.New(api.Config{Keys: cfg.APIKeys, MaxDataBytes: cfg.MaxDataBytes, RatePerKey: cfg.APIRate,
+		VerifyToken: n.verifyToken}, n, n.log.With("component", "api")); err != nil {
+		return err
+	}
+	polls.Routes(n.api, n.stores.polls, n.log.With("component", "polls"))
+	if n.polls, err = polls.NewRunner(polls.RunnerConfig{
+		Node: cfg.NodeID, Store: n.stores.polls, Caller: caller, Push: n.hub.Push,
+		Log: n.log.With("component", "polls"), Metrics: polls.NewPrometheus(n.metrics.reg),
+	}); err != nil {
+		return err
+	}
+	n.server = &http.Server{Handler: n.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	return nil
+}
+
+// commandRouter routes commands from the YAML table and --route flags to
+// tRPC backends.
+func (n *Node) commandRouter() (*command.Router, error) {
+	routes, err := command.Routes(n.cfg.Commands, n.cfg.Routes)
+	if err != nil {
+		return nil, err
+	}
+	backend, err := command.NewTRPC("trpc.courier.node."+n.cfg.NodeID, n.cfg.CallTimeout, n.log.With("component", "trpc-pool"))
+	if err != nil {
+		return nil, err
+	}
+	n.closeAtEnd = append(n.closeAtEnd, func() { _ = backend.Close() })
+	return command.NewRouter(command.RouterConfig{
+		Routes: routes, DefaultTimeout: n.cfg.CallTimeout, Backend: backend, Dye: n.stores.registry.Dye,
+		Log: n.log.With("component", "commands"),
+	})
+}
+
+func (n *Node) verifyToken(token string) (string, error) {
+	c, err := auth.Verify(n.jwtSecret, token, time.Now())
+	return c.Sub, err
+}
+
+func (n *Node) connections() float64 { return float64(n.hub.Count()) }
 
 // Handler serves everything of SPEC.md's --listen address.
 func (n *Node) Handler() http.Handler {
@@ -149,84 +206,15 @@ func (n *Node) Handler() http.Handler {
 	return mux
 }
 
-// Serve answers on ln until Shutdown.
-func (n *Node) Serve(ln net.Listener) error {
-	n.addrMu.Lock()
-	n.listener = ln.Addr()
-	n.addrMu.Unlock()
-	if err := n.startPeers(ln.Addr().String()); err != nil {
-		return err
+// TRPCAddr is where the tRPC push service listens ("" without --trpc-listen,
+// or before Serve started it).
+func (n *Node) TRPCAddr() string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.started.trpc == nil {
+		return ""
 	}
-	if err := n.startTRPC(); err != nil {
-		n.stopPeers()
-		return err
-	}
-	if err := n.startDebug(); err != nil {
-		n.stopPeers()
-		return err
-	}
-	n.polls.Start()
-	stopTrim := make(chan struct{})
-	go n.trimLoop(stopTrim)
-	defer close(stopTrim)
-	n.log.Info("courier node listening", "addr", ln.Addr().String(), "socketio", "/socket.io/", "api", "/v1/")
-	if err := n.server.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
-}
-
-func (n *Node) addr() string {
-	n.addrMu.Lock()
-	defer n.addrMu.Unlock()
-	if n.listener == nil {
-		return n.cfg.Listen
-	}
-	return n.listener.String()
-}
-
-// Shutdown drains the node: it stops taking connections, tells every client
-// to reconnect (elsewhere), finishes API calls in flight, and stops, within
-// ctx's deadline.
-func (n *Node) Shutdown(ctx context.Context) error {
-	if n.draining.Swap(true) {
-		return nil
-	}
-	// Polling tasks first: the others take them over at their next scan
-	// while this node drains, and the release reaches the store in time.
-	n.polls.Stop(ctx)
-	n.log.Info("draining", "sessions", n.hub.count())
-	for _, s := range n.hub.all() {
-		s.Close(session.ReasonShutdown)
-	}
-	n.awaitSessionsGone(ctx, drainGrace)
-	n.sessionOpts.FlushAcks(ctx)
-	err := n.server.Shutdown(ctx)
-	n.engine.Close()
-	if srv := n.trpcServer.Load(); srv != nil {
-		_ = srv.Close()
-	}
-	n.stopPeers()
-	for _, c := range n.closers {
-		c()
-	}
-	n.log.Info("stopped", "err", err)
-	return err
-}
-
-// drainGrace bounds how long Shutdown waits for transports to flush their
-// last word (courier:disconnect) before the engine closes what is left.
-const drainGrace = 2 * time.Second
-
-func (n *Node) awaitSessionsGone(ctx context.Context, grace time.Duration) {
-	deadline := time.Now().Add(grace)
-	for n.hub.count() > 0 && time.Now().Before(deadline) && ctx.Err() == nil {
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-func (n *Node) storeContext() (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.Background(), 5*time.Second)
+	return n.started.trpc.Addr().String()
 }
 
 // Run serves a node on cfg.Listen until ctx ends, then drains it within
@@ -238,6 +226,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	ln, err := net.Listen("tcp", n.cfg.Listen)
 	if err != nil {
+		n.stopAll(context.Background())
 		return err
 	}
 	served := make(chan error, 1)

@@ -5,14 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"courier/node/api"
 	"courier/node/auth"
 	"courier/node/engine/enginetest"
 	"courier/node/errcode"
+	"courier/node/push"
 	"courier/node/session"
 )
 
@@ -38,11 +39,25 @@ func (w *tWriter) Write(p []byte) (int, error) {
 
 func newTestNode(t *testing.T, tune func(*Config)) *Node {
 	t.Helper()
+	return newTestNodeOn(t, tune, nil)
+}
+
+// newTestNodeOn is newTestNode with a chance to wrap the stores.
+func newTestNodeOn(t *testing.T, tune func(*Config), wrap func(*stores)) *Node {
+	t.Helper()
 	cfg := Config{Listen: "127.0.0.1:0", NodeID: "n1", APIKeys: []string{"k"}, JWTSecret: "s"}
 	if tune != nil {
 		tune(&cfg)
 	}
-	n, err := New(cfg, testLogger(t))
+	cfg = cfg.WithDefaults()
+	st, err := openStores(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if wrap != nil {
+		wrap(&st)
+	}
+	n, err := newNode(cfg, testLogger(t), st)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,6 +67,35 @@ func newTestNode(t *testing.T, tune func(*Config)) *Node {
 		_ = n.Shutdown(ctx)
 	})
 	return n
+}
+
+// startLoops starts the peers' loops (the registry healer) of a node that
+// does not Serve; Shutdown stops them.
+func startLoops(t *testing.T, n *Node) {
+	t.Helper()
+	if err := n.peers.Start(n.ctx, "127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// serve runs n on a loopback port and waits until its start-up is done;
+// the test's cleanup shuts it down.
+func serve(t *testing.T, n *Node) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- n.Serve(ln) }()
+	waitUntil(t, "start-up done", func() bool {
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		return n.started.polls || len(served) > 0
+	})
+	if len(served) > 0 {
+		t.Fatal(<-served)
+	}
 }
 
 var connSeq int
@@ -67,7 +111,7 @@ func connect(t *testing.T, n *Node, user, device string, rooms ...string) *engin
 
 func ttl(s float64) *float64 { return &s }
 
-func push(t *testing.T, n *Node, req api.PushRequest) string {
+func doPush(t *testing.T, n *Node, req push.Request) string {
 	t.Helper()
 	res, err := n.Push(context.Background(), &req)
 	if err != nil {
@@ -98,7 +142,7 @@ func TestPushReachesOnlineUserOnlyAndAckClearsPending(t *testing.T) {
 	n := newTestNode(t, nil)
 	alice := connect(t, n, "alice", "phone")
 	bob := connect(t, n, "bob", "phone")
-	id := push(t, n, api.PushRequest{To: api.Target{Users: []string{"alice"}}, Event: "news", Data: []byte(`{"x":1}`), TTL: ttl(60)})
+	id := doPush(t, n, push.Request{To: push.Target{Users: []string{"alice"}}, Event: "news", Data: []byte(`{"x":1}`), TTL: ttl(60)})
 	got := events(t, alice, "news", 1)
 	if m := metaOf(got[0]); m.ID != id || m.Seq != 1 || m.Room != "" || time.Since(time.UnixMilli(m.TS)) > time.Minute {
 		t.Fatalf("meta %+v", m)
@@ -116,15 +160,15 @@ func TestPushReachesOnlineUserOnlyAndAckClearsPending(t *testing.T) {
 
 func TestPushValidation(t *testing.T) {
 	n := newTestNode(t, nil)
-	cases := map[string]api.PushRequest{
-		"no event":     {To: api.Target{Users: []string{"u"}}},
-		"reserved":     {To: api.Target{Users: []string{"u"}}, Event: "connect"},
-		"courier:":     {To: api.Target{Users: []string{"u"}}, Event: "courier:x"},
+	cases := map[string]push.Request{
+		"no event":     {To: push.Target{Users: []string{"u"}}},
+		"reserved":     {To: push.Target{Users: []string{"u"}}, Event: "connect"},
+		"courier:":     {To: push.Target{Users: []string{"u"}}, Event: "courier:x"},
 		"no target":    {Event: "e"},
-		"all and user": {To: api.Target{All: true, Users: []string{"u"}}, Event: "e"},
-		"empty user":   {To: api.Target{Users: []string{""}}, Event: "e"},
-		"negative ttl": {To: api.Target{Users: []string{"u"}}, Event: "e", TTL: ttl(-1)},
-		"huge ttl":     {To: api.Target{Users: []string{"u"}}, Event: "e", TTL: ttl(1e9)},
+		"all and user": {To: push.Target{All: true, Users: []string{"u"}}, Event: "e"},
+		"empty user":   {To: push.Target{Users: []string{""}}, Event: "e"},
+		"negative ttl": {To: push.Target{Users: []string{"u"}}, Event: "e", TTL: ttl(-1)},
+		"huge ttl":     {To: push.Target{Users: []string{"u"}}, Event: "e", TTL: ttl(1e9)},
 	}
 	for name, req := range cases {
 		_, err := n.Push(context.Background(), &req)
@@ -138,8 +182,8 @@ func TestPushValidation(t *testing.T) {
 func TestIdempotentPushDeliversOnce(t *testing.T) {
 	n := newTestNode(t, nil)
 	c := connect(t, n, "alice", "d")
-	req := api.PushRequest{To: api.Target{Users: []string{"alice"}}, Event: "e", TTL: ttl(60), ID: "order-1"}
-	first, second := push(t, n, req), push(t, n, req)
+	req := push.Request{To: push.Target{Users: []string{"alice"}}, Event: "e", TTL: ttl(60), ID: "order-1"}
+	first, second := doPush(t, n, req), doPush(t, n, req)
 	if first != second {
 		t.Fatalf("ids %s, %s", first, second)
 	}
@@ -152,7 +196,7 @@ func TestIdempotentPushDeliversOnce(t *testing.T) {
 
 func TestRoomJoinRightsReplayAndRestore(t *testing.T) {
 	n := newTestNode(t, nil)
-	push(t, n, api.PushRequest{To: api.Target{Rooms: []string{"game:1"}}, Event: "score", TTL: ttl(60)})
+	doPush(t, n, push.Request{To: push.Target{Rooms: []string{"game:1"}}, Event: "score", TTL: ttl(60)})
 	c := connect(t, n, "alice", "d", "game:*")
 	if ack := c.Event("join", map[string]any{"room": "lobby"}); ack[0].(map[string]any)["ok"] != false {
 		t.Fatalf("join without right acked %v", ack)
@@ -171,7 +215,7 @@ func TestRoomJoinRightsReplayAndRestore(t *testing.T) {
 	// the same device comes back: it is in the room again without asking
 	again := connect(t, n, "alice", "d", "game:*")
 	events(t, again, "score", 1) // not acked: replayed again
-	push(t, n, api.PushRequest{To: api.Target{Rooms: []string{"game:1"}}, Event: "score", TTL: ttl(60)})
+	doPush(t, n, push.Request{To: push.Target{Rooms: []string{"game:1"}}, Event: "score", TTL: ttl(60)})
 	events(t, again, "score", 2)
 }
 
@@ -181,7 +225,7 @@ func TestAPIRoomJoinAndDisconnect(t *testing.T) {
 	if err := n.JoinRoom(context.Background(), "vip", []string{"alice"}); err != nil {
 		t.Fatal(err)
 	}
-	push(t, n, api.PushRequest{To: api.Target{Rooms: []string{"vip"}}, Event: "e", TTL: ttl(0)})
+	doPush(t, n, push.Request{To: push.Target{Rooms: []string{"vip"}}, Event: "e", TTL: ttl(0)})
 	if m := metaOf(events(t, c, "e", 1)[0]); m.Seq != 0 || m.Room != "vip" {
 		t.Fatalf("fire-and-forget meta %+v", m)
 	}

@@ -3,7 +3,7 @@ package node
 import (
 	"testing"
 
-	"courier/node/api"
+	"courier/node/push"
 )
 
 // A node that accepts a push for a user held by a node it has no peer link
@@ -17,7 +17,7 @@ func TestPushThroughANodeWithoutALinkReachesTheConnectedUser(t *testing.T) {
 	n1 := tc.nodes[0]
 	alice := connect(t, n1, "alice", "phone")
 	waitUntil(t, "alice registered", func() bool {
-		sessions, err := n1.registry.UserSessions(t.Context(), "alice")
+		sessions, err := n1.stores.registry.UserSessions(t.Context(), "alice")
 		return err == nil && len(sessions) == 1
 	})
 
@@ -26,11 +26,11 @@ func TestPushThroughANodeWithoutALinkReachesTheConnectedUser(t *testing.T) {
 	tc.seed = "127.0.0.1:1"
 	n2 := tc.add("n2")
 	tc.seed = seed
-	if len(n2.peers.others()) != 0 || len(n1.peers.others()) != 0 {
+	if len(n2.peers.Others()) != 0 || len(n1.peers.Others()) != 0 {
 		t.Fatal("n2 joined the cluster; the test needs it alone")
 	}
 
-	id := push(t, n2, api.PushRequest{To: api.Target{Users: []string{"alice"}}, Event: "news", TTL: ttl(60)})
+	id := doPush(t, n2, push.Request{To: push.Target{Users: []string{"alice"}}, Event: "news", TTL: ttl(60)})
 	if m := metaOf(events(t, alice, "news", 1)[0]); m.ID != id {
 		t.Fatalf("got %+v, want id %s", m, id)
 	}

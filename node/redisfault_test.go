@@ -18,7 +18,7 @@ import (
 func TestRedisRestartDuringPushes(t *testing.T) {
 	redis := redistest.StartRestartable(t)
 	n := newTestNode(t, func(c *Config) { c.Redis = "redis://" + redis.Addr; c.HealInterval = 100 * time.Millisecond })
-	n.startHealing()
+	startLoops(t, n)
 	api := httptest.NewServer(n.Handler())
 	t.Cleanup(api.Close)
 	alice := connect(t, n, "alice", "phone")

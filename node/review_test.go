@@ -8,8 +8,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
-	"courier/node/api"
 	"courier/node/errcode"
+	"courier/node/push"
 	"courier/router/mailbox"
 )
 
@@ -56,19 +56,20 @@ func (f *failingStream) Append(ctx context.Context, s mailbox.Stream, m mailbox.
 }
 
 func TestRetryAfterPartialStoreFailureDeliversEverywhere(t *testing.T) {
-	n := newTestNode(t, nil)
-	fs := &failingStream{Mailbox: n.mailbox, stream: mailbox.RoomStream("r"), armed: true}
-	n.mailbox = fs
-	n.sessionOpts.Mailbox = fs
+	var fs *failingStream
+	n := newTestNodeOn(t, nil, func(st *stores) {
+		fs = &failingStream{Mailbox: st.mailbox, stream: mailbox.RoomStream("r"), armed: true}
+		st.mailbox = fs
+	})
 	alice := connect(t, n, "alice", "d")
-	req := api.PushRequest{To: api.Target{Users: []string{"alice"}, Rooms: []string{"r"}}, Event: "e", TTL: ttl(60), ID: "k1"}
+	req := push.Request{To: push.Target{Users: []string{"alice"}, Rooms: []string{"r"}}, Event: "e", TTL: ttl(60), ID: "k1"}
 	_, err := n.Push(context.Background(), &req)
 	var e *errcode.Error
 	if !errors.As(err, &e) || e.Code != errcode.Unavailable {
 		t.Fatalf("push with the store down: %v, want unavailable", err)
 	}
 	fs.armed = false
-	push(t, n, req) // the publisher retries with the same id
+	doPush(t, n, req) // the publisher retries with the same id
 	events(t, alice, "e", 1)
 }
 

@@ -35,3 +35,14 @@ func openStores(cfg Config) (stores, error) {
 	return stores{mailbox: mb, registry: reg, polls: polls.NewRedis(client, polls.Config{}, redisPrefix),
 		closers: []func(){mb.Close, reg.Close, func() { _ = client.Close() }}}, nil
 }
+
+// mailboxSize counts the messages the mailbox caches, for the
+// courier_mailbox_messages gauge; nil when the store cannot tell cheaply
+// (Redis, for now).
+func (st stores) mailboxSize() func() float64 {
+	sized, ok := st.mailbox.(interface{ Size() int })
+	if !ok {
+		return nil
+	}
+	return func() float64 { return float64(sized.Size()) }
+}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"courier/node/api"
 	"courier/node/auth"
 	"courier/node/command"
 	"courier/router/trpc"
@@ -96,10 +97,7 @@ func TestDeadBackendAnswersWithinTheTimeout(t *testing.T) {
 
 func TestPushOverTRPC(t *testing.T) {
 	n := newTestNode(t, func(c *Config) { c.TRPCListen = "127.0.0.1:0" })
-	if err := n.startTRPC(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = n.trpcServer.Load().Close() })
+	serve(t, n)
 	alice := connect(t, n, "alice", "phone")
 	pool, err := trpc.NewPool(trpc.PoolConfig{})
 	if err != nil {
@@ -108,7 +106,7 @@ func TestPushOverTRPC(t *testing.T) {
 	t.Cleanup(func() { _ = pool.Close() })
 	call := func(body string) (*trpc.CallResponse, error) {
 		return pool.Call(context.Background(), n.TRPCAddr(), &trpc.CallRequest{
-			Callee: "trpc.courier.push.Push", Func: pushFunc, Body: []byte(body), ContentType: trpc.ContentTypeJSON})
+			Callee: "trpc.courier.push.Push", Func: api.PushFunc, Body: []byte(body), ContentType: trpc.ContentTypeJSON})
 	}
 	res, err := call(`{"to":{"users":["alice"]},"event":"news","data":{"a":1},"ttl":60}`)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 
 	"courier/node/command"
 	"courier/node/errcode"
+	"courier/node/trace"
 )
 
 // call serves POST /v1/call/{pkg.Service}/{Method} for clients: their JWT
@@ -17,25 +18,25 @@ import (
 func (s *Server) call(w http.ResponseWriter, r *http.Request) {
 	token, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if s.cfg.VerifyToken == nil || token == "" {
-		writeError(w, errcode.New(errcode.Unauthorized, "send Authorization: Bearer <client JWT>"))
+		WriteError(w, errcode.New(errcode.Unauthorized, "send Authorization: Bearer <client JWT>"))
 		return
 	}
 	user, err := s.cfg.VerifyToken(token)
 	if err != nil {
-		writeError(w, errcode.New(errcode.Unauthorized, "bad client token: "+err.Error()))
+		WriteError(w, errcode.New(errcode.Unauthorized, "bad client token: "+err.Error()))
 		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(s.cfg.MaxDataBytes)))
 	var tooBig *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooBig):
-		writeError(w, errcode.New(errcode.TooLarge, "command data is over the limit of "+itoa(s.cfg.MaxDataBytes)+" bytes"))
+		WriteError(w, errcode.New(errcode.TooLarge, "command data is over the limit of "+itoa(s.cfg.MaxDataBytes)+" bytes"))
 		return
 	case err != nil:
-		writeError(w, errcode.New(errcode.BadRequest, "reading body: "+err.Error()))
+		WriteError(w, errcode.New(errcode.BadRequest, "reading body: "+err.Error()))
 		return
 	case len(body) > 0 && !json.Valid(body):
-		writeError(w, errcode.New(errcode.BadRequest, "the body must be JSON"))
+		WriteError(w, errcode.New(errcode.BadRequest, "the body must be JSON"))
 		return
 	}
 	req := command.Request{
@@ -43,13 +44,13 @@ func (s *Server) call(w http.ResponseWriter, r *http.Request) {
 		Data:    body,
 		User:    user,
 		Device:  r.Header.Get("X-Courier-Device"),
-		TraceID: TraceID(r.Context()),
+		TraceID: trace.ID(r.Context()),
 	}
 	out, err := s.svc.Call(r.Context(), req)
 	var ce *command.Error
 	switch {
 	case errors.As(err, &ce):
-		writeJSON(w, ce.Code.HTTPStatus(), map[string]*command.Error{"error": ce})
+		WriteJSON(w, ce.Code.HTTPStatus(), map[string]*command.Error{"error": ce})
 	case err != nil:
 		s.fail(w, r, err)
 	default:
@@ -72,7 +73,7 @@ func (s *Server) setDye(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"user": r.PathValue("user"), "env": req.Env})
+	WriteJSON(w, http.StatusOK, map[string]any{"user": r.PathValue("user"), "env": req.Env})
 }
 
 func (s *Server) clearDye(w http.ResponseWriter, r *http.Request) {
@@ -80,5 +81,5 @@ func (s *Server) clearDye(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"user": r.PathValue("user"), "env": ""})
+	WriteJSON(w, http.StatusOK, map[string]any{"user": r.PathValue("user"), "env": ""})
 }

@@ -5,24 +5,22 @@ import (
 	"net/http"
 
 	"courier/node/errcode"
+	"courier/node/push"
 )
 
 func (s *Server) push(w http.ResponseWriter, r *http.Request) {
-	var req PushRequest
+	var req push.Request
 	if err := decode(w, r, int64(s.cfg.MaxDataBytes)+maxEnvelope, &req); err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	if len(req.Data) > s.cfg.MaxDataBytes {
-		s.fail(w, r, errcode.New(errcode.TooLarge, "data is over the limit of "+itoa(s.cfg.MaxDataBytes)+" bytes"))
-		return
-	}
+	// The service checks req against the push contract (node/push).
 	res, err := s.svc.Push(r.Context(), &req)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusAccepted, res)
+	WriteJSON(w, http.StatusAccepted, res)
 }
 
 func (s *Server) joinRoom(w http.ResponseWriter, r *http.Request) { s.roomUsers(w, r, s.svc.JoinRoom) }
@@ -44,7 +42,7 @@ func (s *Server) roomUsers(w http.ResponseWriter, r *http.Request, do func(ctx c
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
+	WriteJSON(w, http.StatusOK, map[string]bool{"ok": true})
 }
 
 func (s *Server) room(w http.ResponseWriter, r *http.Request) {
@@ -53,7 +51,7 @@ func (s *Server) room(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, info)
+	WriteJSON(w, http.StatusOK, info)
 }
 
 func (s *Server) user(w http.ResponseWriter, r *http.Request) {
@@ -62,7 +60,7 @@ func (s *Server) user(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, info)
+	WriteJSON(w, http.StatusOK, info)
 }
 
 func (s *Server) disconnect(w http.ResponseWriter, r *http.Request) {
@@ -71,7 +69,7 @@ func (s *Server) disconnect(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]int{"disconnected": n})
+	WriteJSON(w, http.StatusOK, map[string]int{"disconnected": n})
 }
 
 func (s *Server) cluster(w http.ResponseWriter, r *http.Request) {
@@ -80,5 +78,5 @@ func (s *Server) cluster(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, info)
+	WriteJSON(w, http.StatusOK, info)
 }

@@ -8,10 +8,13 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
 	"courier/node/errcode"
+	"courier/node/push"
+	"courier/node/trace"
 )
 
 // maxEnvelope is what a request body may hold beside its data: addressing,
@@ -25,6 +28,7 @@ type Server struct {
 	log     *slog.Logger
 	limiter *keyLimiter
 	mux     *http.ServeMux
+	paths   *http.ServeMux // every route's path, any method: see servesPath
 }
 
 // New makes the API handler for the /v1/ routes of SPEC.md.
@@ -33,27 +37,27 @@ func New(cfg Config, svc Service, log *slog.Logger) (*Server, error) {
 		return nil, errors.New("api: at least one key is required")
 	}
 	if cfg.MaxDataBytes == 0 {
-		cfg.MaxDataBytes = 64 << 10
+		cfg.MaxDataBytes = push.DefaultMaxDataBytes
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	s := &Server{cfg: cfg, svc: svc, log: log, mux: http.NewServeMux()}
+	s := &Server{cfg: cfg, svc: svc, log: log, mux: http.NewServeMux(), paths: http.NewServeMux()}
 	if cfg.RatePerKey > 0 {
 		s.limiter = newKeyLimiter(cfg.RatePerKey, cfg.Now)
 	}
-	s.mux.HandleFunc("POST /v1/push", s.push)
-	s.mux.HandleFunc("POST /v1/rooms/{room}/join", s.joinRoom)
-	s.mux.HandleFunc("POST /v1/rooms/{room}/leave", s.leaveRoom)
-	s.mux.HandleFunc("GET /v1/rooms/{room}", s.room)
-	s.mux.HandleFunc("GET /v1/users/{user}", s.user)
-	s.mux.HandleFunc("POST /v1/users/{user}/disconnect", s.disconnect)
-	s.mux.HandleFunc("GET /v1/cluster", s.cluster)
-	s.mux.HandleFunc("PUT /v1/dye/{user}", s.setDye)
-	s.mux.HandleFunc("DELETE /v1/dye/{user}", s.clearDye)
-	s.mux.HandleFunc("POST /v1/call/{service}/{method}", s.call)
+	s.handle("POST /v1/push", s.push)
+	s.handle("POST /v1/rooms/{room}/join", s.joinRoom)
+	s.handle("POST /v1/rooms/{room}/leave", s.leaveRoom)
+	s.handle("GET /v1/rooms/{room}", s.room)
+	s.handle("GET /v1/users/{user}", s.user)
+	s.handle("POST /v1/users/{user}/disconnect", s.disconnect)
+	s.handle("GET /v1/cluster", s.cluster)
+	s.handle("PUT /v1/dye/{user}", s.setDye)
+	s.handle("DELETE /v1/dye/{user}", s.clearDye)
+	s.handle("POST /v1/call/{service}/{method}", s.call)
 	s.mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, errcode.New(errcode.NotFound, "no such call: "+r.Method+" "+r.URL.Path))
+		WriteError(w, errcode.New(errcode.NotFound, "no such call: "+r.Method+" "+r.URL.Path))
 	})
 	return s, nil
 }
@@ -62,7 +66,27 @@ func New(cfg Config, svc Service, log *slog.Logger) (*Server, error) {
 // API-key check, rate limit, trace ids and logging as the built-in calls.
 // It lets a package that owns part of the API (node/polls) mount its calls
 // without api importing it. Call it before the handler serves requests.
-func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
+func (s *Server) Handle(pattern string, h http.Handler) {
+	s.mux.Handle(pattern, h)
+	// The same path under any method, so that a wrong method is told from
+	// an unknown path by the routes themselves.
+	_, path, _ := strings.Cut(pattern, " ")
+	if path == "" {
+		path = pattern
+	}
+	if _, known := s.paths.Handler(&http.Request{Method: http.MethodGet, URL: &url.URL{Path: path}}); known != path {
+		s.paths.Handle(path, http.NotFoundHandler())
+	}
+}
+
+func (s *Server) handle(pattern string, h http.HandlerFunc) { s.Handle(pattern, h) }
+
+// servesPath reports whether some route serves r's path under another
+// method: a wrong method (405), not an unknown path (404).
+func (s *Server) servesPath(r *http.Request) bool {
+	_, pattern := s.paths.Handler(&http.Request{Method: http.MethodGet, URL: r.URL, Host: r.Host})
+	return pattern != ""
+}
 
 // Handler is the API with trace ids, logging and authentication around it.
 func (s *Server) Handler() http.Handler {
@@ -76,38 +100,20 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	key, ok := s.authenticate(r)
 	if !ok {
-		writeError(w, errcode.New(errcode.Unauthorized, "missing or bad API key: send Authorization: Bearer <key>"))
+		WriteError(w, errcode.New(errcode.Unauthorized, "missing or bad API key: send Authorization: Bearer <key>"))
 		return
 	}
 	if s.limiter != nil && !s.limiter.allow(key) {
 		w.Header().Set("Retry-After", "1")
-		writeError(w, errcode.New(errcode.RateLimited, "too many requests for this API key"))
+		WriteError(w, errcode.New(errcode.RateLimited, "too many requests for this API key"))
 		return
 	}
 	// The mux answers a wrong method with a plain-text 405; keep errors JSON.
-	if _, pattern := s.mux.Handler(r); pattern == "" || (pattern == "/v1/" && knownPath(r.URL.Path)) {
-		writeError(w, errcode.New(errcode.MethodNotAllowed, r.Method+" is not served on "+r.URL.Path))
+	if _, pattern := s.mux.Handler(r); pattern == "" || (pattern == "/v1/" && s.servesPath(r)) {
+		WriteError(w, errcode.New(errcode.MethodNotAllowed, r.Method+" is not served on "+r.URL.Path))
 		return
 	}
 	s.mux.ServeHTTP(w, r)
-}
-
-// knownPath tells a wrong method on a served path from an unknown path.
-func knownPath(p string) bool {
-	parts := strings.Split(strings.Trim(p, "/"), "/")
-	switch {
-	case len(parts) == 2 && (parts[1] == "push" || parts[1] == "cluster" || parts[1] == "polls"):
-		return true
-	case len(parts) == 3 && (parts[1] == "rooms" || parts[1] == "users"):
-		return true
-	case len(parts) == 4 && parts[1] == "rooms" && (parts[3] == "join" || parts[3] == "leave"):
-		return true
-	case len(parts) == 4 && parts[1] == "users" && parts[3] == "disconnect":
-		return true
-	case len(parts) == 3 && (parts[1] == "dye" || parts[1] == "polls"):
-		return true
-	}
-	return false
 }
 
 func (s *Server) authenticate(r *http.Request) (string, bool) {
@@ -140,28 +146,34 @@ func decode(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
 	return nil
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
+// WriteJSON answers v as JSON with status.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-func writeError(w http.ResponseWriter, e *errcode.Error) {
-	writeJSON(w, e.Code.HTTPStatus(), map[string]*errcode.Error{"error": e})
+// WriteError answers {"error": e} with e's status.
+func WriteError(w http.ResponseWriter, e *errcode.Error) {
+	WriteJSON(w, e.Code.HTTPStatus(), map[string]*errcode.Error{"error": e})
 }
 
-func internalError(trace string) *errcode.Error {
-	return errcode.New(errcode.Internal, "internal error; trace id "+trace)
-}
-
-// fail answers err: its own code when it has one, else a logged 500.
-func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+// Fail answers err: its own code when it is an *errcode.Error, else a 500
+// naming the call's trace id, with err logged under that id.
+func Fail(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	var e *errcode.Error
 	if errors.As(err, &e) {
-		writeError(w, e)
+		WriteError(w, e)
 		return
 	}
-	trace := TraceID(r.Context())
-	s.log.Error("api call failed", "trace", trace, "path", r.URL.Path, "err", err)
-	writeError(w, internalError(trace))
+	traceID := trace.ID(r.Context())
+	log.Error("api call failed", "trace", traceID, "path", r.URL.Path, "err", err)
+	WriteError(w, internalError(traceID))
 }
+
+func internalError(traceID string) *errcode.Error {
+	return errcode.New(errcode.Internal, "internal error; trace id "+traceID)
+}
+
+// fail is Fail with the API's logger.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) { Fail(w, r, s.log, err) }

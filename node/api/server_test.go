@@ -13,22 +13,24 @@ import (
 
 	"courier/node/command"
 	"courier/node/errcode"
+	"courier/node/push"
+	"courier/node/trace"
 )
 
 type fakeService struct {
-	pushed  []*PushRequest
+	pushed  []*push.Request
 	err     error
 	dyes    []string
 	calls   []command.Request
 	callErr error
 }
 
-func (f *fakeService) Push(_ context.Context, r *PushRequest) (PushResult, error) {
+func (f *fakeService) Push(_ context.Context, r *push.Request) (push.Result, error) {
 	if f.err != nil {
-		return PushResult{}, f.err
+		return push.Result{}, f.err
 	}
 	f.pushed = append(f.pushed, r)
-	return PushResult{ID: "m1"}, nil
+	return push.Result{ID: "m1"}, nil
 }
 func (f *fakeService) JoinRoom(context.Context, string, []string) error  { return f.err }
 func (f *fakeService) LeaveRoom(context.Context, string, []string) error { return f.err }
@@ -101,7 +103,7 @@ func TestPushAccepted(t *testing.T) {
 	if status != 202 || body["id"] != "m1" {
 		t.Fatalf("got %d %v", status, body)
 	}
-	if hdr.Get(TraceHeader) == "" {
+	if hdr.Get(trace.Header) == "" {
 		t.Error("no trace id header")
 	}
 	p := svc.pushed[0]
@@ -112,7 +114,9 @@ func TestPushAccepted(t *testing.T) {
 
 func TestErrors(t *testing.T) {
 	ts, _ := newTestServer(t, Config{MaxDataBytes: 100})
-	big := `{"to":{"users":["u"]},"event":"e","data":"` + strings.Repeat("x", 200) + `"}`
+	// Past the data limit and all that may surround it: refused unread. (Data
+	// just over its limit is the push contract's to refuse: node/push.)
+	big := `{"to":{"users":["u"]},"event":"e","data":"` + strings.Repeat("x", 100+maxEnvelope) + `"}`
 	cases := []struct {
 		method, path, key, body string
 		status                  int
@@ -146,7 +150,7 @@ func TestServiceErrorsKeepTheirCode(t *testing.T) {
 	svc.err = io.ErrUnexpectedEOF // not coded: a 500 that names the trace id
 	status, body, hdr := call(t, ts, "GET", "/v1/users/u", "k1", "")
 	msg := body["error"].(map[string]any)["message"].(string)
-	if status != 500 || !strings.Contains(msg, hdr.Get(TraceHeader)) {
+	if status != 500 || !strings.Contains(msg, hdr.Get(trace.Header)) {
 		t.Fatalf("got %d %v", status, body)
 	}
 }
@@ -176,14 +180,14 @@ func TestTraceIDIsKeptFromCaller(t *testing.T) {
 	ts, _ := newTestServer(t, Config{})
 	req, _ := http.NewRequest("GET", ts.URL+"/v1/cluster", nil)
 	req.Header.Set("Authorization", "Bearer k1")
-	req.Header.Set(TraceHeader, "abc123")
+	req.Header.Set(trace.Header, "abc123")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.Header.Get(TraceHeader) != "abc123" {
-		t.Fatalf("trace id %q", resp.Header.Get(TraceHeader))
+	if resp.Header.Get(trace.Header) != "abc123" {
+		t.Fatalf("trace id %q", resp.Header.Get(trace.Header))
 	}
 }
 
@@ -199,5 +203,36 @@ func TestRateBelowOnePerSecond(t *testing.T) {
 	now = now.Add(2 * time.Second)
 	if status, _, _ := call(t, ts, "GET", "/v1/cluster", "k1", ""); status != 200 {
 		t.Fatalf("after 2 s: %d", status)
+	}
+}
+
+// A route mounted by another package answers a wrong method 405, not the
+// catch-all's 404: the known paths come from the routes themselves.
+func TestMountedRoutesTellWrongMethodFromUnknownPath(t *testing.T) {
+	s, err := New(Config{Keys: []string{"k1"}}, &fakeService{}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Handle("GET /v1/extra/{name}", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		WriteJSON(w, http.StatusOK, map[string]string{"name": r.PathValue("name")})
+	}))
+	s.Handle("POST /v1/extra", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	ts := httptest.NewServer(s.Handler())
+	t.Cleanup(ts.Close)
+	for _, c := range []struct {
+		method, path string
+		status       int
+	}{
+		{"GET", "/v1/extra/a", 200},
+		{"DELETE", "/v1/extra/a", 405},
+		{"GET", "/v1/extra", 405},
+		{"GET", "/v1/extra/a/b", 404},
+		{"PUT", "/v1/cluster", 405},
+		{"GET", "/v1/rooms/r/join", 405},
+		{"GET", "/v1/rooms/r/nothing", 404},
+	} {
+		if status, body, _ := call(t, ts, c.method, c.path, "k1", ""); status != c.status {
+			t.Errorf("%s %s: %d %v, want %d", c.method, c.path, status, body, c.status)
+		}
 	}
 }

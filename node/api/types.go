@@ -8,32 +8,9 @@ import (
 	"time"
 
 	"courier/node/command"
+	"courier/node/push"
 	"courier/router/registry"
 )
-
-// Target says who a push goes to.
-type Target struct {
-	Users []string `json:"users,omitempty"`
-	Rooms []string `json:"rooms,omitempty"`
-	All   bool     `json:"all,omitempty"`
-}
-
-// PushRequest is the body of POST /v1/push (and of the tRPC push service).
-type PushRequest struct {
-	To    Target          `json:"to"`
-	Event string          `json:"event"`
-	Data  json.RawMessage `json:"data"`
-	// TTL in seconds; nil takes the node's default, 0 is fire-and-forget.
-	TTL *float64 `json:"ttl,omitempty"`
-	// ID is an optional idempotency key: the same key within 10 minutes
-	// delivers nothing new and answers the same message id.
-	ID string `json:"id,omitempty"`
-}
-
-// PushResult answers a push.
-type PushResult struct {
-	ID string `json:"id"`
-}
 
 // UsersRequest is the body of room join and leave.
 type UsersRequest struct {
@@ -70,7 +47,7 @@ type ClusterInfo struct {
 // Service is what the node does for the API. Methods return *errcode.Error
 // for anything the caller did wrong or can retry; other errors are internal.
 type Service interface {
-	Push(ctx context.Context, req *PushRequest) (PushResult, error)
+	Push(ctx context.Context, req *push.Request) (push.Result, error)
 	JoinRoom(ctx context.Context, room string, users []string) error
 	LeaveRoom(ctx context.Context, room string, users []string) error
 	User(ctx context.Context, user string) (UserInfo, error)
@@ -92,7 +69,8 @@ type DyeRequest struct {
 // Config sets the API's limits. Zero values take the defaults.
 type Config struct {
 	Keys []string
-	// MaxDataBytes bounds a push's data (default 64 KiB).
+	// MaxDataBytes bounds a push's and a call's data (default
+	// push.DefaultMaxDataBytes).
 	MaxDataBytes int
 	// RatePerKey limits requests per second per API key (0: no limit).
 	RatePerKey float64

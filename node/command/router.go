@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -126,14 +127,22 @@ func (r Route) validate() error {
 	return nil
 }
 
-// ParseName splits "/pkg.Service/Method" into the callee and the func.
+// commandName is "/pkg.Service/Method": a dotted callee of identifiers,
+// then the method. It is the one rule for command names, of clients'
+// `cmd` events, HTTP calls and polling tasks alike.
+var commandName = regexp.MustCompile(`^/([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+)/[A-Za-z_][A-Za-z0-9_]*$`)
+
+// maxNameLen bounds a command name (bytes).
+const maxNameLen = 256
+
+// ParseName splits "/pkg.Service/Method" into the callee "pkg.Service" and
+// the func (the whole name).
 func ParseName(name string) (callee, fn string, err error) {
-	rest, ok := strings.CutPrefix(name, "/")
-	callee, method, ok2 := strings.Cut(rest, "/")
-	if !ok || !ok2 || callee == "" || method == "" || strings.ContainsAny(method, "/ ") || strings.ContainsAny(callee, " ") || len(name) > 256 {
+	m := commandName.FindStringSubmatch(name)
+	if m == nil || len(name) > maxNameLen {
 		return "", "", &Error{Code: errcode.BadRequest, Message: `command name must be "/pkg.Service/Method", got "` + truncate(name) + `"`}
 	}
-	return callee, name, nil
+	return m[1], name, nil
 }
 
 func (r *Router) route(callee string) (Route, bool) {
@@ -236,4 +245,18 @@ func ParseRoute(s string) (Route, error) {
 		}
 	}
 	return r, r.validate()
+}
+
+// Routes joins the YAML `commands:` table and the --route flags into one
+// list (the flags after the table).
+func Routes(table []Route, flags []string) ([]Route, error) {
+	routes := append([]Route(nil), table...)
+	for _, s := range flags {
+		r, err := ParseRoute(s)
+		if err != nil {
+			return nil, err
+		}
+		routes = append(routes, r)
+	}
+	return routes, nil
 }

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"courier/node/api"
 	"courier/node/command"
+	"courier/node/push"
 )
 
 // call is one command call a fake backend saw.
@@ -73,24 +73,24 @@ func (b *backend) callsOf(task string) []call {
 // pushes records what the runners pushed.
 type pushes struct {
 	mu   sync.Mutex
-	reqs []api.PushRequest
+	reqs []push.Request
 	fail error
 }
 
-func (p *pushes) push(_ context.Context, req *api.PushRequest) (api.PushResult, error) {
+func (p *pushes) push(_ context.Context, req *push.Request) (push.Result, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.fail != nil {
-		return api.PushResult{}, p.fail
+		return push.Result{}, p.fail
 	}
 	p.reqs = append(p.reqs, *req)
-	return api.PushResult{ID: fmt.Sprint("m", len(p.reqs))}, nil
+	return push.Result{ID: fmt.Sprint("m", len(p.reqs))}, nil
 }
 
-func (p *pushes) all() []api.PushRequest {
+func (p *pushes) all() []push.Request {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return append([]api.PushRequest(nil), p.reqs...)
+	return append([]push.Request(nil), p.reqs...)
 }
 
 // counts is a Metrics that counts by "method task [stage]".
@@ -120,7 +120,7 @@ func (c *counts) Lost(t, reason string)  { c.inc("lost " + t + " " + reason) }
 // testTask polls the fake backend every interval.
 func testTask(name string, interval time.Duration) Task {
 	return Task{Name: name, Cmd: "/test.Poll/Get", Data: json.RawMessage(`{"task":"` + name + `"}`),
-		Interval: interval, To: api.Target{Users: []string{"u1"}}, Event: "ev-" + name}
+		Interval: interval, To: push.Target{Users: []string{"u1"}}, Event: "ev-" + name}
 }
 
 // startRunner starts a runner stopped (with release) at cleanup.

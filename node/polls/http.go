@@ -11,6 +11,7 @@ import (
 
 	"courier/node/api"
 	"courier/node/errcode"
+	"courier/node/trace"
 )
 
 // Mux is where Routes registers: *api.Server (behind its API-key check,
@@ -55,16 +56,14 @@ type handlers struct {
 //	DELETE /v1/polls/{name}  204, or 404 when there is no such task
 //
 // Errors are the API's {"error": {"code", "message"}}: 400 for a bad task,
-// 404, 405 for another method, 413, and 503 when the store is unreachable.
+// 404, 413, and 503 when the store is unreachable; mounted on the API, a
+// wrong method gets its 405.
 func Routes(mux Mux, store Store, log *slog.Logger) {
 	h := &handlers{store: store, log: log}
 	mux.Handle("POST /v1/polls", http.HandlerFunc(h.put))
 	mux.Handle("GET /v1/polls", http.HandlerFunc(h.list))
 	mux.Handle("GET /v1/polls/{name}", http.HandlerFunc(h.get))
 	mux.Handle("DELETE /v1/polls/{name}", http.HandlerFunc(h.delete))
-	// Without these the API's catch-all would answer a wrong method 404.
-	mux.Handle("/v1/polls", http.HandlerFunc(methodNotAllowed))
-	mux.Handle("/v1/polls/{name}", http.HandlerFunc(methodNotAllowed))
 }
 
 func (h *handlers) put(w http.ResponseWriter, r *http.Request) {
@@ -72,15 +71,15 @@ func (h *handlers) put(w http.ResponseWriter, r *http.Request) {
 	var tooBig *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooBig):
-		writeError(w, errcode.New(errcode.TooLarge, fmt.Sprintf("request body over %d bytes", maxBody)))
+		api.WriteError(w, errcode.New(errcode.TooLarge, fmt.Sprintf("request body over %d bytes", maxBody)))
 		return
 	case err != nil:
-		writeError(w, errcode.New(errcode.BadRequest, "reading body: "+err.Error()))
+		api.WriteError(w, errcode.New(errcode.BadRequest, "reading body: "+err.Error()))
 		return
 	}
 	var t Task
 	if err := json.Unmarshal(body, &t); err != nil {
-		writeError(w, errcode.New(errcode.BadRequest, "body is not a polling task: "+err.Error()))
+		api.WriteError(w, errcode.New(errcode.BadRequest, "body is not a polling task: "+err.Error()))
 		return
 	}
 	if err := t.Validate(); err != nil {
@@ -96,7 +95,7 @@ func (h *handlers) put(w http.ResponseWriter, r *http.Request) {
 	if created {
 		status = http.StatusCreated
 	}
-	writeJSON(w, status, t)
+	api.WriteJSON(w, status, t)
 }
 
 func (h *handlers) list(w http.ResponseWriter, r *http.Request) {
@@ -114,7 +113,7 @@ func (h *handlers) list(w http.ResponseWriter, r *http.Request) {
 		}
 		out = append(out, s)
 	}
-	writeJSON(w, http.StatusOK, map[string][]Status{"polls": out})
+	api.WriteJSON(w, http.StatusOK, map[string][]Status{"polls": out})
 }
 
 func (h *handlers) get(w http.ResponseWriter, r *http.Request) {
@@ -132,7 +131,7 @@ func (h *handlers) get(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, s)
+	api.WriteJSON(w, http.StatusOK, s)
 }
 
 // status adds the lease holder and the last result: two more reads per
@@ -169,36 +168,12 @@ func (h *handlers) delete(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-func methodNotAllowed(w http.ResponseWriter, r *http.Request) {
-	writeError(w, errcode.New(errcode.MethodNotAllowed, r.Method+" is not served on "+r.URL.Path))
-}
-
-// fail answers err: its own code when it has one, 503 for a store that
-// cannot be reached, else a logged 500 naming the trace id. (The same
-// conventions as node/api's unexported helpers, which this package cannot
-// call.)
+// fail answers err as the API does (api.Fail), and 503 for a store that
+// cannot be reached.
 func (h *handlers) fail(w http.ResponseWriter, r *http.Request, err error) {
-	var e *errcode.Error
-	switch {
-	case errors.As(err, &e):
-		writeError(w, e)
-		return
-	case errors.Is(err, ErrUnavailable):
-		h.log.Warn("polls store failed", "trace", api.TraceID(r.Context()), "err", err)
-		writeError(w, errcode.New(errcode.Unavailable, "task store unavailable; retry"))
-		return
+	if errors.Is(err, ErrUnavailable) {
+		h.log.Warn("polls store failed", "trace", trace.ID(r.Context()), "err", err)
+		err = errcode.New(errcode.Unavailable, "task store unavailable; retry")
 	}
-	trace := api.TraceID(r.Context())
-	h.log.Error("polls call failed", "trace", trace, "path", r.URL.Path, "err", err)
-	writeError(w, errcode.New(errcode.Internal, "internal error; trace id "+trace))
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
-}
-
-func writeError(w http.ResponseWriter, e *errcode.Error) {
-	writeJSON(w, e.Code.HTTPStatus(), map[string]*errcode.Error{"error": e})
+	api.Fail(w, r, h.log, err)
 }

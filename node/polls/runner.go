@@ -7,8 +7,8 @@ import (
 	"sync"
 	"time"
 
-	"courier/node/api"
 	"courier/node/command"
+	"courier/node/push"
 )
 
 // RunnerConfig configures a Runner. Zero Log, Now, Metrics and MaxScan take
@@ -18,7 +18,7 @@ type RunnerConfig struct {
 	Store  Store
 	Caller command.Caller
 	// Push is the node's push (node.Node.Push): it validates and delivers.
-	Push    func(ctx context.Context, req *api.PushRequest) (api.PushResult, error)
+	Push    func(ctx context.Context, req *push.Request) (push.Result, error)
 	Log     *slog.Logger
 	Now     func() time.Time // judges how long a lease is known to be ours
 	Metrics Metrics

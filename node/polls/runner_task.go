@@ -10,8 +10,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"courier/node/api"
 	"courier/node/command"
+	"courier/node/push"
+	"courier/node/trace"
 )
 
 // held is a task this node holds the lease of.
@@ -63,12 +64,12 @@ func (r *Runner) run(ctx context.Context, h *held) {
 // every push. A holder that paused past its lease pushes at most once more
 // before its record is refused.
 func (r *Runner) runOnce(ctx context.Context, h *held, t *Task) (fenced bool) {
-	trace := api.NewTraceID()
-	log := r.log.With("task", h.name, "trace", trace)
-	ctx = api.WithTraceID(ctx, trace)
+	traceID := trace.NewID()
+	log := r.log.With("task", h.name, "trace", traceID)
+	ctx = trace.With(ctx, traceID)
 	// A call is bounded by the interval so calls never pile up.
 	cctx, cancel := context.WithTimeout(ctx, t.Interval)
-	answer, err := r.cfg.Caller.Call(cctx, command.Request{Name: t.Cmd, Data: t.request(), TraceID: trace})
+	answer, err := r.cfg.Caller.Call(cctx, command.Request{Name: t.Cmd, Data: t.request(), TraceID: traceID})
 	cancel()
 	if ctx.Err() != nil {
 		return false // stopping: not the backend's fault
@@ -96,7 +97,7 @@ func (r *Runner) runOnce(ctx context.Context, h *held, t *Task) (fenced bool) {
 		return false
 	}
 	if !had || last.Hash != hash {
-		_, err := r.cfg.Push(ctx, &api.PushRequest{To: t.To, Event: t.Event, Data: answer, TTL: t.TTL})
+		_, err := r.cfg.Push(ctx, &push.Request{To: t.To, Event: t.Event, Data: answer, TTL: t.TTL})
 		if err != nil {
 			// Not recorded: the next run sees the change again and retries.
 			r.cfg.Metrics.Failed(h.name, "push")

@@ -14,28 +14,21 @@ import (
 	"fmt"
 	"math"
 	"regexp"
-	"strings"
 	"time"
-	"unicode/utf8"
 
-	"courier/node/api"
+	"courier/node/command"
 	"courier/node/errcode"
+	"courier/node/push"
 )
 
-// Bounds of a task. The node's own push rules (event length, reserved names,
-// ttl, targets) are repeated here because they are unexported in package
-// node, which imports this one; keep them in step with node/push.go.
+// Bounds of a task; the push it makes is bound by the push contract
+// (node/push) and its command name by the command channel's rule.
 const (
-	MinInterval  = time.Second
-	MaxInterval  = 24 * time.Hour
-	maxTaskName  = 128
-	maxCmdLen    = 256
-	maxEventLen  = 128
-	maxTargetLen = 256
-	maxTargets   = 10000
-	maxTTL       = 7 * 24 * time.Hour
+	MinInterval = time.Second
+	MaxInterval = 24 * time.Hour
+	maxTaskName = 128
 	// MaxDataBytes bounds a task's request data, like a push's data.
-	MaxDataBytes = 64 << 10
+	MaxDataBytes = push.DefaultMaxDataBytes
 )
 
 // Task is one polling task. Its JSON form is the body of POST /v1/polls:
@@ -48,7 +41,7 @@ type Task struct {
 	Cmd      string
 	Data     json.RawMessage
 	Interval time.Duration
-	To       api.Target
+	To       push.Target
 	Event    string
 	TTL      *float64
 }
@@ -60,7 +53,7 @@ type taskJSON struct {
 	Cmd      string          `json:"cmd"`
 	Data     json.RawMessage `json:"data,omitempty"`
 	Interval json.RawMessage `json:"interval"`
-	To       api.Target      `json:"to"`
+	To       push.Target     `json:"to"`
 	Event    string          `json:"event"`
 	TTL      *float64        `json:"ttl,omitempty"`
 }
@@ -113,12 +106,8 @@ func parseInterval(raw json.RawMessage) (time.Duration, error) {
 	return time.Duration(secs * float64(time.Second)), nil
 }
 
-var (
-	// taskName keeps names safe in a URL path and in logs.
-	taskName = regexp.MustCompile(`^[A-Za-z0-9._:-]+$`)
-	// cmdName is "/pkg.Service/Method": a dotted callee, then the method.
-	cmdName = regexp.MustCompile(`^/[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+/[A-Za-z_][A-Za-z0-9_]*$`)
-)
+// taskName keeps names safe in a URL path and in logs.
+var taskName = regexp.MustCompile(`^[A-Za-z0-9._:-]+$`)
 
 // Validate reports the first thing wrong with t as an *errcode.Error
 // (bad_request, or reserved_event for a reserved event name).
@@ -133,7 +122,7 @@ func (t *Task) Validate() error {
 		return bad(`"name" %q may hold only letters, digits, '.', '_', ':' and '-'`, t.Name)
 	case t.Cmd == "":
 		return bad(`"cmd" is required, like "/pkg.Service/Method"`)
-	case len(t.Cmd) > maxCmdLen || !cmdName.MatchString(t.Cmd):
+	case !validCmd(t.Cmd):
 		return bad(`"cmd" %q is not a command name like "/pkg.Service/Method"`, t.Cmd)
 	case len(t.Data) > MaxDataBytes:
 		return errcode.New(errcode.TooLarge, fmt.Sprintf(`"data" is over the limit of %d bytes`, MaxDataBytes))
@@ -143,39 +132,15 @@ func (t *Task) Validate() error {
 		return bad(`"interval" is required: seconds (e.g. 30) or a duration string (e.g. "30s")`)
 	case t.Interval < MinInterval || t.Interval > MaxInterval:
 		return bad(`"interval" must be between 1s and 24h`)
-	case t.Event == "":
-		return bad(`"event" is required`)
-	case len(t.Event) > maxEventLen:
-		return bad(`"event" is longer than 128 bytes`)
-	case isReserved(t.Event):
-		return errcode.New(errcode.ReservedEvent, `event "`+t.Event+`" is reserved by the protocol and cannot be pushed`)
-	case !t.To.All && len(t.To.Users) == 0 && len(t.To.Rooms) == 0:
-		return bad(`"to" must name users, rooms, or all`)
-	case t.To.All && (len(t.To.Users) > 0 || len(t.To.Rooms) > 0):
-		return bad(`"to.all" cannot be combined with users or rooms`)
-	case len(t.To.Users)+len(t.To.Rooms) > maxTargets:
-		return bad(`"to" names more than 10000 users and rooms`)
 	}
-	for _, n := range append(append([]string(nil), t.To.Users...), t.To.Rooms...) {
-		if n == "" || len(n) > maxTargetLen || !utf8.ValidString(n) {
-			return bad("user and room names must be 1-256 bytes of UTF-8")
-		}
-	}
-	if t.TTL != nil {
-		if v := *t.TTL; v < 0 || math.IsNaN(v) || v > maxTTL.Seconds() {
-			return bad(`"ttl" must be between 0 and 604800 seconds`)
-		}
-	}
-	return nil
+	// The push the task makes, as far as it is known before the answer.
+	_, err := push.Validate(&push.Request{To: t.To, Event: t.Event, TTL: t.TTL}, push.Limits{})
+	return err
 }
 
-// isReserved is a copy of node/push.go's rule (unexported there).
-func isReserved(event string) bool {
-	switch event {
-	case "connect", "disconnect", "connect_error", "disconnecting", "newListener", "removeListener":
-		return true
-	}
-	return strings.HasPrefix(event, "courier:")
+func validCmd(name string) bool {
+	_, _, err := command.ParseName(name)
+	return err == nil
 }
 
 // leaseTTL and scanPeriod are the timing that gives the takeover bound: the

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"courier/node/api"
+	"courier/node/push"
 )
 
 func testTasksCRUD(t *testing.T, h *harness) {
@@ -41,7 +41,7 @@ func testTaskRoundTrip(t *testing.T, h *harness) {
 	want := task("full")
 	want.Data = json.RawMessage(`{"q":[1,2]}`)
 	want.Interval = 90 * time.Second
-	want.To = api.Target{Users: []string{"u1", "u2"}, Rooms: []string{"r"}}
+	want.To = push.Target{Users: []string{"u1", "u2"}, Rooms: []string{"r"}}
 	want.TTL = &ttl
 	h.put(want, true)
 	got, ok, err := h.s.Get(h.ctx, "full")

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"courier/node/api"
 	"courier/node/polls"
+	"courier/node/push"
 )
 
 // Factory returns a fresh, empty Store built from cfg, isolated from every
@@ -80,7 +80,7 @@ type harness struct {
 
 func task(name string) polls.Task {
 	return polls.Task{Name: name, Cmd: "/pkg.Svc/Get", Interval: time.Second,
-		To: api.Target{Users: []string{"u"}}, Event: "ev"}
+		To: push.Target{Users: []string{"u"}}, Event: "ev"}
 }
 
 func (h *harness) put(t polls.Task, wantCreated bool) {

@@ -1,0 +1,88 @@
+package hub
+
+import (
+	"context"
+	"strings"
+
+	"courier/node/session"
+	"courier/router/mailbox"
+)
+
+// Add registers s cluster-wide and holds it here. Call it before the
+// connection's close callback can run, so that Remove comes after it.
+// A failed registration is logged, not fatal: the session still gets its
+// messages here, and the node's healing registers it again.
+func (h *Hub) Add(ctx context.Context, s *session.Session) {
+	if err := h.cfg.Registry.Add(ctx, h.registryEntry(s)); err != nil {
+		h.log.Warn("session not registered", "session", s.ID(), "err", err)
+	}
+	h.local.add(s)
+}
+
+// RestoreRooms puts s back in the rooms its device was in (up to
+// MaxRooms), replaying what it missed in each.
+func (h *Hub) RestoreRooms(ctx context.Context, s *session.Session) {
+	rooms, err := h.cfg.Registry.DeviceRooms(ctx, s.User, s.Device)
+	if err != nil {
+		h.log.Warn("device rooms not restored", "session", s.ID(), "err", err)
+	}
+	for _, room := range rooms[:min(len(rooms), h.cfg.MaxRooms)] {
+		h.Join(ctx, s, room)
+	}
+}
+
+// Remove forgets s, here and in the registry, once its connection closed.
+// Removing a session twice does nothing the second time.
+func (h *Hub) Remove(ctx context.Context, s *session.Session, reason string) {
+	s.Closed(session.ReasonClientClose)
+	if !h.local.remove(s) {
+		return
+	}
+	if err := h.cfg.Registry.Remove(ctx, s.ID()); err != nil {
+		h.log.Warn("session not unregistered", "session", s.ID(), "err", err)
+	}
+	h.log.Debug("session closed", "session", s.ID(), "user", s.User, "reason", reason)
+}
+
+// CloseAll closes every session here with reason, each telling its client.
+func (h *Hub) CloseAll(reason string) {
+	for _, s := range h.local.all() {
+		s.Close(reason)
+	}
+}
+
+// Count is the number of sessions held here.
+func (h *Hub) Count() int { return h.local.count() }
+
+// Sessions lists the sessions held here.
+func (h *Hub) Sessions() []*session.Session { return h.local.all() }
+
+// RoomsOf lists the rooms s is in.
+func (h *Hub) RoomsOf(s *session.Session) []string { return h.local.roomsOf(s) }
+
+// StreamReaders lists the sessions here that read stream.
+func (h *Hub) StreamReaders(stream mailbox.Stream) []*session.Session {
+	name := string(stream)
+	switch {
+	case stream == mailbox.AllStream:
+		return h.local.all()
+	case strings.HasPrefix(name, "u:"):
+		return h.local.user(name[2:])
+	case strings.HasPrefix(name, "r:"):
+		return h.local.room(name[2:])
+	}
+	return nil
+}
+
+// Reregister writes s and its rooms to the registry again, for a registry
+// that lost them (a store restarted empty, a purge across a partition).
+func (h *Hub) Reregister(ctx context.Context, s *session.Session) error {
+	entry := h.registryEntry(s)
+	if err := h.cfg.Registry.Add(ctx, entry); err != nil {
+		return err
+	}
+	for _, room := range h.local.roomsOf(s) {
+		_ = h.cfg.Registry.Join(ctx, room, entry)
+	}
+	return nil
+}

@@ -1,0 +1,83 @@
+package hub
+
+import (
+	"context"
+
+	"courier/node/api"
+	"courier/node/errcode"
+	"courier/node/push"
+	"courier/node/session"
+	"courier/router/forward"
+	"courier/router/mailbox"
+	"courier/router/registry"
+)
+
+// User answers the sessions of user, cluster-wide, and what its mailbox
+// still holds for it (GET /v1/users/{user}).
+func (h *Hub) User(ctx context.Context, user string) (api.UserInfo, error) {
+	if !push.ValidName(user) {
+		return api.UserInfo{}, push.BadName("user")
+	}
+	sessions, err := h.cfg.Registry.UserSessions(ctx, user)
+	if err != nil {
+		return api.UserInfo{}, h.unavailable(ctx, err)
+	}
+	pending, err := h.cfg.Mailbox.PendingCount(ctx, mailbox.UserStream(user))
+	if err != nil {
+		return api.UserInfo{}, h.unavailable(ctx, err)
+	}
+	if sessions == nil {
+		sessions = []registry.Session{}
+	}
+	return api.UserInfo{User: user, Sessions: sessions, Pending: pending}, nil
+}
+
+// Room counts the sessions in room, cluster-wide (GET /v1/rooms/{room}).
+func (h *Hub) Room(ctx context.Context, room string) (api.RoomInfo, error) {
+	if !push.ValidName(room) {
+		return api.RoomInfo{}, push.BadName("room")
+	}
+	members, nodes, err := h.cfg.Registry.Room(ctx, room)
+	if err != nil {
+		return api.RoomInfo{}, h.unavailable(ctx, err)
+	}
+	if nodes == nil {
+		nodes = []string{}
+	}
+	return api.RoomInfo{Room: room, Members: members, Nodes: nodes}, nil
+}
+
+// DisconnectUser closes every session of user, cluster-wide, with a
+// socket.io DISCONNECT so the official client does not come straight back.
+// It returns how many sessions it closed or asked their nodes to close.
+func (h *Hub) DisconnectUser(ctx context.Context, user string) (int, error) {
+	if !push.ValidName(user) {
+		return 0, push.BadName("user")
+	}
+	local := h.local.user(user)
+	for _, s := range local {
+		s.Close(session.ReasonKicked)
+	}
+	if !h.cfg.Peers.Enabled() {
+		return len(local), nil
+	}
+	sessions, err := h.cfg.Registry.UserSessions(ctx, user)
+	if err != nil {
+		return len(local), h.unavailable(ctx, err)
+	}
+	count := len(local)
+	asked := map[string]bool{}
+	for _, s := range sessions {
+		if s.Node == h.cfg.Node {
+			continue
+		}
+		count++
+		if !asked[s.Node] {
+			asked[s.Node] = true
+			if !h.cfg.Peers.Send(s.Node, forward.Envelope{Kind: forward.KindDisconnect, User: user}) {
+				return count, errcode.New(errcode.Unavailable, "node "+s.Node+" could not be reached; retry")
+			}
+		}
+	}
+	return count, nil
+}
