@@ -139,7 +139,7 @@ func runCmd(ctx context.Context, cfg Config, log *slog.Logger, runID string) (*C
 }
 
 // maxCommandsInFlightPerConn mirrors the node's per-connection bound
-// (node/commands.go): beyond it the node answers limit_exceeded.
+// (node/command/client.go): beyond it the node answers limit_exceeded.
 const maxCommandsInFlightPerConn = 16
 
 func newPhaseRecorder(cfg Config) *cmdRecorder {

@@ -114,7 +114,7 @@ func TestRoomPushFansOutOncePerNodeAndNudgesWhereTheLinkFails(t *testing.T) {
 	if err := f.hub.ClientJoin(context.Background(), s, "r"); err != nil {
 		t.Fatal(err)
 	}
-	_, outside := f.connect(t, "carol", "d", "r") // not a member
+	_, outside := f.connect(t, "carol", "d", "r")     // not a member
 	for i, node := range []string{"n2", "n2", "n3"} { // members elsewhere, as the registry knows them
 		entry := registry.Session{ID: fmt.Sprint("remote", i), User: fmt.Sprint("u", i), Device: "d", Node: node}
 		if err := f.reg.Add(context.Background(), entry); err != nil {
