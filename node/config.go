@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/memberlist"
 
 	"courier/node/command"
+	"courier/node/push"
 	"courier/router/cluster"
 )
 
@@ -77,13 +78,13 @@ func (c Config) WithDefaults() Config {
 		c.ShutdownTimeout = 30 * time.Second
 	}
 	if c.DefaultTTL == 0 {
-		c.DefaultTTL = 300 * time.Second
+		c.DefaultTTL = push.Limits{}.WithDefaults().DefaultTTL
 	}
 	if c.MailboxLimit == 0 {
 		c.MailboxLimit = 1000
 	}
 	if c.MaxDataBytes == 0 {
-		c.MaxDataBytes = 64 << 10
+		c.MaxDataBytes = push.DefaultMaxDataBytes
 	}
 	if c.AckTimeout == 0 {
 		c.AckTimeout = 10 * time.Second

@@ -86,6 +86,10 @@ type Peers struct {
 	links   *forward.Links
 	server  *forward.Server
 
+	// ctx is the node's lifetime, from Start: the peers' store calls
+	// derive from it.
+	ctx context.Context
+
 	mu      sync.RWMutex
 	alive   map[string]cluster.Member // by id, without self
 	apiAddr string
@@ -124,6 +128,7 @@ func (p *Peers) Start(ctx context.Context, apiAddr string) error {
 	p.mu.Lock()
 	p.apiAddr = apiAddr
 	p.mu.Unlock()
+	p.ctx = ctx // before the cluster: its events read it
 	if p.cfg.Clustered() {
 		if err := p.join(ctx, apiAddr); err != nil {
 			p.closeLinks()

@@ -22,7 +22,7 @@ func (p *Peers) purgeDead(m cluster.Member) {
 			}
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*storeTimeout)
+	ctx, cancel := context.WithTimeout(p.ctx, 2*storeTimeout)
 	defer cancel()
 	key := "purge:" + m.ID + ":" + time.UnixMilli(m.Started).UTC().Format(time.RFC3339Nano)
 	winner, err := p.cfg.Mailbox.Claim(ctx, key, p.cfg.Node, time.Hour)
