@@ -25,7 +25,7 @@ type Metrics interface {
 // Options are shared by every session of a node.
 type Options struct {
 	Node       string
-	Mailbox    mailbox.Mailbox
+	Mailbox    mailbox.Log // replays read it, acks are written to it
 	Registry   registry.Registry
 	Metrics    Metrics
 	Log        *slog.Logger
