@@ -83,7 +83,6 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 	n.sessionOpts = &session.Options{
 		Node:       cfg.NodeID,
 		Mailbox:    mb,
-		Registry:   reg,
 		Metrics:    n.metrics,
 		Log:        n.log.With("component", "session"),
 		AckTimeout: cfg.AckTimeout,

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"courier/router/mailbox"
-	"courier/router/registry"
 )
 
 // Metrics receives what sessions count. Implementations must be safe for
@@ -26,7 +25,6 @@ type Metrics interface {
 type Options struct {
 	Node       string
 	Mailbox    mailbox.Log // replays read it, acks are written to it
-	Registry   registry.Registry
 	Metrics    Metrics
 	Log        *slog.Logger
 	AckTimeout time.Duration // resend an unacked message after this long
