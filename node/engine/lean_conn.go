@@ -28,7 +28,6 @@ type leanEvent struct {
 var (
 	_ Conn            = (*lconn)(nil)
 	_ PreparedEmitter = (*lconn)(nil)
-	_ TokenEmitter    = (*lconn)(nil)
 )
 
 func newLconn(ls *leanSession, nsp string) *lconn {

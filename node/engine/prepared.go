@@ -52,14 +52,3 @@ func EmitPrepared(c Conn, p *Prepared, ack func(args []any)) error {
 	}
 	return c.Emit(p.Event, p.Args, ack)
 }
-
-// TokenEmitter is a Conn that reports acknowledgements by the caller's token
-// to one handler, so that an acknowledged fan-out allocates no callback per
-// message. Both engines' Conns implement it.
-type TokenEmitter interface {
-	// OnAckToken sets the handler; it runs on the read path and must be quick.
-	OnAckToken(fn func(token uint64))
-	// EmitPreparedToken sends p asking for an acknowledgement, which runs
-	// the handler with token. Same contract as Conn.Emit otherwise.
-	EmitPreparedToken(p *Prepared, token uint64) error
-}
