@@ -37,18 +37,3 @@ func (p *Prepared) body() ([]byte, bool) {
 	})
 	return p.json, p.json != nil
 }
-
-// PreparedEmitter is a Conn that can send a Prepared without encoding it
-// again (the lean engine's). Same contract as Conn.Emit.
-type PreparedEmitter interface {
-	EmitPrepared(p *Prepared, ack func(args []any)) error
-}
-
-// EmitPrepared sends p on c: shared bytes when c supports it, else an
-// ordinary Emit.
-func EmitPrepared(c Conn, p *Prepared, ack func(args []any)) error {
-	if pe, ok := c.(PreparedEmitter); ok {
-		return pe.EmitPrepared(p, ack)
-	}
-	return c.Emit(p.Event, p.Args, ack)
-}
