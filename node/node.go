@@ -132,7 +132,7 @@ func (n *Node) build() error {
 	}
 	n.peers.SetHub(n.hub)
 	n.sessionOpts = &session.Options{
-		Node: cfg.NodeID, Mailbox: n.stores.mailbox, Registry: n.stores.registry, Metrics: n.metrics,
+		Node: cfg.NodeID, Mailbox: n.stores.mailbox, Metrics: n.metrics,
 		Log: n.log.With("component", "session"), AckTimeout: cfg.AckTimeout, AckRetries: cfg.AckRetries,
 		QueueLimit: cfg.SendQueue, Window: cfg.AckWindow, Now: time.Now,
 	}

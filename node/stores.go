@@ -37,8 +37,9 @@ func openStores(cfg Config) (stores, error) {
 }
 
 // mailboxSize counts the messages the mailbox caches, for the
-// courier_mailbox_messages gauge; nil when the store cannot tell cheaply
-// (Redis, for now).
+// courier_mailbox_messages gauge; nil when the store cannot tell cheaply:
+// Redis has no Size (counting needs a scan), and its backlog gauge is yet
+// to come.
 func (st stores) mailboxSize() func() float64 {
 	sized, ok := st.mailbox.(interface{ Size() int })
 	if !ok {

@@ -50,7 +50,7 @@ func (c *connCore[E]) isClosed() bool {
 }
 
 // OnAckToken sets the handler of acknowledgements asked for with
-// EmitPreparedToken (TokenEmitter).
+// EmitPreparedToken (Conn).
 func (c *connCore[E]) OnAckToken(fn func(token uint64)) {
 	c.mu.Lock()
 	c.onAckTok = fn

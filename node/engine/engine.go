@@ -31,6 +31,15 @@ type Conn interface {
 	// acknowledge and ack runs at most once with the client's arguments; it is
 	// never run after the connection closed. Timeouts are the caller's business.
 	Emit(event string, args []any, ack func(args []any)) error
+	// OnAckToken sets the handler of the acknowledgements asked for with
+	// EmitPreparedToken. Set it before the first EmitPreparedToken; it runs
+	// on the read path, at most once per emit and never after the
+	// connection closed, and must be quick.
+	OnAckToken(fn func(token uint64))
+	// EmitPreparedToken sends p asking for an acknowledgement, which runs
+	// the OnAckToken handler with token: an acknowledged fan-out allocates
+	// no callback per message. Same contract as Emit otherwise.
+	EmitPreparedToken(p *Prepared, token uint64) error
 	// OnEvent sets the handler of client events. ack is nil when the client
 	// asked for no acknowledgement. Set it from Handler.Connected, before
 	// returning; events are handed over one at a time, in arrival order.

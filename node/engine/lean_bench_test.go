@@ -74,7 +74,9 @@ func fanOutConns(b *testing.B, n int) []Conn {
 func BenchmarkLeanFanOutPrepared(b *testing.B) {
 	conns := fanOutConns(b, 100)
 	args := []any{map[string]any{"text": strings.Repeat("y", 200)}, map[string]any{"id": "abc", "seq": 1}}
-	ack := func([]any) {}
+	for _, c := range conns {
+		c.OnAckToken(func(uint64) {})
+	}
 	p := NewPrepared("push", args)
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -83,7 +85,7 @@ func BenchmarkLeanFanOutPrepared(b *testing.B) {
 			p = NewPrepared("push", args) // a new message now and then: its one encoding
 		}
 		for _, c := range conns {
-			if err := EmitPrepared(c, p, ack); err != nil {
+			if err := c.EmitPreparedToken(p, uint64(i)); err != nil {
 				b.Fatal(err)
 			}
 		}

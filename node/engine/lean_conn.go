@@ -25,11 +25,7 @@ type leanEvent struct {
 	bye  bool
 }
 
-var (
-	_ Conn            = (*lconn)(nil)
-	_ PreparedEmitter = (*lconn)(nil)
-	_ TokenEmitter    = (*lconn)(nil)
-)
+var _ Conn = (*lconn)(nil)
 
 func newLconn(ls *leanSession, nsp string) *lconn {
 	return &lconn{ls: ls, nsp: nsp, id: newSID()}
@@ -57,24 +53,10 @@ func (c *lconn) Emit(event string, args []any, ack func(args []any)) error {
 	return c.ls.writePacket(pkEvent, c.nsp, id, data)
 }
 
-// EmitPrepared sends an event encoded once for every receiver: only the
-// head with this connection's ack id is written per connection; the JSON
-// body is shared.
-func (c *lconn) EmitPrepared(p *Prepared, ack func(args []any)) error {
-	body, ok := p.body()
-	if !ok || c.nsp != "/" {
-		return c.Emit(p.Event, p.Args, ack)
-	}
-	id, ok := c.ackID(ack)
-	if !ok {
-		return ErrClosed
-	}
-	c.writePrepared(body, id)
-	return nil
-}
-
-// EmitPreparedToken is EmitPrepared whose acknowledgement goes to the
-// OnAckToken handler with token: nothing is allocated per message.
+// EmitPreparedToken sends an event encoded once for every receiver: only
+// the head with this connection's ack id is written per connection; the
+// JSON body is shared. The acknowledgement goes to the OnAckToken handler
+// with token: nothing is allocated per message.
 func (c *lconn) EmitPreparedToken(p *Prepared, token uint64) error {
 	body, ok := p.body()
 	if !ok || c.nsp != "/" {

@@ -166,9 +166,10 @@ func TestLeanBinaryEmitAndPrepared(t *testing.T) {
 		t.Fatalf("attachment: %q", m)
 	}
 	p := NewPrepared("push", []any{map[string]any{"n": 1}})
-	acked := make(chan []any, 1)
+	acked := make(chan uint64, 1)
+	conns[0].OnAckToken(func(token uint64) { acked <- token })
 	for i := 0; i < 2; i++ {
-		if err := EmitPrepared(conns[0], p, func(a []any) { acked <- a }); err != nil {
+		if err := conns[0].EmitPreparedToken(p, uint64(7+i)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -180,9 +181,9 @@ func TestLeanBinaryEmitAndPrepared(t *testing.T) {
 	}
 	c.send(`431["ok"]`)
 	select {
-	case a := <-acked:
-		if len(a) != 1 || a[0] != "ok" {
-			t.Fatalf("ack %v", a)
+	case token := <-acked:
+		if token != 8 {
+			t.Fatalf("ack of the second emit ran with token %d, want 8", token)
 		}
 	case <-time.After(3 * time.Second):
 		t.Fatal("no ack")

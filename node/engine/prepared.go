@@ -37,29 +37,3 @@ func (p *Prepared) body() ([]byte, bool) {
 	})
 	return p.json, p.json != nil
 }
-
-// PreparedEmitter is a Conn that can send a Prepared without encoding it
-// again (the lean engine's). Same contract as Conn.Emit.
-type PreparedEmitter interface {
-	EmitPrepared(p *Prepared, ack func(args []any)) error
-}
-
-// EmitPrepared sends p on c: shared bytes when c supports it, else an
-// ordinary Emit.
-func EmitPrepared(c Conn, p *Prepared, ack func(args []any)) error {
-	if pe, ok := c.(PreparedEmitter); ok {
-		return pe.EmitPrepared(p, ack)
-	}
-	return c.Emit(p.Event, p.Args, ack)
-}
-
-// TokenEmitter is a Conn that reports acknowledgements by the caller's token
-// to one handler, so that an acknowledged fan-out allocates no callback per
-// message. Both engines' Conns implement it.
-type TokenEmitter interface {
-	// OnAckToken sets the handler; it runs on the read path and must be quick.
-	OnAckToken(fn func(token uint64))
-	// EmitPreparedToken sends p asking for an acknowledgement, which runs
-	// the handler with token. Same contract as Conn.Emit otherwise.
-	EmitPreparedToken(p *Prepared, token uint64) error
-}

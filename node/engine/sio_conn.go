@@ -29,10 +29,7 @@ type conn struct {
 	bye []types.BufferInterface // the client's DISCONNECT, raw; under mu
 }
 
-var (
-	_ Conn         = (*conn)(nil)
-	_ TokenEmitter = (*conn)(nil)
-)
+var _ Conn = (*conn)(nil)
 
 func newConn(l *link, sk *socket.Socket, nsp string, auth any) *conn {
 	return &conn{l: l, sk: sk, nsp: nsp, auth: auth}

@@ -65,7 +65,7 @@ func newFixture(t *testing.T, peers Peers) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts := &session.Options{Node: "n1", Mailbox: mb, Registry: reg, Metrics: nopMetrics{}, Log: log,
+	opts := &session.Options{Node: "n1", Mailbox: mb, Metrics: nopMetrics{}, Log: log,
 		AckTimeout: time.Minute, AckRetries: 1, QueueLimit: 100, Window: 10, Now: time.Now}
 	return &fixture{hub: h, mb: mb, reg: reg, opts: opts}
 }

@@ -74,18 +74,7 @@ func (o *Options) writeAcks() {
 func (o *Options) storeAcks(batch []mailbox.Ack) {
 	// No deadline of our own: one per batch would allocate on every batch,
 	// and the Redis client bounds each round trip with its own timeouts.
-	ctx := context.Background()
-	var err error
-	if b, ok := o.Mailbox.(mailbox.AckBatcher); ok {
-		err = b.AckBatch(ctx, batch)
-	} else {
-		for _, a := range batch {
-			if e := o.Mailbox.Ack(ctx, a.Stream, a.Device, a.Seq); e != nil {
-				err = e
-			}
-		}
-	}
-	if err != nil {
+	if err := o.Mailbox.AckBatch(context.Background(), batch); err != nil {
 		// The messages stay pending and come again on the next
 		// connection: at least once, never lost.
 		o.Log.Warn("acks not stored", "acks", len(batch), "err", err)

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"courier/router/mailbox"
-	"courier/router/registry"
 )
 
 // Metrics receives what sessions count. Implementations must be safe for
@@ -25,8 +24,7 @@ type Metrics interface {
 // Options are shared by every session of a node.
 type Options struct {
 	Node       string
-	Mailbox    mailbox.Mailbox
-	Registry   registry.Registry
+	Mailbox    mailbox.Log // replays read it, acks are written to it
 	Metrics    Metrics
 	Log        *slog.Logger
 	AckTimeout time.Duration // resend an unacked message after this long

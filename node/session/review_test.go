@@ -121,8 +121,8 @@ func (w *swappableMailbox) get() mailbox.Mailbox { w.mu.Lock(); defer w.mu.Unloc
 func (w *swappableMailbox) Pending(ctx context.Context, s mailbox.Stream, d string, after uint64, limit int) ([]mailbox.Message, error) {
 	return w.get().Pending(ctx, s, d, after, limit)
 }
-func (w *swappableMailbox) Ack(ctx context.Context, s mailbox.Stream, d string, seq uint64) error {
-	return w.get().Ack(ctx, s, d, seq)
+func (w *swappableMailbox) AckBatch(ctx context.Context, acks []mailbox.Ack) error {
+	return w.get().AckBatch(ctx, acks)
 }
 
 // A store that starts over (Redis restarted empty) numbers a stream from 1

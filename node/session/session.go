@@ -117,9 +117,7 @@ func New(opt *Options, conn engine.Conn, claims auth.Claims, device string) *Ses
 		// The length prefix keeps (user, device) pairs from colliding.
 		deviceKey: strconv.Itoa(len(claims.Sub)) + ":" + claims.Sub + "/" + device,
 	}
-	if te, ok := conn.(engine.TokenEmitter); ok {
-		te.OnAckToken(s.onAck)
-	}
+	conn.OnAckToken(s.onAck)
 	return s
 }
 
@@ -372,26 +370,14 @@ func (s *Session) onAck(num uint64) {
 	}
 }
 
-// emit sends d as flight num: the shared encoding with a token
-// acknowledgement when the engine offers it (nothing allocated per
-// message), else an Emit with a callback.
+// emit sends d as flight num: the shared encoding, with the flight number
+// as the acknowledgement's token (nothing allocated per message).
 func (s *Session) emit(d Delivery, num uint64) {
-	var err error
-	if te, ok := s.conn.(engine.TokenEmitter); ok {
-		p := d.Prepared
-		if p == nil {
-			p = s.opt.prepared(d.Stream, d.Msg)
-		}
-		err = te.EmitPreparedToken(p, num)
-	} else {
-		ack := func([]any) { s.onAck(num) }
-		if d.Prepared != nil {
-			err = engine.EmitPrepared(s.conn, d.Prepared, ack)
-		} else {
-			err = s.conn.Emit(d.Msg.Event, []any{json.RawMessage(d.Msg.Data), metaOf(d.Msg)}, ack)
-		}
+	p := d.Prepared
+	if p == nil {
+		p = s.opt.prepared(d.Stream, d.Msg)
 	}
-	if err != nil {
+	if err := s.conn.EmitPreparedToken(p, num); err != nil {
 		s.opt.Log.Debug("emit failed", "session", s.ID(), "err", err)
 	}
 }

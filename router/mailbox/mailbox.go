@@ -46,22 +46,23 @@ type Ack struct {
 	Seq    uint64
 }
 
-// AckBatcher is a Mailbox that records many acknowledgements in one call,
-// with the effect of Ack on each: Memory takes each lock once, Redis sends
-// one pipeline. A batch that fails may be partly recorded; acks are
-// idempotent, so writing it again is safe.
-type AckBatcher interface {
-	AckBatch(ctx context.Context, acks []Ack) error
+// Mailbox is every role of the store: one struct (Memory, Redis) plays them
+// all. Code that needs one role takes that role's interface.
+type Mailbox interface {
+	Log
+	Claims
+	Nudges
 }
 
-// Mailbox is safe for concurrent use. Every method may block on the store.
+// Log is the streams of messages and each device's acknowledgements in them.
+// It is safe for concurrent use; every method may block on the store.
 //
 // Time is Config.Now: a message with Expires <= now is expired, never
 // returned nor counted, and dropped. A device that has called neither Pending
 // nor Ack on a stream for Config.DeviceTTL is forgotten there, with its acks.
 // Message.Data is immutable once appended: callers modify neither the Data
 // they append nor the Data they are given back.
-type Mailbox interface {
+type Log interface {
 	// Append stores m in stream and returns its seq. It is idempotent by
 	// m.ID per stream: appending an id the stream still holds returns the
 	// existing seq and created=false (an empty ID is never deduplicated).
@@ -79,13 +80,31 @@ type Mailbox interface {
 	// device known to the stream. Acks may come in any order; acking an
 	// unknown, expired or never-issued seq is not an error and hides nothing.
 	Ack(ctx context.Context, stream Stream, device string, seq uint64) error
+	// AckBatch records many acknowledgements, across streams and devices,
+	// with the effect of Ack on each, in one call (one pipeline for Redis).
+	// A batch that fails may be partly recorded; acks are idempotent, so
+	// writing it again is safe. It neither keeps nor modifies acks.
+	AckBatch(ctx context.Context, acks []Ack) error
 	// PendingCount counts unexpired messages of stream that some known device
 	// has not acknowledged; with no known device, every unexpired message.
 	PendingCount(ctx context.Context, stream Stream) (int, error)
+}
+
+// Claims binds keys to ids for a while, the first caller winning: push
+// idempotency keys ("push:<id>") and the election of the node that purges a
+// dead one ("purge:<node>:<started>"). It is safe for concurrent use; every
+// method may block on the store. Time is Config.Now.
+type Claims interface {
 	// Claim binds an idempotency key to id for ttl. It returns the id bound
 	// first: id itself when the key was free or its binding expired. A ttl
 	// <= 0 binds nothing and returns id.
 	Claim(ctx context.Context, key, id string, ttl time.Duration) (string, error)
+}
+
+// Nudges tells a node which streams its sessions must read again, when a
+// push could not reach it over the peer link. It is safe for concurrent
+// use; every method may block on the store.
+type Nudges interface {
 	// Nudge records, for node, that stream holds a message node's sessions
 	// reading it were not handed live (the peer link to node was unknown,
 	// down or full): node catches those sessions up at its next

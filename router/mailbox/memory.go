@@ -29,10 +29,7 @@ type Memory struct {
 	nudges  map[string]map[Stream]int64 // node -> stream -> unix ms nudged
 }
 
-var (
-	_ Mailbox    = (*Memory)(nil)
-	_ AckBatcher = (*Memory)(nil)
-)
+var _ Mailbox = (*Memory)(nil)
 
 const (
 	shardCount = 256 // power of two; enough that 100s of cores rarely meet
@@ -97,7 +94,7 @@ func (m *Memory) shard(key string) *shard {
 
 func (m *Memory) nowMs() int64 { return m.now().UnixMilli() }
 
-// Append implements Mailbox. A message already expired when appended is
+// Append implements Log. A message already expired when appended is
 // numbered but not kept.
 func (m *Memory) Append(_ context.Context, name Stream, msg Message) (uint64, bool, error) {
 	now := m.nowMs()
@@ -125,7 +122,7 @@ func (m *Memory) Append(_ context.Context, name Stream, msg Message) (uint64, bo
 	return msg.Seq, true, nil
 }
 
-// Pending implements Mailbox. Reading an empty stream still makes the device
+// Pending implements Log. Reading an empty stream still makes the device
 // known: a device that connected before the first message must count in
 // PendingCount once another device acknowledges.
 func (m *Memory) Pending(_ context.Context, name Stream, dev string, after uint64, limit int) ([]Message, error) {
@@ -142,7 +139,7 @@ func (m *Memory) Pending(_ context.Context, name Stream, dev string, after uint6
 	return out, nil
 }
 
-// Ack implements Mailbox. It also makes the device known to the stream.
+// Ack implements Log. It also makes the device known to the stream.
 func (m *Memory) Ack(_ context.Context, name Stream, dev string, seq uint64) error {
 	now := m.nowMs()
 	sh := m.shard(string(name))
@@ -160,7 +157,8 @@ func (m *Memory) Ack(_ context.Context, name Stream, dev string, seq uint64) err
 	return nil
 }
 
-// AckBatch implements AckBatcher.
+// AckBatch implements Log: one Ack after the other, since no round trip is
+// saved in memory.
 func (m *Memory) AckBatch(ctx context.Context, acks []Ack) error {
 	for _, a := range acks {
 		if err := m.Ack(ctx, a.Stream, a.Device, a.Seq); err != nil {
@@ -170,7 +168,7 @@ func (m *Memory) AckBatch(ctx context.Context, acks []Ack) error {
 	return nil
 }
 
-// PendingCount implements Mailbox.
+// PendingCount implements Log.
 func (m *Memory) PendingCount(_ context.Context, name Stream) (int, error) {
 	now := m.nowMs()
 	sh := m.shard(string(name))
@@ -184,7 +182,7 @@ func (m *Memory) PendingCount(_ context.Context, name Stream) (int, error) {
 	return s.count(now, m.deviceTTL), nil
 }
 
-// Claim implements Mailbox. A ttl <= 0 binds nothing and returns id.
+// Claim implements Claims. A ttl <= 0 binds nothing and returns id.
 func (m *Memory) Claim(_ context.Context, key, id string, ttl time.Duration) (string, error) {
 	if ttl <= 0 {
 		return id, nil
@@ -204,7 +202,7 @@ func (m *Memory) Claim(_ context.Context, key, id string, ttl time.Duration) (st
 	return id, nil
 }
 
-// Nudge implements Mailbox.
+// Nudge implements Nudges.
 func (m *Memory) Nudge(_ context.Context, node string, stream Stream) error {
 	m.nudgeMu.Lock()
 	defer m.nudgeMu.Unlock()
@@ -220,7 +218,7 @@ func (m *Memory) Nudge(_ context.Context, node string, stream Stream) error {
 	return nil
 }
 
-// TakeNudges implements Mailbox.
+// TakeNudges implements Nudges.
 func (m *Memory) TakeNudges(_ context.Context, node string, limit int) ([]Stream, error) {
 	m.nudgeMu.Lock()
 	defer m.nudgeMu.Unlock()

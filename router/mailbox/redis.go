@@ -30,10 +30,7 @@ type Redis struct {
 	append, pending, ack, count, claim *redis.Script
 }
 
-var (
-	_ Mailbox    = (*Redis)(nil)
-	_ AckBatcher = (*Redis)(nil)
-)
+var _ Mailbox = (*Redis)(nil)
 
 // safetySlack is added to every store-side TTL, so nodes whose clocks run a
 // little ahead of Redis's never lose what they still consider alive.
@@ -94,7 +91,7 @@ func (r *Redis) nowMs() int64 { return r.now().UnixMilli() }
 
 func unavailable(err error) error { return fmt.Errorf("%w: %w", ErrUnavailable, err) }
 
-// Append implements Mailbox: one EVALSHA.
+// Append implements Log: one EVALSHA.
 func (r *Redis) Append(ctx context.Context, s Stream, msg Message) (uint64, bool, error) {
 	res, err := r.append.Run(ctx, r.client, r.keys(s),
 		r.nowMs(), r.deviceTTL, safetySlack.Milliseconds(), r.limit,
@@ -108,7 +105,7 @@ func (r *Redis) Append(ctx context.Context, s Stream, msg Message) (uint64, bool
 	return uint64(res[0]), res[1] == 1, nil
 }
 
-// Pending implements Mailbox: one EVALSHA.
+// Pending implements Log: one EVALSHA.
 func (r *Redis) Pending(ctx context.Context, s Stream, dev string, after uint64, limit int) ([]Message, error) {
 	res, err := r.pending.Run(ctx, r.client, r.keys(s),
 		r.nowMs(), r.deviceTTL, safetySlack.Milliseconds(), dev, after, limit).Slice()
@@ -135,7 +132,7 @@ func (r *Redis) Pending(ctx context.Context, s Stream, dev string, after uint64,
 	return out, nil
 }
 
-// Ack implements Mailbox: one EVALSHA.
+// Ack implements Log: one EVALSHA.
 func (r *Redis) Ack(ctx context.Context, s Stream, dev string, seq uint64) error {
 	err := r.ack.Run(ctx, r.client, r.keys(s),
 		r.nowMs(), r.deviceTTL, safetySlack.Milliseconds(), dev, seq).Err()
@@ -145,7 +142,7 @@ func (r *Redis) Ack(ctx context.Context, s Stream, dev string, seq uint64) error
 	return nil
 }
 
-// AckBatch implements AckBatcher: one pipeline of EVALSHAs, one per
+// AckBatch implements Log: one pipeline of EVALSHAs, one per
 // (stream, device) with all its seqs (a Redis Cluster client splits the
 // pipeline by node). A script Redis does not hold yet is
 // loaded and the batch sent again: acks are idempotent.
@@ -189,7 +186,7 @@ func (r *Redis) AckBatch(ctx context.Context, acks []Ack) error {
 	return nil
 }
 
-// PendingCount implements Mailbox: one EVALSHA, O(held messages x devices).
+// PendingCount implements Log: one EVALSHA, O(held messages x devices).
 func (r *Redis) PendingCount(ctx context.Context, s Stream) (int, error) {
 	n, err := r.count.Run(ctx, r.client, r.keys(s), r.nowMs(), r.deviceTTL).Int()
 	if err != nil {
@@ -198,7 +195,7 @@ func (r *Redis) PendingCount(ctx context.Context, s Stream) (int, error) {
 	return n, nil
 }
 
-// Claim implements Mailbox: one EVALSHA on a key of its own.
+// Claim implements Claims: one EVALSHA on a key of its own.
 func (r *Redis) Claim(ctx context.Context, key, id string, ttl time.Duration) (string, error) {
 	if ttl <= 0 {
 		return id, nil
@@ -215,7 +212,7 @@ func (r *Redis) Claim(ctx context.Context, key, id string, ttl time.Duration) (s
 // nudgeKey is node's set of nudged streams, a slot of its own.
 func (r *Redis) nudgeKey(node string) string { return "{" + r.prefix + ":k:" + node + "}:nudges" }
 
-// Nudge implements Mailbox: SADD and PEXPIRE in one round trip. The key's
+// Nudge implements Nudges: SADD and PEXPIRE in one round trip. The key's
 // TTL is NudgeTTL from the latest nudge (the store's clock: it is only
 // what bounds an abandoned set).
 func (r *Redis) Nudge(ctx context.Context, node string, stream Stream) error {
@@ -231,7 +228,7 @@ func (r *Redis) Nudge(ctx context.Context, node string, stream Stream) error {
 	return nil
 }
 
-// TakeNudges implements Mailbox: one SPOP, which takes and forgets at once,
+// TakeNudges implements Nudges: one SPOP, which takes and forgets at once,
 // so two takers never both get a stream.
 func (r *Redis) TakeNudges(ctx context.Context, node string, limit int) ([]Stream, error) {
 	if limit <= 0 {

@@ -146,7 +146,7 @@ func (r *room) del(id string) {
 	}
 }
 
-// Add implements Registry.
+// Add implements Sessions.
 func (m *Memory) Add(_ context.Context, s Session) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -175,7 +175,7 @@ func (m *Memory) Add(_ context.Context, s Session) error {
 	return nil
 }
 
-// Remove implements Registry.
+// Remove implements Sessions.
 func (m *Memory) Remove(_ context.Context, id string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -197,7 +197,7 @@ func (m *Memory) removeLocked(id string) bool {
 	return true
 }
 
-// UserSessions implements Registry. The list is ordered by connection time.
+// UserSessions implements Sessions. The list is ordered by connection time.
 func (m *Memory) UserSessions(_ context.Context, user string) ([]Session, error) {
 	m.mu.RLock()
 	set := m.users[user]
@@ -217,7 +217,7 @@ func (m *Memory) UserSessions(_ context.Context, user string) ([]Session, error)
 	return out, nil
 }
 
-// Join implements Registry. The room records the node the registry holds
+// Join implements Sessions. The room records the node the registry holds
 // for the session, not the one in s.
 func (m *Memory) Join(_ context.Context, name string, s Session) error {
 	m.mu.Lock()
@@ -239,7 +239,7 @@ func (m *Memory) Join(_ context.Context, name string, s Session) error {
 	return nil
 }
 
-// Leave implements Registry.
+// Leave implements Sessions.
 func (m *Memory) Leave(_ context.Context, name string, s Session) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -261,7 +261,7 @@ func (m *Memory) leaveLocked(name, id string) {
 	}
 }
 
-// Room implements Registry. Nodes come sorted.
+// Room implements Sessions. Nodes come sorted.
 func (m *Memory) Room(_ context.Context, name string) (int, []string, error) {
 	m.mu.RLock()
 	r := m.rooms[name]
@@ -279,7 +279,7 @@ func (m *Memory) Room(_ context.Context, name string) (int, []string, error) {
 	return n, nodes, nil
 }
 
-// RememberRoom implements Registry.
+// RememberRoom implements Sessions.
 func (m *Memory) RememberRoom(_ context.Context, user, device, name string, joined bool) error {
 	now := m.now()
 	k := deviceKey{user, device}
@@ -307,7 +307,7 @@ func (m *Memory) RememberRoom(_ context.Context, user, device, name string, join
 	return nil
 }
 
-// DeviceRooms implements Registry. Rooms come sorted.
+// DeviceRooms implements Sessions. Rooms come sorted.
 func (m *Memory) DeviceRooms(_ context.Context, user, device string) ([]string, error) {
 	now := m.now()
 	k := deviceKey{user, device}
@@ -327,7 +327,7 @@ func (m *Memory) DeviceRooms(_ context.Context, user, device string) ([]string, 
 	return out, nil
 }
 
-// NodeSessions implements Registry.
+// NodeSessions implements Sessions.
 func (m *Memory) NodeSessions(context.Context) (map[string]int, error) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
@@ -338,7 +338,7 @@ func (m *Memory) NodeSessions(context.Context) (map[string]int, error) {
 	return out, nil
 }
 
-// PurgeNode implements Registry.
+// PurgeNode implements Sessions.
 func (m *Memory) PurgeNode(_ context.Context, node string) (int, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -367,7 +367,7 @@ func (m *Memory) Stats() Stats {
 	return st
 }
 
-// SetDye implements Registry.
+// SetDye implements Dyes.
 func (m *Memory) SetDye(_ context.Context, user, env string) error {
 	m.dyeMu.Lock()
 	defer m.dyeMu.Unlock()
@@ -382,7 +382,7 @@ func (m *Memory) SetDye(_ context.Context, user, env string) error {
 	return nil
 }
 
-// Dye implements Registry.
+// Dye implements Dyes.
 func (m *Memory) Dye(_ context.Context, user string) (string, error) {
 	m.dyeMu.RLock()
 	defer m.dyeMu.RUnlock()

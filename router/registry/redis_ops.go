@@ -12,7 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Add implements Registry: the session's own slot first (the truth), then
+// Add implements Sessions: the session's own slot first (the truth), then
 // its user and node indexes and, when the node changed, its rooms.
 func (r *Redis) Add(ctx context.Context, s Session) error {
 	v, err := r.run(ctx, r.session, r.sessionKeys(s.ID), "add", s.User, s.Device, s.Node, s.ConnectedAt.UnixMilli())
@@ -44,7 +44,7 @@ func (r *Redis) Add(ctx context.Context, s Session) error {
 	return err
 }
 
-// Remove implements Registry.
+// Remove implements Sessions.
 func (r *Redis) Remove(ctx context.Context, id string) error {
 	_, err := r.removeMany(ctx, []string{id}, "")
 	return err
@@ -122,7 +122,7 @@ func (r *Redis) removeMany(ctx context.Context, ids []string, node string) (int,
 	return n, nil
 }
 
-// UserSessions implements Registry: one HGETALL of the user's index, which
+// UserSessions implements Sessions: one HGETALL of the user's index, which
 // holds a copy of each session (sessions are written once per connect, read
 // on every push).
 func (r *Redis) UserSessions(ctx context.Context, user string) ([]Session, error) {
@@ -145,7 +145,7 @@ func (r *Redis) UserSessions(ctx context.Context, user string) ([]Session, error
 	return out, nil
 }
 
-// Join implements Registry in three steps: record the room with the session
+// Join implements Sessions in three steps: record the room with the session
 // (only while it is live, which also gives the node), add the member, then
 // check the session again and undo the add if a Remove or Leave got in
 // between. So a member whose session is gone never outlives its Join.
@@ -171,7 +171,7 @@ func (r *Redis) Join(ctx context.Context, room string, s Session) error {
 	return err
 }
 
-// Leave implements Registry: the session forgets the room first, then the
+// Leave implements Sessions: the session forgets the room first, then the
 // room its member, so a racing Join's check sees the leave and undoes itself.
 func (r *Redis) Leave(ctx context.Context, room string, s Session) error {
 	if err := r.client.SRem(ctx, r.sessionKeys(s.ID)[1], room).Err(); err != nil {
@@ -181,7 +181,7 @@ func (r *Redis) Leave(ctx context.Context, room string, s Session) error {
 	return err
 }
 
-// Room implements Registry: one script, so count and nodes agree. Nodes come sorted.
+// Room implements Sessions: one script, so count and nodes agree. Nodes come sorted.
 func (r *Redis) Room(ctx context.Context, room string) (int, []string, error) {
 	v, err := r.run(ctx, r.room, r.roomKeys(room), "info", "")
 	if err != nil {
@@ -204,7 +204,7 @@ func (r *Redis) Room(ctx context.Context, room string) (int, []string, error) {
 	return int(n), nodes, nil
 }
 
-// RememberRoom implements Registry: one script on the device's key.
+// RememberRoom implements Sessions: one script on the device's key.
 func (r *Redis) RememberRoom(ctx context.Context, user, device, room string, joined bool) error {
 	op := "leave"
 	if joined {
@@ -215,7 +215,7 @@ func (r *Redis) RememberRoom(ctx context.Context, user, device, room string, joi
 	return err
 }
 
-// DeviceRooms implements Registry. Rooms come sorted.
+// DeviceRooms implements Sessions. Rooms come sorted.
 func (r *Redis) DeviceRooms(ctx context.Context, user, device string) ([]string, error) {
 	v, err := r.run(ctx, r.device, []string{r.deviceKey(user, device)}, "list", r.now().UnixMilli())
 	if err != nil {
@@ -234,7 +234,7 @@ func (r *Redis) DeviceRooms(ctx context.Context, user, device string) ([]string,
 	return out, nil
 }
 
-// NodeSessions implements Registry: the node list, then one SCARD per node
+// NodeSessions implements Sessions: the node list, then one SCARD per node
 // in one pipeline (all node keys share a slot).
 func (r *Redis) NodeSessions(ctx context.Context) (map[string]int, error) {
 	names, err := r.client.SMembers(ctx, r.nodesKey()).Result()
@@ -261,7 +261,7 @@ func (r *Redis) NodeSessions(ctx context.Context) (map[string]int, error) {
 	return out, nil
 }
 
-// PurgeNode implements Registry: it walks the node's own index (SSCAN, in
+// PurgeNode implements Sessions: it walks the node's own index (SSCAN, in
 // batches of purgeBatch) and removes those sessions, so its cost follows
 // that node's sessions, not the cluster's.
 func (r *Redis) PurgeNode(ctx context.Context, node string) (int, error) {
@@ -327,7 +327,7 @@ func decodeSession(v string) (Session, bool) {
 // dyeKey holds a user's environment: one key of its own, read once per command.
 func (r *Redis) dyeKey(user string) string { return "{" + r.prefix + ":y:" + user + "}:dye" }
 
-// SetDye implements Registry.
+// SetDye implements Dyes.
 func (r *Redis) SetDye(ctx context.Context, user, env string) error {
 	var err error
 	if env == "" {
@@ -341,7 +341,7 @@ func (r *Redis) SetDye(ctx context.Context, user, env string) error {
 	return nil
 }
 
-// Dye implements Registry.
+// Dye implements Dyes.
 func (r *Redis) Dye(ctx context.Context, user string) (string, error) {
 	env, err := r.client.Get(ctx, r.dyeKey(user)).Result()
 	if errors.Is(err, redis.Nil) {

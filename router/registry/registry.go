@@ -1,5 +1,6 @@
-// Package registry knows who is where: live sessions, the rooms they are in,
-// and the rooms each device was put in (restored when it reconnects).
+// Package registry knows who is where (Sessions): live sessions, the rooms
+// they are in, and the rooms each device was put in (restored when it
+// reconnects); and which environment a dyed user's commands go to (Dyes).
 package registry
 
 import (
@@ -20,9 +21,17 @@ type Session struct {
 // ErrUnavailable wraps failures of the backing store (e.g. Redis down).
 var ErrUnavailable = errors.New("registry unavailable")
 
-// Registry is safe for concurrent use. Every method may block on the store.
-// Lists come in no particular order.
+// Registry is every role of the store: one struct (Memory, Redis) plays
+// them all. Code that needs one role takes that role's interface.
 type Registry interface {
+	Sessions
+	Dyes
+}
+
+// Sessions is who is where: live sessions, their rooms and the nodes holding
+// them, and the rooms remembered per device. It is safe for concurrent use;
+// every method may block on the store. Lists come in no particular order.
+type Sessions interface {
 	// Add records a live session; adding an existing id replaces it (its
 	// room memberships stay).
 	Add(ctx context.Context, s Session) error
@@ -50,8 +59,14 @@ type Registry interface {
 	// PurgeNode forgets every session of node and its room memberships, and
 	// returns how many it removed.
 	PurgeNode(ctx context.Context, node string) (int, error)
-	// SetDye routes user's commands to environment env ("dyeing", for a
-	// tester's traffic); env "" clears it. It holds until cleared.
+}
+
+// Dyes routes a user's commands to an environment ("dyeing", for a tester's
+// traffic). It is safe for concurrent use; every method may block on the
+// store.
+type Dyes interface {
+	// SetDye routes user's commands to environment env; env "" clears it.
+	// It holds until cleared.
 	SetDye(ctx context.Context, user, env string) error
 	// Dye is user's environment, "" when none.
 	Dye(ctx context.Context, user string) (string, error)

@@ -10,11 +10,15 @@ import (
 	"courier/node/engine"
 )
 
-// Emitted is one Emit call.
+// Emitted is one Emit or EmitPreparedToken call.
 type Emitted struct {
 	Event string
 	Args  []any
-	Ack   func([]any) // nil when no ack was asked
+	// Ack plays the client's acknowledgement: it runs the Emit's callback,
+	// or the OnAckToken handler with the EmitPreparedToken's token, as the
+	// engines do: at most once, and never after Close. Nil when no ack was
+	// asked.
+	Ack func([]any)
 }
 
 // Conn records what is emitted to it; tests play the client by calling
@@ -22,10 +26,12 @@ type Emitted struct {
 type Conn struct {
 	Id string
 
-	mu      sync.Mutex
-	emits   []Emitted
-	onEvent func(string, []any, func(...any))
-	onClose func(string)
+	mu       sync.Mutex
+	emits    []Emitted
+	closed   bool
+	onEvent  func(string, []any, func(...any))
+	onClose  func(string)
+	onAckTok func(uint64)
 
 	Kicked           atomic.Int32 // Disconnect calls
 	TransportsClosed atomic.Int32 // CloseTransport calls
@@ -36,10 +42,51 @@ var _ engine.Conn = (*Conn)(nil)
 func (c *Conn) ID() string { return c.Id }
 
 func (c *Conn) Emit(event string, args []any, ack func([]any)) error {
+	e := Emitted{Event: event, Args: args}
+	if ack != nil {
+		e.Ack = c.acker(ack)
+	}
+	c.record(e)
+	return nil
+}
+
+func (c *Conn) OnAckToken(f func(uint64)) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.emits = append(c.emits, Emitted{Event: event, Args: args, Ack: ack})
+	c.onAckTok = f
+}
+
+// EmitPreparedToken records p's event and arguments as they are, with an
+// Ack that runs the OnAckToken handler with token.
+func (c *Conn) EmitPreparedToken(p *engine.Prepared, token uint64) error {
+	c.record(Emitted{Event: p.Event, Args: p.Args, Ack: c.acker(func([]any) {
+		c.mu.Lock()
+		f := c.onAckTok
+		c.mu.Unlock()
+		if f != nil {
+			f(token)
+		}
+	})})
 	return nil
+}
+
+func (c *Conn) record(e Emitted) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.emits = append(c.emits, e)
+}
+
+// acker wraps ack to run at most once, and not once the Conn is closed.
+func (c *Conn) acker(ack func([]any)) func([]any) {
+	var done atomic.Bool
+	return func(args []any) {
+		c.mu.Lock()
+		closed := c.closed
+		c.mu.Unlock()
+		if !closed && done.CompareAndSwap(false, true) {
+			ack(args)
+		}
+	}
 }
 
 func (c *Conn) OnEvent(f func(string, []any, func(...any))) {
@@ -106,6 +153,7 @@ func (c *Conn) Close(reason string) {
 	c.mu.Lock()
 	f := c.onClose
 	c.onClose = nil
+	c.closed = true
 	c.mu.Unlock()
 	if f != nil {
 		f(reason)

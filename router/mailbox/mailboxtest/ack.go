@@ -1,14 +1,13 @@
 package mailboxtest
 
 import (
-	"slices"
 	"testing"
 	"time"
 
 	"courier/router/mailbox"
 )
 
-func testAckOutOfOrder(t *testing.T, f Factory) {
+func testAckOutOfOrder(t *testing.T, f LogFactory) {
 	h := setup(t, f, mailbox.Config{})
 	s := mailbox.UserStream("u")
 	for i := uint64(1); i <= 5; i++ {
@@ -31,7 +30,7 @@ func testAckOutOfOrder(t *testing.T, f Factory) {
 	h.ack(mailbox.UserStream("nobody"), "d", 1) // unknown stream: no error
 }
 
-func testAckAcrossTrim(t *testing.T, f Factory) {
+func testAckAcrossTrim(t *testing.T, f LogFactory) {
 	h := setup(t, f, mailbox.Config{Limit: 4})
 	s := mailbox.UserStream("u")
 	for i := uint64(1); i <= 4; i++ {
@@ -49,7 +48,7 @@ func testAckAcrossTrim(t *testing.T, f Factory) {
 	h.ack(s, "d", 1) // trimmed: no error
 }
 
-func testAckAcrossExpiry(t *testing.T, f Factory) {
+func testAckAcrossExpiry(t *testing.T, f LogFactory) {
 	h := setup(t, f, mailbox.Config{})
 	s := mailbox.UserStream("u")
 	h.addTTL(s, "short", time.Second, 1)
@@ -66,7 +65,7 @@ func testAckAcrossExpiry(t *testing.T, f Factory) {
 	h.wantPending(s, "d", 0, 0, 4)
 }
 
-func testTwoDevices(t *testing.T, f Factory) {
+func testTwoDevices(t *testing.T, f LogFactory) {
 	h := setup(t, f, mailbox.Config{})
 	s := mailbox.UserStream("u")
 	for i := uint64(1); i <= 3; i++ {
@@ -84,7 +83,7 @@ func testTwoDevices(t *testing.T, f Factory) {
 	h.wantPending(s, "C", 0, 0, 1, 2, 3) // a third device has its own view
 }
 
-func testPendingCount(t *testing.T, f Factory) {
+func testPendingCount(t *testing.T, f LogFactory) {
 	h := setup(t, f, mailbox.Config{})
 	h.wantCount(mailbox.UserStream("nobody"), 0)
 
@@ -141,67 +140,7 @@ func testPendingCount(t *testing.T, f Factory) {
 	h.wantCount(acker, 1)
 }
 
-func testClaim(t *testing.T, f Factory) {
-	h := setup(t, f, mailbox.Config{})
-	h.claim("k", "a", time.Minute, "a")
-	h.claim("k", "b", time.Minute, "a")
-	h.claim("k2", "b", time.Minute, "b")
-	h.claim("{k}", "c", time.Minute, "c") // braces must not break a store's key hashing
-	h.clk.Advance(59 * time.Second)
-	h.claim("k", "b", time.Minute, "a")
-	h.clk.Advance(time.Second) // ttl passed: the key is free again
-	h.claim("k", "b", time.Minute, "b")
-	h.claim("k", "c", time.Minute, "b")
-	// ttl <= 0 binds nothing.
-	h.claim("k3", "x", 0, "x")
-	h.claim("k3", "y", time.Minute, "y")
-}
-
-func testNudges(t *testing.T, f Factory) {
-	h := setup(t, f, mailbox.Config{})
-	take := func(node string, max int) []mailbox.Stream {
-		t.Helper()
-		got, err := h.mb.TakeNudges(h.ctx, node, max)
-		if err != nil {
-			t.Fatalf("TakeNudges(%q): %v", node, err)
-		}
-		slices.Sort(got)
-		return got
-	}
-	nudge := func(node string, s mailbox.Stream) {
-		t.Helper()
-		if err := h.mb.Nudge(h.ctx, node, s); err != nil {
-			t.Fatalf("Nudge(%q, %q): %v", node, s, err)
-		}
-	}
-	if got := take("n1", 0); len(got) != 0 {
-		t.Fatalf("nothing nudged, took %q", got)
-	}
-	a, b, room := mailbox.UserStream("a"), mailbox.UserStream("{b}"), mailbox.RoomStream("r")
-	nudge("n1", a)
-	nudge("n1", a) // twice before a take: once
-	nudge("n1", b)
-	nudge("n2", room)
-	nudge("n1", mailbox.AllStream)
-	if got := take("n1", 0); !slices.Equal(got, []mailbox.Stream{mailbox.AllStream, a, b}) {
-		t.Fatalf("n1 took %q", got)
-	}
-	if got := take("n1", 0); len(got) != 0 {
-		t.Fatalf("taken twice: %q", got)
-	}
-	nudge("n1", a)
-	nudge("n1", b)
-	first := take("n1", 1)
-	rest := take("n1", 0)
-	if len(first) != 1 || len(rest) != 1 || first[0] == rest[0] {
-		t.Fatalf("a take of at most 1 got %q, then %q", first, rest)
-	}
-	if got := take("n2", 0); !slices.Equal(got, []mailbox.Stream{room}) {
-		t.Fatalf("n2 took %q, want its own nudge only", got)
-	}
-}
-
-func testDeviceTTL(t *testing.T, f Factory) {
+func testDeviceTTL(t *testing.T, f LogFactory) {
 	const ttl = time.Hour
 	h := setup(t, f, mailbox.Config{DeviceTTL: ttl})
 	replay := mailbox.UserStream("replay") // forgetting seen by Pending
@@ -235,7 +174,7 @@ func testDeviceTTL(t *testing.T, f Factory) {
 	h.wantCount(replay, 0) // B, idle for ttl, no longer counts
 }
 
-func testResultsAreCopies(t *testing.T, f Factory) {
+func testResultsAreCopies(t *testing.T, f LogFactory) {
 	h := setup(t, f, mailbox.Config{})
 	s := mailbox.UserStream("u")
 	h.add(s, "a", 1)
@@ -249,20 +188,16 @@ func testResultsAreCopies(t *testing.T, f Factory) {
 
 // testAckBatch: a batch has the effect of its acks one by one, across
 // streams and devices, in any order, and unknown streams or seqs hide
-// nothing. Every implementation here batches.
-func testAckBatch(t *testing.T, f Factory) {
+// nothing.
+func testAckBatch(t *testing.T, f LogFactory) {
 	h := setup(t, f, mailbox.Config{})
-	b, ok := h.mb.(mailbox.AckBatcher)
-	if !ok {
-		t.Fatalf("%T does not implement mailbox.AckBatcher", h.mb)
-	}
 	u, r := mailbox.UserStream("u"), mailbox.RoomStream("r")
 	for i := uint64(1); i <= 4; i++ {
 		h.add(u, id(i), i)
 		h.add(r, id(i), i)
 	}
 	h.wantPending(u, "d1", 0, 0, 1, 2, 3, 4)
-	err := b.AckBatch(h.ctx, []mailbox.Ack{
+	err := h.mb.AckBatch(h.ctx, []mailbox.Ack{
 		{Stream: u, Device: "d1", Seq: 3}, {Stream: r, Device: "d2", Seq: 1},
 		{Stream: u, Device: "d1", Seq: 1}, {Stream: u, Device: "d2", Seq: 4},
 		{Stream: mailbox.UserStream("nobody"), Device: "d1", Seq: 1}, {Stream: r, Device: "d1", Seq: 99},
@@ -274,7 +209,7 @@ func testAckBatch(t *testing.T, f Factory) {
 	h.wantPending(u, "d2", 0, 0, 1, 2, 3)
 	h.wantPending(r, "d1", 0, 0, 1, 2, 3, 4)
 	h.wantPending(r, "d2", 0, 0, 2, 3, 4)
-	if err := b.AckBatch(h.ctx, nil); err != nil {
+	if err := h.mb.AckBatch(h.ctx, nil); err != nil {
 		t.Fatalf("empty AckBatch: %v", err)
 	}
 }

@@ -7,7 +7,7 @@ import (
 	"courier/router/mailbox"
 )
 
-func testSeqOrder(t *testing.T, f Factory) {
+func testSeqOrder(t *testing.T, f LogFactory) {
 	h := setup(t, f, mailbox.Config{})
 	s := mailbox.UserStream("alice")
 	var want []mailbox.Message
@@ -39,7 +39,7 @@ func testSeqOrder(t *testing.T, f Factory) {
 	h.wantPending(mailbox.UserStream("nobody"), "d1", 0, 0)
 }
 
-func testStreamsIndependent(t *testing.T, f Factory) {
+func testStreamsIndependent(t *testing.T, f LogFactory) {
 	h := setup(t, f, mailbox.Config{})
 	streams := []mailbox.Stream{
 		mailbox.UserStream("a"),
@@ -63,7 +63,7 @@ func testStreamsIndependent(t *testing.T, f Factory) {
 	}
 }
 
-func testIdempotentAppend(t *testing.T, f Factory) {
+func testIdempotentAppend(t *testing.T, f LogFactory) {
 	h := setup(t, f, mailbox.Config{})
 	s := mailbox.UserStream("u")
 	h.add(s, "x", 1)
@@ -83,7 +83,7 @@ func testIdempotentAppend(t *testing.T, f Factory) {
 	h.wantPending(s, "d", 0, 0, 1, 2, 3, 4)
 }
 
-func testLimitTrim(t *testing.T, f Factory) {
+func testLimitTrim(t *testing.T, f LogFactory) {
 	h := setup(t, f, mailbox.Config{Limit: 3})
 	s := mailbox.RoomStream("r")
 	for i, id := range []string{"m1", "m2", "m3", "m4", "m5"} {
@@ -98,7 +98,7 @@ func testLimitTrim(t *testing.T, f Factory) {
 	h.wantPending(s, "d", 0, 0, 4, 5, 6)
 }
 
-func testExpiry(t *testing.T, f Factory) {
+func testExpiry(t *testing.T, f LogFactory) {
 	h := setup(t, f, mailbox.Config{})
 	s := mailbox.UserStream("u")
 	h.addTTL(s, "a", 10*time.Second, 1)

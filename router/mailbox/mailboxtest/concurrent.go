@@ -13,7 +13,7 @@ import (
 
 // testConcurrentAppend: many writers on one stream get unique, contiguous
 // seqs, and Pending hands each message back under the seq its writer got.
-func testConcurrentAppend(t *testing.T, f Factory) {
+func testConcurrentAppend(t *testing.T, f LogFactory) {
 	const writers, each = 16, 40
 	h := setup(t, f, mailbox.Config{Limit: writers * each})
 	s := mailbox.RoomStream("busy")
@@ -58,7 +58,7 @@ func testConcurrentAppend(t *testing.T, f Factory) {
 }
 
 // testConcurrentSameID: racing appends of one id create it exactly once.
-func testConcurrentSameID(t *testing.T, f Factory) {
+func testConcurrentSameID(t *testing.T, f LogFactory) {
 	const racers = 16
 	h := setup(t, f, mailbox.Config{})
 	s := mailbox.UserStream("u")
@@ -88,7 +88,7 @@ func testConcurrentSameID(t *testing.T, f Factory) {
 
 // testConcurrentAcks: acks racing in random order from many goroutines and
 // two devices leave nothing pending.
-func testConcurrentAcks(t *testing.T, f Factory) {
+func testConcurrentAcks(t *testing.T, f LogFactory) {
 	const n, ackers = 200, 8
 	h := setup(t, f, mailbox.Config{})
 	s := mailbox.UserStream("u")

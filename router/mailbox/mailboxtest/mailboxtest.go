@@ -1,6 +1,7 @@
-// Package mailboxtest is the contract test suite every mailbox.Mailbox
-// implementation passes: the in-memory one always, Redis against a real
-// server.
+// Package mailboxtest is the contract test suite of the mailbox, one per
+// role (mailbox.Log, mailbox.Claims, mailbox.Nudges): every implementation
+// passes the suite of each role it plays, the in-memory one always, Redis
+// against a real server. Run runs all three against a mailbox.Mailbox.
 //
 // Time moves only through the Config.Now the suite passes to the factory,
 // starting at the real time of day: implementations judge expiry of messages,
@@ -22,14 +23,28 @@ import (
 
 // Factory returns a fresh, empty Mailbox built from cfg, isolated from every
 // other test (e.g. a unique Redis key prefix) and cleaned up with t.Cleanup.
-type Factory func(t *testing.T, cfg mailbox.Config) mailbox.Mailbox
+// LogFactory, ClaimsFactory and NudgesFactory are the same for one role.
+type (
+	Factory       func(t *testing.T, cfg mailbox.Config) mailbox.Mailbox
+	LogFactory    func(t *testing.T, cfg mailbox.Config) mailbox.Log
+	ClaimsFactory func(t *testing.T, cfg mailbox.Config) mailbox.Claims
+	NudgesFactory func(t *testing.T, cfg mailbox.Config) mailbox.Nudges
+)
 
-// Run runs the whole suite against the implementation newMailbox builds.
-// Subtests run in parallel, each with its own Mailbox and clock.
+// Run runs the suite of every role against the implementation newMailbox
+// builds. Subtests run in parallel, each with its own Mailbox and clock.
 func Run(t *testing.T, newMailbox Factory) {
+	RunLog(t, func(t *testing.T, cfg mailbox.Config) mailbox.Log { return newMailbox(t, cfg) })
+	RunClaims(t, func(t *testing.T, cfg mailbox.Config) mailbox.Claims { return newMailbox(t, cfg) })
+	RunNudges(t, func(t *testing.T, cfg mailbox.Config) mailbox.Nudges { return newMailbox(t, cfg) })
+}
+
+// RunLog runs the suite of mailbox.Log against the implementation newLog
+// builds. Subtests run in parallel, each with its own Log and clock.
+func RunLog(t *testing.T, newLog LogFactory) {
 	tests := []struct {
 		name string
-		fn   func(*testing.T, Factory)
+		fn   func(*testing.T, LogFactory)
 	}{
 		{"SeqOrder", testSeqOrder},
 		{"StreamsIndependent", testStreamsIndependent},
@@ -42,8 +57,6 @@ func Run(t *testing.T, newMailbox Factory) {
 		{"AckAcrossExpiry", testAckAcrossExpiry},
 		{"TwoDevicesIndependent", testTwoDevices},
 		{"PendingCount", testPendingCount},
-		{"Claim", testClaim},
-		{"Nudges", testNudges},
 		{"DeviceTTL", testDeviceTTL},
 		{"ResultsAreCopies", testResultsAreCopies},
 		{"ConcurrentAppend", testConcurrentAppend},
@@ -53,24 +66,24 @@ func Run(t *testing.T, newMailbox Factory) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			tc.fn(t, newMailbox)
+			tc.fn(t, newLog)
 		})
 	}
 }
 
-// harness is one Mailbox with its clock and terse, failing-fast helpers.
+// harness is one Log with its clock and terse, failing-fast helpers.
 type harness struct {
 	t   *testing.T
-	mb  mailbox.Mailbox
+	mb  mailbox.Log
 	clk *fakeclock.Clock
 	ctx context.Context
 }
 
-func setup(t *testing.T, newMailbox Factory, cfg mailbox.Config) *harness {
+func setup(t *testing.T, newLog LogFactory, cfg mailbox.Config) *harness {
 	t.Helper()
 	clk := fakeclock.New()
 	cfg.Now = clk.Now
-	return &harness{t: t, mb: newMailbox(t, cfg), clk: clk, ctx: t.Context()}
+	return &harness{t: t, mb: newLog(t, cfg), clk: clk, ctx: t.Context()}
 }
 
 // msg builds a message living ttl from now.
@@ -142,17 +155,6 @@ func (h *harness) wantCount(s mailbox.Stream, want int) {
 	}
 	if n != want {
 		h.t.Fatalf("PendingCount(%q) = %d; want %d", s, n, want)
-	}
-}
-
-func (h *harness) claim(key, id string, ttl time.Duration, want string) {
-	h.t.Helper()
-	got, err := h.mb.Claim(h.ctx, key, id, ttl)
-	if err != nil {
-		h.t.Fatalf("Claim(%q, %q, %v): %v", key, id, ttl, err)
-	}
-	if got != want {
-		h.t.Fatalf("Claim(%q, %q, %v) = %q; want %q", key, id, ttl, got, want)
 	}
 }
 

@@ -1,6 +1,7 @@
-// Package registrytest is the contract test suite every registry.Registry
-// implementation passes: the in-memory one always, Redis against a real
-// server.
+// Package registrytest is the contract test suite of the registry, one per
+// role (registry.Sessions, registry.Dyes): every implementation passes the
+// suite of each role it plays, the in-memory one always, Redis against a
+// real server. Run runs both against a registry.Registry.
 //
 // Time moves only through the Config.Now the suite passes to the factory,
 // starting at the real time of day: implementations judge the expiry of
@@ -22,14 +23,27 @@ import (
 
 // Factory returns a fresh, empty Registry built from cfg, isolated from every
 // other test (e.g. a unique Redis key prefix) and cleaned up with t.Cleanup.
-type Factory func(t *testing.T, cfg registry.Config) registry.Registry
+// SessionsFactory and DyesFactory are the same for one role.
+type (
+	Factory         func(t *testing.T, cfg registry.Config) registry.Registry
+	SessionsFactory func(t *testing.T, cfg registry.Config) registry.Sessions
+	DyesFactory     func(t *testing.T, cfg registry.Config) registry.Dyes
+)
 
-// Run runs the whole suite against the implementation newRegistry builds.
-// Subtests run in parallel, each with its own Registry and clock.
+// Run runs the suite of every role against the implementation newRegistry
+// builds. Subtests run in parallel, each with its own Registry and clock.
 func Run(t *testing.T, newRegistry Factory) {
+	RunSessions(t, func(t *testing.T, cfg registry.Config) registry.Sessions { return newRegistry(t, cfg) })
+	RunDyes(t, func(t *testing.T, cfg registry.Config) registry.Dyes { return newRegistry(t, cfg) })
+}
+
+// RunSessions runs the suite of registry.Sessions against the
+// implementation newSessions builds. Subtests run in parallel, each with its
+// own store and clock.
+func RunSessions(t *testing.T, newSessions SessionsFactory) {
 	tests := []struct {
 		name string
-		fn   func(*testing.T, Factory)
+		fn   func(*testing.T, SessionsFactory)
 	}{
 		{"AddRemove", testAddRemove},
 		{"Replace", testReplace},
@@ -42,29 +56,28 @@ func Run(t *testing.T, newRegistry Factory) {
 		{"NodeSessions", testNodeSessions},
 		{"PurgeNode", testPurgeNode},
 		{"Concurrent", testConcurrent},
-		{"Dye", testDye},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			tc.fn(t, newRegistry)
+			tc.fn(t, newSessions)
 		})
 	}
 }
 
-// harness is one Registry with its clock and terse, failing-fast helpers.
+// harness is one Sessions with its clock and terse, failing-fast helpers.
 type harness struct {
 	t   *testing.T
-	r   registry.Registry
+	r   registry.Sessions
 	clk *fakeclock.Clock
 	ctx context.Context
 }
 
-func setup(t *testing.T, newRegistry Factory, cfg registry.Config) *harness {
+func setup(t *testing.T, newSessions SessionsFactory, cfg registry.Config) *harness {
 	t.Helper()
 	clk := fakeclock.New()
 	cfg.Now = clk.Now
-	return &harness{t: t, r: newRegistry(t, cfg), clk: clk, ctx: t.Context()}
+	return &harness{t: t, r: newSessions(t, cfg), clk: clk, ctx: t.Context()}
 }
 
 // session builds a session connected now.

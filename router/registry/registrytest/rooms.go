@@ -9,7 +9,7 @@ import (
 	"courier/router/registry"
 )
 
-func testRoomJoinLeave(t *testing.T, f Factory) {
+func testRoomJoinLeave(t *testing.T, f SessionsFactory) {
 	h := setup(t, f, registry.Config{})
 	h.wantRoom("r", 0)
 	s1 := h.session("s1", "alice", "phone", "n1")
@@ -39,7 +39,7 @@ func testRoomJoinLeave(t *testing.T, f Factory) {
 	h.wantRoom("{r}", 1, "n2")
 }
 
-func testJoinNotLive(t *testing.T, f Factory) {
+func testJoinNotLive(t *testing.T, f SessionsFactory) {
 	h := setup(t, f, registry.Config{})
 	ghost := h.session("ghost", "alice", "phone", "n1")
 	h.join("r", ghost) // never added
@@ -52,7 +52,7 @@ func testJoinNotLive(t *testing.T, f Factory) {
 	h.wantRoom("r", 0)
 }
 
-func testRemoveLeavesRooms(t *testing.T, f Factory) {
+func testRemoveLeavesRooms(t *testing.T, f SessionsFactory) {
 	h := setup(t, f, registry.Config{})
 	s1 := h.session("s1", "alice", "phone", "n1")
 	s2 := h.session("s2", "bob", "phone", "n2")
@@ -66,7 +66,7 @@ func testRemoveLeavesRooms(t *testing.T, f Factory) {
 	h.wantRoom("b", 0)
 }
 
-func testRememberRoom(t *testing.T, f Factory) {
+func testRememberRoom(t *testing.T, f SessionsFactory) {
 	h := setup(t, f, registry.Config{})
 	h.wantDeviceRooms("alice", "phone")
 	h.remember("alice", "phone", "r1", true)
@@ -92,7 +92,7 @@ func testRememberRoom(t *testing.T, f Factory) {
 	h.wantDeviceRooms("alice", "laptop", "r3")
 }
 
-func testDeviceRoomTTL(t *testing.T, f Factory) {
+func testDeviceRoomTTL(t *testing.T, f SessionsFactory) {
 	const ttl = time.Hour
 	h := setup(t, f, registry.Config{DeviceTTL: ttl})
 	h.remember("alice", "phone", "r1", true)
@@ -115,7 +115,7 @@ func testDeviceRoomTTL(t *testing.T, f Factory) {
 
 // testConcurrent: racing connects, joins and disconnects leave consistent
 // counts (run under -race).
-func testConcurrent(t *testing.T, f Factory) {
+func testConcurrent(t *testing.T, f SessionsFactory) {
 	const workers, each = 8, 25
 	h := setup(t, f, registry.Config{})
 	var wg sync.WaitGroup

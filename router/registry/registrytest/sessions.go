@@ -7,7 +7,7 @@ import (
 	"courier/router/registry"
 )
 
-func testAddRemove(t *testing.T, f Factory) {
+func testAddRemove(t *testing.T, f SessionsFactory) {
 	h := setup(t, f, registry.Config{})
 	h.wantUser("alice")
 	s := h.session("s1", "alice", "phone", "n1")
@@ -20,7 +20,7 @@ func testAddRemove(t *testing.T, f Factory) {
 	h.wantNodes(map[string]int{})
 }
 
-func testReplace(t *testing.T, f Factory) {
+func testReplace(t *testing.T, f SessionsFactory) {
 	h := setup(t, f, registry.Config{})
 	s := h.session("s1", "alice", "phone", "n1")
 	h.add(s)
@@ -46,7 +46,7 @@ func testReplace(t *testing.T, f Factory) {
 	h.wantRoom("room", 0)
 }
 
-func testUserSessions(t *testing.T, f Factory) {
+func testUserSessions(t *testing.T, f SessionsFactory) {
 	h := setup(t, f, registry.Config{})
 	a1 := h.session("a1", "alice", "phone", "n1")
 	h.clk.Advance(time.Millisecond)
@@ -63,7 +63,7 @@ func testUserSessions(t *testing.T, f Factory) {
 	h.wantUser("alice", a1, a3)
 }
 
-func testNodeSessions(t *testing.T, f Factory) {
+func testNodeSessions(t *testing.T, f SessionsFactory) {
 	h := setup(t, f, registry.Config{})
 	h.wantNodes(map[string]int{})
 	h.add(
@@ -78,7 +78,7 @@ func testNodeSessions(t *testing.T, f Factory) {
 	h.wantNodes(map[string]int{"n1": 1})
 }
 
-func testPurgeNode(t *testing.T, f Factory) {
+func testPurgeNode(t *testing.T, f SessionsFactory) {
 	h := setup(t, f, registry.Config{})
 	a1 := h.session("a1", "alice", "phone", "dead")
 	a2 := h.session("a2", "alice", "laptop", "alive")
