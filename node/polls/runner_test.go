@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"sync"
-
 	"github.com/prometheus/client_golang/prometheus"
+
+	"courier/router/testkit"
 )
 
 const tick = 40 * time.Millisecond // a task interval for unit tests
@@ -96,7 +96,7 @@ func (blindRenew) Renew(context.Context, string, string, uint64, time.Duration) 
 // it pushes at most once after the takeover.
 func TestRunnerStaleTokenStops(t *testing.T) {
 	t.Parallel()
-	clk := &clock{now: time.UnixMilli(time.Now().UnixMilli())}
+	clk := testkit.NewClock()
 	mem := NewMemory(Config{Now: clk.Now})
 	b := newBackend(func(_ string, n int) (json.RawMessage, error) {
 		return json.RawMessage(`{"n":` + itoa(n) + `}`), nil // every answer is a change
@@ -203,24 +203,6 @@ func mustPut(t *testing.T, s Store, task Task) {
 }
 
 func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
-
-// clock is a fake store clock (pollstest.Clock cannot be imported here).
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
 
 func TestPrometheusMetrics(t *testing.T) {
 	t.Parallel()

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"courier/router/internal/fakeclock"
+	"courier/router/testkit"
 )
 
 func TestCallRoundTrip(t *testing.T) {
@@ -126,7 +126,7 @@ func TestCallRefused(t *testing.T) {
 }
 
 func TestBreakerOpensAndProbes(t *testing.T) {
-	clock := fakeclock.New()
+	clock := testkit.NewClock()
 	p := newTestPool(t, PoolConfig{Breaker: BreakerConfig{Failures: 3, OpenFor: time.Minute}, Now: clock.Now})
 	addr := freeAddr(t)
 	for range 3 {

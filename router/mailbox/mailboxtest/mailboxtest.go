@@ -11,13 +11,13 @@ package mailboxtest
 import (
 	"bytes"
 	"context"
-	"courier/router/internal/fakeclock"
 	"fmt"
 	"slices"
 	"testing"
 	"time"
 
 	"courier/router/mailbox"
+	"courier/router/testkit"
 )
 
 // Factory returns a fresh, empty Mailbox built from cfg, isolated from every
@@ -62,13 +62,13 @@ func Run(t *testing.T, newMailbox Factory) {
 type harness struct {
 	t   *testing.T
 	mb  mailbox.Mailbox
-	clk *fakeclock.Clock
+	clk *testkit.Clock
 	ctx context.Context
 }
 
 func setup(t *testing.T, newMailbox Factory, cfg mailbox.Config) *harness {
 	t.Helper()
-	clk := fakeclock.New()
+	clk := testkit.NewClock()
 	cfg.Now = clk.Now
 	return &harness{t: t, mb: newMailbox(t, cfg), clk: clk, ctx: t.Context()}
 }

@@ -11,13 +11,13 @@ package registrytest
 
 import (
 	"context"
-	"courier/router/internal/fakeclock"
 	"maps"
 	"slices"
 	"strings"
 	"testing"
 
 	"courier/router/registry"
+	"courier/router/testkit"
 )
 
 // Factory returns a fresh, empty Registry built from cfg, isolated from every
@@ -56,13 +56,13 @@ func Run(t *testing.T, newRegistry Factory) {
 type harness struct {
 	t   *testing.T
 	r   registry.Registry
-	clk *fakeclock.Clock
+	clk *testkit.Clock
 	ctx context.Context
 }
 
 func setup(t *testing.T, newRegistry Factory, cfg registry.Config) *harness {
 	t.Helper()
-	clk := fakeclock.New()
+	clk := testkit.NewClock()
 	cfg.Now = clk.Now
 	return &harness{t: t, r: newRegistry(t, cfg), clk: clk, ctx: t.Context()}
 }
