@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"courier/router/testkit"
 )
 
 // TestConnectRightAfterOpen proves the early-data gate: 5,000 raw clients send
@@ -72,7 +74,7 @@ func TestConnectRightAfterOpen(t *testing.T) {
 	if n := answered.Load(); n != clients {
 		t.Fatalf("%d of %d CONNECTs unanswered, e.g. %v", clients-n, clients, errs)
 	}
-	waitFor(t, 10*time.Second, "all sessions closed", func() bool { return s.eio.count() == 0 })
+	testkit.Eventually(t, 10*time.Second, "all sessions closed", func() bool { return s.eio.count() == 0 })
 }
 
 // TestConnectDuringSlowHandshake widens the race on purpose: the goroutine

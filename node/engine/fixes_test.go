@@ -11,6 +11,8 @@ import (
 
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
+
+	"courier/router/testkit"
 )
 
 // TestWebSocketPeerCloseReleasesConn: after the client's close frame the
@@ -23,7 +25,7 @@ func TestWebSocketPeerCloseReleasesConn(t *testing.T) {
 	for i := range cs {
 		cs[i] = connectWS(t, ts, "")
 	}
-	waitFor(t, 2*time.Second, "connected", func() bool { return s.Count() == n })
+	testkit.Eventually(t, 2*time.Second, "connected", func() bool { return s.Count() == n })
 	for _, c := range cs {
 		body := ws.NewCloseFrameBody(ws.StatusNormalClosure, "")
 		if err := ws.WriteFrame(c.conn, ws.MaskFrame(ws.NewCloseFrame(body))); err != nil {
@@ -50,9 +52,9 @@ func TestWebSocketPeerCloseReleasesConn(t *testing.T) {
 		}
 		c.conn.Close()
 	}
-	waitFor(t, 3*time.Second, "sessions gone", func() bool { return s.Count() == 0 && s.eio.count() == 0 })
+	testkit.Eventually(t, 3*time.Second, "sessions gone", func() bool { return s.Count() == 0 && s.eio.count() == 0 })
 	if before >= 0 {
-		waitFor(t, 3*time.Second, "fds released", func() bool { return countFDs(t) <= before })
+		testkit.Eventually(t, 3*time.Second, "fds released", func() bool { return countFDs(t) <= before })
 	}
 }
 

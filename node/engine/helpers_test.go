@@ -15,32 +15,9 @@ import (
 
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
+
+	"courier/router/testkit"
 )
-
-// tLog sends slog records to t.Log.
-type tLog struct{ t testing.TB }
-
-func (w tLog) Write(p []byte) (int, error) {
-	w.t.Helper()
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
-}
-
-func testLogger(t testing.TB) *slog.Logger {
-	return slog.New(slog.NewTextHandler(tLog{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-}
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
 
 // recorder is a Handler that remembers what happens.
 type recorder struct {
@@ -97,7 +74,7 @@ func (r *recorder) snapshot() (conns []Conn, events, closes []string) {
 // startSIO serves a SocketIO on 127.0.0.1:0.
 func startSIO(t testing.TB, cfg Config, h Handler, opts ...Option) (*SocketIO, *httptest.Server) {
 	t.Helper()
-	s, err := NewSocketIO(cfg, h, testLogger(t), opts...)
+	s, err := NewSocketIO(cfg, h, testkit.LoggerAt(t, slog.LevelWarn), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -17,6 +18,8 @@ import (
 
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
+
+	"courier/router/testkit"
 )
 
 // TestLeanAbuseLeaksNothing opens 10,000 abusive connections against the
@@ -49,7 +52,7 @@ func TestLeanAbuseLeaksNothing(t *testing.T) {
 			}()
 		}
 	}}
-	s, err := NewSocketIO(cfg, rec, testLogger(t))
+	s, err := NewSocketIO(cfg, rec, testkit.LoggerAt(t, slog.LevelWarn))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +68,7 @@ func TestLeanAbuseLeaksNothing(t *testing.T) {
 	// warm up: the engine's workers, pools and the HTTP client side exist
 	warm := connectWS(t, ts, "")
 	warm.conn.Close()
-	waitFor(t, 5*time.Second, "warm-up gone", func() bool { return s.lean.core.count.Load() == 0 })
+	testkit.Eventually(t, 5*time.Second, "warm-up gone", func() bool { return s.lean.core.count.Load() == 0 })
 	rec.mu.Lock()
 	rec.conns, rec.hss = nil, nil
 	rec.mu.Unlock()
@@ -116,7 +119,7 @@ func TestLeanAbuseLeaksNothing(t *testing.T) {
 	if failed > 0 {
 		t.Errorf("%d of %d abusive clients were not closed as expected", failed, total)
 	}
-	waitFor(t, 10*time.Second, "every lean connection gone", func() bool { return s.lean.core.count.Load() == 0 })
+	testkit.Eventually(t, 10*time.Second, "every lean connection gone", func() bool { return s.lean.core.count.Load() == 0 })
 	g1, f1 := settle(t, g0, f0)
 	t.Logf("%d abusive connections in %v: goroutines %d -> %d, open files %d -> %d", total, time.Since(start).Round(time.Millisecond), g0, g1, f0, f1)
 	if g1 > g0+2 || f1 > f0 {

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/gobwas/ws/wsutil"
+
+	"courier/router/testkit"
 )
 
 // go test -run '^$' -bench Lean -benchmem ./node/engine
@@ -64,7 +66,7 @@ func fanOutConns(b *testing.B, n int) []Conn {
 		c := connectWS(b, ts, "")
 		go io.Copy(io.Discard, c.conn)
 	}
-	waitFor(b, 10*time.Second, "connected", func() bool { return s.Count() == n })
+	testkit.Eventually(b, 10*time.Second, "connected", func() bool { return s.Count() == n })
 	conns, _, _ := rec.snapshot()
 	return conns
 }

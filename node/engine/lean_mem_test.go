@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -18,6 +19,8 @@ import (
 
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
+
+	"courier/router/testkit"
 )
 
 // Server memory per idle socket.io connection, lean engine vs zishang520:
@@ -172,7 +175,7 @@ func TestMemChildServer(t *testing.T) {
 		t.Skip("child process only")
 	}
 	cfg := Config{PingInterval: 5 * time.Minute, PingTimeout: time.Minute, LegacyWebSocket: mode == "zishang520"}
-	s, err := NewSocketIO(cfg, &holder{conns: map[Conn]any{}}, testLogger(t))
+	s, err := NewSocketIO(cfg, &holder{conns: map[Conn]any{}}, testkit.LoggerAt(t, slog.LevelWarn))
 	if err != nil {
 		t.Fatal(err)
 	}

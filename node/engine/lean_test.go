@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/gobwas/ws"
+
+	"courier/router/testkit"
 )
 
 // Lean-engine specifics; the protocol tests of protocol_test.go already run
@@ -21,7 +23,7 @@ func TestLeanServesDirectWebSocketZishangTheRest(t *testing.T) {
 		t.Fatal("lean engine off by default")
 	}
 	connectWS(t, ts, "")
-	waitFor(t, 2*time.Second, "connected", func() bool { return s.Count() == 1 })
+	testkit.Eventually(t, 2*time.Second, "connected", func() bool { return s.Count() == 1 })
 	conns, _, _ := rec.snapshot()
 	if _, ok := conns[0].(*lconn); !ok {
 		t.Fatalf("direct WebSocket served by %T", conns[0])
@@ -35,7 +37,7 @@ func TestLeanServesDirectWebSocketZishangTheRest(t *testing.T) {
 	rec2 := &recorder{}
 	s2, ts2 := startSIO(t, cfg, rec2)
 	connectWS(t, ts2, "")
-	waitFor(t, 2*time.Second, "connected", func() bool { return s2.Count() == 1 })
+	testkit.Eventually(t, 2*time.Second, "connected", func() bool { return s2.Count() == 1 })
 	conns, _, _ = rec2.snapshot()
 	if _, ok := conns[0].(*conn); !ok || s2.lean != nil {
 		t.Fatalf("legacy switch: served by %T", conns[0])
@@ -110,7 +112,7 @@ func TestLeanOversizedFrameCloses1009(t *testing.T) {
 	if code, ok := c.closeCode(3 * time.Second); !ok || code != ws.StatusMessageTooBig {
 		t.Fatalf("close %d %v, want 1009", code, ok)
 	}
-	waitFor(t, 2*time.Second, "closed", func() bool { _, _, cl := rec.snapshot(); return len(cl) == 1 })
+	testkit.Eventually(t, 2*time.Second, "closed", func() bool { _, _, cl := rec.snapshot(); return len(cl) == 1 })
 	if _, _, cl := rec.snapshot(); cl[0] != reasonTransportError {
 		t.Fatalf("reason %q", cl[0])
 	}
@@ -144,14 +146,14 @@ func TestLeanConnectTimeout(t *testing.T) {
 	if _, ok := c.closeCode(3 * time.Second); !ok {
 		t.Fatal("no close without CONNECT")
 	}
-	waitFor(t, 2*time.Second, "engine count 0", func() bool { return s.lean.core.count.Load() == 0 })
+	testkit.Eventually(t, 2*time.Second, "engine count 0", func() bool { return s.lean.core.count.Load() == 0 })
 }
 
 func TestLeanBinaryEmitAndPrepared(t *testing.T) {
 	rec := &recorder{}
 	s, ts := startSIO(t, fastCfg(), rec)
 	c := connectWS(t, ts, "")
-	waitFor(t, 2*time.Second, "connected", func() bool { return s.Count() == 1 })
+	testkit.Eventually(t, 2*time.Second, "connected", func() bool { return s.Count() == 1 })
 	conns, _, _ := rec.snapshot()
 	if err := conns[0].Emit("bin", []any{[]byte{7, 8}, map[string]any{"k": []byte{9}}}, nil); err != nil {
 		t.Fatal(err)
@@ -199,7 +201,7 @@ func TestLeanReaderThatNeverReads(t *testing.T) {
 	rec := &recorder{}
 	s, ts := startSIO(t, cfg, rec)
 	c := connectWS(t, ts, "")
-	waitFor(t, 2*time.Second, "connected", func() bool { return s.Count() == 1 })
+	testkit.Eventually(t, 2*time.Second, "connected", func() bool { return s.Count() == 1 })
 	if tc, ok := c.conn.(*net.TCPConn); ok {
 		tc.SetReadBuffer(4 << 10)
 	}
@@ -210,11 +212,11 @@ func TestLeanReaderThatNeverReads(t *testing.T) {
 			break
 		}
 	}
-	waitFor(t, 5*time.Second, "closed", func() bool { _, _, cl := rec.snapshot(); return len(cl) == 1 })
+	testkit.Eventually(t, 5*time.Second, "closed", func() bool { _, _, cl := rec.snapshot(); return len(cl) == 1 })
 	if _, _, cl := rec.snapshot(); cl[0] != reasonWriteTimeout && cl[0] != reasonQueueFull {
 		t.Fatalf("reason %q", cl[0])
 	}
-	waitFor(t, 2*time.Second, "count 0", func() bool { return s.Count() == 0 })
+	testkit.Eventually(t, 2*time.Second, "count 0", func() bool { return s.Count() == 0 })
 }
 
 // The heartbeat of the lean engine: a PONG that comes back at once is never
@@ -242,7 +244,7 @@ func TestLeanHeartbeat(t *testing.T) {
 	if _, _, cl := rec.snapshot(); len(cl) != 0 {
 		t.Fatalf("closed while answering: %v", cl)
 	}
-	waitFor(t, 3*time.Second, "ping timeout", func() bool { _, _, cl := rec.snapshot(); return len(cl) == 1 })
+	testkit.Eventually(t, 3*time.Second, "ping timeout", func() bool { _, _, cl := rec.snapshot(); return len(cl) == 1 })
 	if _, _, cl := rec.snapshot(); cl[0] != reasonPingTimeout {
 		t.Fatalf("reason %q", cl[0])
 	}

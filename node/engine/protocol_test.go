@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"courier/router/testkit"
 )
 
 // Go versions of the main cases of the official v5/v4 suites.
@@ -129,7 +131,7 @@ func TestEventEchoAckAndBinary(t *testing.T) {
 		t.Fatalf("attachment 1: %q", m)
 	}
 	c.send("42{}") // invalid payload closes the connection
-	waitFor(t, 3*time.Second, "close after invalid packet", func() bool {
+	testkit.Eventually(t, 3*time.Second, "close after invalid packet", func() bool {
 		_, closes, _ := rec.snapshot()
 		_ = closes
 		_, _, cl := rec.snapshot()
@@ -143,7 +145,7 @@ func TestEmitAckOrderAndClose(t *testing.T) {
 	rec := &recorder{}
 	s, ts := startSIO(t, fastCfg(), rec)
 	c := connectWS(t, ts, "")
-	waitFor(t, 2*time.Second, "connected", func() bool { return s.Count() == 1 })
+	testkit.Eventually(t, 2*time.Second, "connected", func() bool { return s.Count() == 1 })
 	conns, _, _ := rec.snapshot()
 	sc := conns[0]
 	if err := sc.Emit("push", []any{map[string]any{"n": 1}}, func(args []any) {
@@ -157,7 +159,7 @@ func TestEmitAckOrderAndClose(t *testing.T) {
 		t.Fatalf("emit: %q", m)
 	}
 	c.send(`430["ok",2]`)
-	waitFor(t, 2*time.Second, "ack", func() bool { mu.Lock(); defer mu.Unlock(); return len(got) == 1 })
+	testkit.Eventually(t, 2*time.Second, "ack", func() bool { mu.Lock(); defer mu.Unlock(); return len(got) == 1 })
 	if a := got[0]; len(a) != 2 || a[0] != "ok" {
 		t.Fatalf("ack args %v", a)
 	}
@@ -166,7 +168,7 @@ func TestEmitAckOrderAndClose(t *testing.T) {
 	for i := 0; i < 200; i++ {
 		c.send(`42["e` + itoa3(i) + `"]`)
 	}
-	waitFor(t, 5*time.Second, "200 events", func() bool { _, ev, _ := rec.snapshot(); return len(ev) == 200 })
+	testkit.Eventually(t, 5*time.Second, "200 events", func() bool { _, ev, _ := rec.snapshot(); return len(ev) == 200 })
 	_, ev, _ := rec.snapshot()
 	for i, e := range ev {
 		if e != "e"+itoa3(i) {
@@ -181,7 +183,7 @@ func TestEmitAckOrderAndClose(t *testing.T) {
 		t.Fatalf("emit: %q", m)
 	}
 	sc.CloseTransport()
-	waitFor(t, 2*time.Second, "close", func() bool { _, _, cl := rec.snapshot(); return len(cl) == 1 })
+	testkit.Eventually(t, 2*time.Second, "close", func() bool { _, _, cl := rec.snapshot(); return len(cl) == 1 })
 	if err := sc.Emit("x", nil, nil); err != ErrClosed {
 		t.Fatalf("emit after close: %v", err)
 	}
@@ -193,7 +195,7 @@ func TestEmitAckOrderAndClose(t *testing.T) {
 	if _, _, cl := rec.snapshot(); cl[0] != "forced close" {
 		t.Fatalf("close reason %q", cl[0])
 	}
-	waitFor(t, 2*time.Second, "count 0", func() bool { return s.Count() == 0 })
+	testkit.Eventually(t, 2*time.Second, "count 0", func() bool { return s.Count() == 0 })
 }
 
 func itoa3(i int) string {
@@ -207,7 +209,7 @@ func TestDisconnect(t *testing.T) {
 	if m := c.next(); m != "41" {
 		t.Fatalf("want DISCONNECT, got %q", m)
 	}
-	waitFor(t, 2*time.Second, "close", func() bool { _, _, cl := rec.snapshot(); return len(cl) == 1 })
+	testkit.Eventually(t, 2*time.Second, "close", func() bool { _, _, cl := rec.snapshot(); return len(cl) == 1 })
 	if _, _, cl := rec.snapshot(); cl[0] != "server namespace disconnect" {
 		t.Fatalf("reason %q", cl[0])
 	}
@@ -216,7 +218,7 @@ func TestDisconnect(t *testing.T) {
 	_, ts2 := startSIO(t, fastCfg(), rec2)
 	c2 := connectWS(t, ts2, "")
 	c2.send("41")
-	waitFor(t, 2*time.Second, "close", func() bool { _, _, cl := rec2.snapshot(); return len(cl) == 1 })
+	testkit.Eventually(t, 2*time.Second, "close", func() bool { _, _, cl := rec2.snapshot(); return len(cl) == 1 })
 	if m, _, err := c2.read(5 * time.Second); err != nil || m != "2" {
 		t.Fatalf("want PING after namespace disconnect, got %q %v", m, err)
 	}
@@ -236,7 +238,7 @@ func TestPingPongAndTimeout(t *testing.T) {
 		c.send("3")
 	}
 	// stop answering: the server closes on ping timeout
-	waitFor(t, 5*time.Second, "ping timeout", func() bool { _, _, cl := rec.snapshot(); return len(cl) == 1 })
+	testkit.Eventually(t, 5*time.Second, "ping timeout", func() bool { _, _, cl := rec.snapshot(); return len(cl) == 1 })
 	if _, _, cl := rec.snapshot(); cl[0] != "ping timeout" {
 		t.Fatalf("reason %q", cl[0])
 	}

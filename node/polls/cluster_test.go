@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"courier/router/redistest"
+	"courier/router/testkit"
 )
 
 // TestClusterOneRunnerAndTakeover: three runners (three nodes) on one real
@@ -39,7 +40,7 @@ func TestClusterOneRunnerAndTakeover(t *testing.T) {
 	}
 
 	// Phase 1: every task runs, each on one node only.
-	waitFor(t, 10*time.Second, "three calls of every task", func() bool {
+	testkit.Eventually(t, 10*time.Second, "three calls of every task", func() bool {
 		for _, name := range tasks {
 			if len(b.callsOf(name)) < 3 {
 				return false
@@ -67,7 +68,7 @@ func TestClusterOneRunnerAndTakeover(t *testing.T) {
 	cancel()
 	died := time.Now()
 	var taker call
-	waitFor(t, 4*interval, "another node to call t0", func() bool {
+	testkit.Eventually(t, 4*interval, "another node to call t0", func() bool {
 		for _, c := range b.callsOf("t0") {
 			if c.node != dead {
 				taker = c
@@ -91,7 +92,7 @@ func TestClusterOneRunnerAndTakeover(t *testing.T) {
 
 	// Phase 3: still one runner per task among the survivors.
 	since := time.Now()
-	waitFor(t, 10*time.Second, "two more calls of every task", func() bool {
+	testkit.Eventually(t, 10*time.Second, "two more calls of every task", func() bool {
 		for _, name := range tasks {
 			if len(after(b.callsOf(name), since)) < 2 {
 				return false

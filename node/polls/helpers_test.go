@@ -11,6 +11,7 @@ import (
 
 	"courier/node/command"
 	"courier/node/push"
+	"courier/router/testkit"
 )
 
 // call is one command call a fake backend saw.
@@ -127,7 +128,7 @@ func testTask(name string, interval time.Duration) Task {
 func startRunner(t *testing.T, cfg RunnerConfig) *Runner {
 	t.Helper()
 	if cfg.Log == nil {
-		cfg.Log = testLogger(t)
+		cfg.Log = testkit.LoggerAt(t, slog.LevelDebug)
 	}
 	r, err := NewRunner(cfg)
 	if err != nil {
@@ -140,28 +141,4 @@ func startRunner(t *testing.T, cfg RunnerConfig) *Runner {
 		r.Stop(ctx)
 	})
 	return r
-}
-
-// waitFor polls cond until it holds or d passes.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-// testLogger logs through t.Log.
-func testLogger(t *testing.T) *slog.Logger {
-	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-type tWriter struct{ t *testing.T }
-
-func (w tWriter) Write(p []byte) (int, error) {
-	w.t.Log(string(p))
-	return len(p), nil
 }

@@ -3,18 +3,21 @@ package polls
 import (
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
+
+	"courier/router/testkit"
 )
 
 func TestHTTP(t *testing.T) {
 	t.Parallel()
 	store := NewMemory(Config{})
 	mux := http.NewServeMux()
-	Routes(mux, store, testLogger(t))
+	Routes(mux, store, testkit.LoggerAt(t, slog.LevelDebug))
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 

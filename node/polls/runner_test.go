@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"sync"
-
 	"github.com/prometheus/client_golang/prometheus"
+
+	"courier/router/testkit"
 )
 
 const tick = 40 * time.Millisecond // a task interval for unit tests
@@ -29,7 +29,7 @@ func TestRunnerPushesOnlyOnChange(t *testing.T) {
 	mustPut(t, store, task)
 	startRunner(t, RunnerConfig{Node: "n1", Store: store, Caller: b.caller("n1"), Push: p.push, Metrics: m})
 
-	waitFor(t, 5*time.Second, "six calls", func() bool { return len(b.callsOf("t")) >= 6 })
+	testkit.Eventually(t, 5*time.Second, "six calls", func() bool { return len(b.callsOf("t")) >= 6 })
 	got := p.all()
 	if len(got) != 2 {
 		t.Fatalf("pushed %d times, want 2 (the first answer and the one change): %+v", len(got), got)
@@ -68,16 +68,16 @@ func TestRunnerErrorsCounted(t *testing.T) {
 	mustPut(t, store, testTask("t", tick))
 	startRunner(t, RunnerConfig{Node: "n1", Store: store, Caller: b.caller("n1"), Push: p.push, Metrics: m})
 
-	waitFor(t, 5*time.Second, "a failed push", func() bool { return m.get("failed t push") >= 1 })
+	testkit.Eventually(t, 5*time.Second, "a failed push", func() bool { return m.get("failed t push") >= 1 })
 	if m.get("failed t call") != 2 {
 		t.Fatalf("call failures %d, want 2 (an error, then an answer that is not JSON)", m.get("failed t call"))
 	}
 	p.mu.Lock()
 	p.fail = nil
 	p.mu.Unlock()
-	waitFor(t, 5*time.Second, "the retried push", func() bool { return len(p.all()) == 1 })
+	testkit.Eventually(t, 5*time.Second, "the retried push", func() bool { return len(p.all()) == 1 })
 	n := len(b.callsOf("t"))
-	waitFor(t, 5*time.Second, "more calls", func() bool { return len(b.callsOf("t")) >= n+2 })
+	testkit.Eventually(t, 5*time.Second, "more calls", func() bool { return len(b.callsOf("t")) >= n+2 })
 	if len(p.all()) != 1 {
 		t.Fatalf("pushed %d times, want 1", len(p.all()))
 	}
@@ -96,7 +96,7 @@ func (blindRenew) Renew(context.Context, string, string, uint64, time.Duration) 
 // it pushes at most once after the takeover.
 func TestRunnerStaleTokenStops(t *testing.T) {
 	t.Parallel()
-	clk := &clock{now: time.UnixMilli(time.Now().UnixMilli())}
+	clk := testkit.NewClock()
 	mem := NewMemory(Config{Now: clk.Now})
 	b := newBackend(func(_ string, n int) (json.RawMessage, error) {
 		return json.RawMessage(`{"n":` + itoa(n) + `}`), nil // every answer is a change
@@ -104,7 +104,7 @@ func TestRunnerStaleTokenStops(t *testing.T) {
 	p, m := &pushes{}, newCounts()
 	mustPut(t, mem, testTask("t", tick))
 	r := startRunner(t, RunnerConfig{Node: "n1", Store: blindRenew{mem}, Caller: b.caller("n1"), Push: p.push, Metrics: m})
-	waitFor(t, 5*time.Second, "two calls", func() bool { return len(b.callsOf("t")) >= 2 })
+	testkit.Eventually(t, 5*time.Second, "two calls", func() bool { return len(b.callsOf("t")) >= 2 })
 
 	clk.Advance(time.Hour) // n1's lease lapses by the store's clock...
 	tok, ok, err := mem.Acquire(t.Context(), "t", "n2", time.Hour)
@@ -112,7 +112,7 @@ func TestRunnerStaleTokenStops(t *testing.T) {
 		t.Fatalf("n2 could not take the lapsed task: %v, %v", ok, err)
 	}
 	pushesBefore := len(p.all())
-	waitFor(t, 5*time.Second, "n1 to be fenced", func() bool { return m.get("lost t fenced") == 1 })
+	testkit.Eventually(t, 5*time.Second, "n1 to be fenced", func() bool { return m.get("lost t fenced") == 1 })
 	if len(r.Holding()) != 0 {
 		t.Fatalf("n1 still holds %v", r.Holding())
 	}
@@ -137,12 +137,12 @@ func TestRunnerDeletedTaskStops(t *testing.T) {
 	store, m := NewMemory(Config{}), newCounts()
 	mustPut(t, store, testTask("t", interval))
 	r := startRunner(t, RunnerConfig{Node: "n1", Store: store, Caller: b.caller("n1"), Push: (&pushes{}).push, Metrics: m})
-	waitFor(t, 5*time.Second, "a call", func() bool { return len(b.callsOf("t")) >= 1 })
+	testkit.Eventually(t, 5*time.Second, "a call", func() bool { return len(b.callsOf("t")) >= 1 })
 	deleted := time.Now()
 	if _, err := store.Delete(t.Context(), "t"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "the runner to let go", func() bool { return len(r.Holding()) == 0 })
+	testkit.Eventually(t, 5*time.Second, "the runner to let go", func() bool { return len(r.Holding()) == 0 })
 	if took := time.Since(deleted); took > interval {
 		t.Fatalf("a deleted task ran on for %v, more than its interval %v", took, interval)
 	}
@@ -162,10 +162,10 @@ func TestRunnerFollowsReplacement(t *testing.T) {
 	task := testTask("t", tick)
 	mustPut(t, store, task)
 	startRunner(t, RunnerConfig{Node: "n1", Store: store, Caller: b.caller("n1"), Push: p.push, MaxScan: tick})
-	waitFor(t, 5*time.Second, "the first push", func() bool { return len(p.all()) == 1 })
+	testkit.Eventually(t, 5*time.Second, "the first push", func() bool { return len(p.all()) == 1 })
 	task.Event = "renamed"
 	mustPut(t, store, task)
-	waitFor(t, 5*time.Second, "a push of the new definition", func() bool {
+	testkit.Eventually(t, 5*time.Second, "a push of the new definition", func() bool {
 		all := p.all()
 		return len(all) == 2 && all[1].Event == "renamed"
 	})
@@ -178,7 +178,7 @@ func TestRunnerStopReleases(t *testing.T) {
 	store := NewMemory(Config{})
 	mustPut(t, store, testTask("t", time.Hour))
 	r := startRunner(t, RunnerConfig{Node: "n1", Store: store, Caller: b.caller("n1"), Push: (&pushes{}).push})
-	waitFor(t, 5*time.Second, "a call", func() bool { return len(b.callsOf("t")) == 1 })
+	testkit.Eventually(t, 5*time.Second, "a call", func() bool { return len(b.callsOf("t")) == 1 })
 	if l, ok, _ := store.Lease(t.Context(), "t"); !ok || l.Node != "n1" {
 		t.Fatalf("lease %+v, %v", l, ok)
 	}
@@ -203,24 +203,6 @@ func mustPut(t *testing.T, s Store, task Task) {
 }
 
 func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
-
-// clock is a fake store clock (pollstest.Clock cannot be imported here).
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
 
 func TestPrometheusMetrics(t *testing.T) {
 	t.Parallel()

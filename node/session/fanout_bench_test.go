@@ -11,6 +11,7 @@ import (
 	"courier/node/auth"
 	"courier/node/engine"
 	"courier/router/mailbox"
+	"courier/router/testkit"
 )
 
 // ackingConn is a client that acknowledges every message at once, through
@@ -70,11 +71,7 @@ func BenchmarkRoomFanOut(b *testing.B) {
 		}
 		return true
 	}
-	for deadline := time.Now().Add(5 * time.Second); !ready(); time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			b.Fatal("sessions never finished their first read")
-		}
-	}
+	testkit.Eventually(b, 5*time.Second, "the sessions' first read", ready)
 	// Messages made up front: appending is the API's work, not the fan-out's.
 	msgs := make([]*mailbox.Message, b.N)
 	for i := range msgs {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"courier/router/mailbox"
+	"courier/router/testkit"
 )
 
 func TestExpiredMessagesAreNeitherSentNorRetried(t *testing.T) {
@@ -18,7 +19,7 @@ func TestExpiredMessagesAreNeitherSentNorRetried(t *testing.T) {
 	}
 	h.s.Start()
 	h.waitSent(1)
-	waitFor(t, "expired flight dropped", func() bool { _, inflight := h.s.Pending(); return inflight == 0 })
+	testkit.Eventually(t, 5*time.Second, "expired flight dropped", func() bool { _, inflight := h.s.Pending(); return inflight == 0 })
 	n := len(h.conn.sent())
 	time.Sleep(100 * time.Millisecond) // three more ack timeouts
 	if got := len(h.conn.sent()); got != n || got > 3 {
@@ -88,13 +89,13 @@ func TestStaleReadAfterLeaveAndRejoinIsIgnored(t *testing.T) {
 	h.push(room, 3)
 	h.s.Subscribe(room)
 	h.waitSent(3)
-	waitFor(t, "flights given up", func() bool { _, inflight := h.s.Pending(); return inflight == 0 })
+	testkit.Eventually(t, 5*time.Second, "flights given up", func() bool { _, inflight := h.s.Pending(); return inflight == 0 })
 
 	gm := &gatedMailbox{Mailbox: h.mb, gate: make(chan struct{})}
 	h.opt.Mailbox = gm
 	later := h.push(room, 2)
 	h.s.Deliver(Delivery{Stream: room, Msg: later[1]}) // seq 5 after 3: a gap read, held at the gate
-	waitFor(t, "gap read under way", func() bool { h.s.mu.Lock(); defer h.s.mu.Unlock(); return h.s.state(room).fetching })
+	testkit.Eventually(t, 5*time.Second, "gap read under way", func() bool { h.s.mu.Lock(); defer h.s.mu.Unlock(); return h.s.state(room).fetching })
 	h.s.Unsubscribe(room)
 	h.s.Subscribe(room)
 	gm.mu.Lock()
@@ -137,7 +138,7 @@ func TestStreamStartingOverIsReadAgain(t *testing.T) {
 	for _, e := range h.waitSent(3) {
 		e.ack(nil)
 	}
-	waitFor(t, "acks stored in the old store", func() bool {
+	testkit.Eventually(t, 5*time.Second, "acks stored in the old store", func() bool {
 		p, _ := h.mb.Pending(context.Background(), user, h.s.DeviceKey(), 0, 0)
 		return len(p) == 0
 	})
@@ -167,7 +168,7 @@ func TestConcurrentIdsAtLowerSeqAreNoReset(t *testing.T) {
 	h := newHarness(t, nil)
 	user := mailbox.UserStream("alice")
 	h.s.Start()
-	waitFor(t, "first replay", func() bool { h.s.mu.Lock(); defer h.s.mu.Unlock(); return h.s.state(user).ready })
+	testkit.Eventually(t, 5*time.Second, "first replay", func() bool { h.s.mu.Lock(); defer h.s.mu.Unlock(); return h.s.state(user).ready })
 	now := time.Now()
 	older, newer := mailbox.NewID(now), mailbox.NewID(now.Add(30*time.Millisecond))
 	var msgs []*mailbox.Message
@@ -221,7 +222,7 @@ func TestFullReadOwesNoOtherWhenLiveContinues(t *testing.T) {
 	room := mailbox.RoomStream("r")
 	h.push(room, 3)
 	h.s.Subscribe(room) // reads 1..3 (the window), held at the gate
-	waitFor(t, "read under way", func() bool { return cm.count() == 1 })
+	testkit.Eventually(t, 5*time.Second, "read under way", func() bool { return cm.count() == 1 })
 	for _, m := range h.push(room, 2) { // 4, 5 arrive live meanwhile
 		h.s.Deliver(Delivery{Stream: room, Msg: m})
 	}
@@ -248,7 +249,7 @@ func TestLiveAheadWaitsForTheOneBefore(t *testing.T) {
 	h.opt.Mailbox = cm
 	room := mailbox.RoomStream("r")
 	h.s.Subscribe(room)
-	waitFor(t, "first read", func() bool { h.s.mu.Lock(); defer h.s.mu.Unlock(); return h.s.state(room).ready })
+	testkit.Eventually(t, 5*time.Second, "first read", func() bool { h.s.mu.Lock(); defer h.s.mu.Unlock(); return h.s.state(room).ready })
 	msgs := h.push(room, 2)
 	h.s.Deliver(Delivery{Stream: room, Msg: msgs[1]}) // 2 before 1
 	h.s.Deliver(Delivery{Stream: room, Msg: msgs[0]})

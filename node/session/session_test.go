@@ -13,6 +13,7 @@ import (
 	"courier/node/auth"
 	"courier/node/engine/enginetest"
 	"courier/router/mailbox"
+	"courier/router/testkit"
 )
 
 // fakeConn is the shared in-memory conn, read as (event, meta) pairs.
@@ -62,7 +63,7 @@ func newHarness(t *testing.T, tune func(*Options)) *harness {
 	h := &harness{t: t, mb: mb, conn: &fakeConn{enginetest.Conn{Id: "sid-1"}}, m: &countingMetrics{}}
 	h.opt = &Options{
 		Node: "n1", Mailbox: mb, Metrics: h.m,
-		Log:        slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Log:        testkit.LoggerAt(t, slog.LevelDebug),
 		AckTimeout: time.Hour, AckRetries: 3, QueueLimit: 1000, Window: 100, Now: time.Now,
 	}
 	if tune != nil {
@@ -72,10 +73,6 @@ func newHarness(t *testing.T, tune func(*Options)) *harness {
 	t.Cleanup(func() { h.s.Closed("test over") })
 	return h
 }
-
-type testWriter struct{ t *testing.T }
-
-func (w testWriter) Write(p []byte) (int, error) { w.t.Log(string(p)); return len(p), nil }
 
 func (h *harness) push(stream mailbox.Stream, n int) []*mailbox.Message {
 	h.t.Helper()
@@ -95,19 +92,8 @@ func (h *harness) push(stream mailbox.Stream, n int) []*mailbox.Message {
 
 func (h *harness) waitSent(n int) []emitted {
 	h.t.Helper()
-	waitFor(h.t, fmt.Sprintf("%d emits", n), func() bool { return len(h.conn.sent()) >= n })
+	testkit.Eventually(h.t, 5*time.Second, fmt.Sprintf("%d emits", n), func() bool { return len(h.conn.sent()) >= n })
 	return h.conn.sent()
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
 }
 
 func TestReplayOnStartThenLiveInOrder(t *testing.T) {
@@ -131,7 +117,7 @@ func TestLiveGapIsFilledFromMailbox(t *testing.T) {
 	h := newHarness(t, nil)
 	user := mailbox.UserStream("alice")
 	h.s.Start()
-	waitFor(t, "first replay", func() bool { h.s.mu.Lock(); defer h.s.mu.Unlock(); return h.s.state(user).ready })
+	testkit.Eventually(t, 5*time.Second, "first replay", func() bool { h.s.mu.Lock(); defer h.s.mu.Unlock(); return h.s.state(user).ready })
 	msgs := h.push(user, 3)
 	h.s.Deliver(Delivery{Stream: user, Msg: msgs[2]}) // 1 and 2 went past us
 	sent := h.waitSent(3)
@@ -149,7 +135,7 @@ func TestAckIsStoredAndNotReplayed(t *testing.T) {
 	h.s.Start()
 	sent := h.waitSent(2)
 	sent[0].ack(nil)
-	waitFor(t, "ack stored", func() bool {
+	testkit.Eventually(t, 5*time.Second, "ack stored", func() bool {
 		p, _ := h.mb.Pending(context.Background(), user, h.s.DeviceKey(), 0, 0)
 		return len(p) == 1 && p[0].Seq == 2
 	})
@@ -160,7 +146,7 @@ func TestUnackedIsRetriedBoundedTimes(t *testing.T) {
 	h.push(mailbox.UserStream("alice"), 1)
 	h.s.Start()
 	h.waitSent(3) // first send + 2 retries
-	waitFor(t, "gave up", func() bool { _, inflight := h.s.Pending(); return inflight == 0 })
+	testkit.Eventually(t, 5*time.Second, "gave up", func() bool { _, inflight := h.s.Pending(); return inflight == 0 })
 	time.Sleep(60 * time.Millisecond) // three more ack timeouts: nothing more may come
 	if n := len(h.conn.sent()); n != 3 {
 		t.Fatalf("sent %d times, want 3", n)
@@ -193,11 +179,11 @@ func TestSlowConsumerIsDisconnected(t *testing.T) {
 	h := newHarness(t, func(o *Options) { o.Window = 1; o.QueueLimit = 5 })
 	user := mailbox.UserStream("alice")
 	h.s.Start()
-	waitFor(t, "first replay", func() bool { h.s.mu.Lock(); defer h.s.mu.Unlock(); return h.s.state(user).ready })
+	testkit.Eventually(t, 5*time.Second, "first replay", func() bool { h.s.mu.Lock(); defer h.s.mu.Unlock(); return h.s.state(user).ready })
 	for _, m := range h.push(user, 20) {
 		h.s.Deliver(Delivery{Stream: user, Msg: m})
 	}
-	waitFor(t, "transport closed", func() bool { return h.conn.TransportsClosed.Load() == 1 })
+	testkit.Eventually(t, 5*time.Second, "transport closed", func() bool { return h.conn.TransportsClosed.Load() == 1 })
 	if h.m.disconnected.Load() != 1 {
 		t.Fatal("disconnect not counted")
 	}

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"courier/router/testkit"
 )
 
 func TestThreeNodesSeeEachOther(t *testing.T) {
@@ -46,7 +48,7 @@ func TestCrashedNodeIsSuspectThenDeadOnce(t *testing.T) {
 
 	_ = c.Shutdown() // no Leave: a crash as far as the others can tell
 	sawSuspect := false
-	eventually(t, 5*time.Second, "c dead on both survivors", func() bool {
+	testkit.Eventually(t, 5*time.Second, "c dead on both survivors", func() bool {
 		for _, n := range survivors {
 			sawSuspect = sawSuspect || stateOf(n.Cluster, "c") == StateSuspect
 		}
@@ -57,7 +59,7 @@ func TestCrashedNodeIsSuspectThenDeadOnce(t *testing.T) {
 	}
 	want := []string{fmt.Sprintf("dead:%d", started)}
 	for i, n := range survivors {
-		eventually(t, time.Second, n.id+" told c died", func() bool { return len(n.rec.aboutSince(marks[i], "c")) >= 1 })
+		testkit.Eventually(t, time.Second, n.id+" told c died", func() bool { return len(n.rec.aboutSince(marks[i], "c")) >= 1 })
 		_ = n.Shutdown() // no more events: what was reported is final
 		if got := n.rec.aboutSince(marks[i], "c"); !slices.Equal(got, want) {
 			t.Errorf("%s reported %v about c, want %v", n.id, got, want)
@@ -82,7 +84,7 @@ func TestGracefulLeave(t *testing.T) {
 	}
 	_ = c.Shutdown()
 	survivors := []*node{a, b}
-	eventually(t, 3*time.Second, "c left on both survivors", func() bool { return allSee(survivors, StateLeft, "c") })
+	testkit.Eventually(t, 3*time.Second, "c left on both survivors", func() bool { return allSee(survivors, StateLeft, "c") })
 	want := []string{fmt.Sprintf("left:%d", started)}
 	for i, n := range survivors {
 		_ = n.Shutdown()
@@ -96,15 +98,15 @@ func TestUpdateMeta(t *testing.T) {
 	t.Parallel()
 	a := start(t, testConfig(t, "a"))
 	b := start(t, testConfig(t, "b", a.Addr()))
-	eventually(t, 5*time.Second, "b alive on a", func() bool { return stateOf(a.Cluster, "b") == StateAlive })
+	testkit.Eventually(t, 5*time.Second, "b alive on a", func() bool { return stateOf(a.Cluster, "b") == StateAlive })
 	if err := b.UpdateMeta(NodeMeta{APIAddr: "api-b2", PeerAddr: "peer-b2"}, time.Second); err != nil {
 		t.Fatalf("UpdateMeta: %v", err)
 	}
-	eventually(t, 3*time.Second, "a sees b's new API address", func() bool {
+	testkit.Eventually(t, 3*time.Second, "a sees b's new API address", func() bool {
 		m, _ := member(a.Cluster, "b")
 		return m.APIAddr == "api-b2" && m.PeerAddr == "peer-b2"
 	})
-	eventually(t, time.Second, "a told of b's update", func() bool {
+	testkit.Eventually(t, time.Second, "a told of b's update", func() bool {
 		return slices.Contains(a.rec.about("b"), fmt.Sprintf("update:%d", b.Self().Started))
 	})
 	if err := b.UpdateMeta(NodeMeta{Started: 1}, time.Second); err == nil {
@@ -161,7 +163,7 @@ func TestDuplicateIDRefused(t *testing.T) {
 	t.Parallel()
 	a := start(t, testConfig(t, "a"))
 	b := start(t, testConfig(t, "b", a.Addr()))
-	eventually(t, 5*time.Second, "b alive on a", func() bool { return stateOf(a.Cluster, "b") == StateAlive })
+	testkit.Eventually(t, 5*time.Second, "b alive on a", func() bool { return stateOf(a.Cluster, "b") == StateAlive })
 	_, err := New(testConfig(t, "b", a.Addr()))
 	if !errors.Is(err, ErrDuplicateID) {
 		t.Fatalf("New with b's id: %v, want ErrDuplicateID", err)
@@ -180,6 +182,6 @@ func TestJoinByDNSName(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := start(t, testConfig(t, "b", net.JoinHostPort("localhost", port)))
-	eventually(t, 5*time.Second, "b alive on a", func() bool { return stateOf(a.Cluster, "b") == StateAlive })
-	eventually(t, 5*time.Second, "a alive on b", func() bool { return stateOf(b.Cluster, "a") == StateAlive })
+	testkit.Eventually(t, 5*time.Second, "b alive on a", func() bool { return stateOf(a.Cluster, "b") == StateAlive })
+	testkit.Eventually(t, 5*time.Second, "a alive on b", func() bool { return stateOf(b.Cluster, "a") == StateAlive })
 }

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"courier/router/testkit"
 )
 
 func TestValidate(t *testing.T) {
@@ -76,7 +78,7 @@ func TestUnreachableSeedIsRetried(t *testing.T) {
 		t.Fatalf("b joined through a cut link: %v", ms)
 	}
 	p.HealAll()
-	eventually(t, 5*time.Second, "a and b see each other", func() bool {
+	testkit.Eventually(t, 5*time.Second, "a and b see each other", func() bool {
 		return allSee([]*node{a, b}, StateAlive, "a", "b")
 	})
 }

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"courier/router/testkit"
 )
 
 // fastTuning makes failure detection take well under a second instead of seconds:
@@ -30,38 +32,15 @@ func fastTuning() Tuning {
 	}
 }
 
-// testLog sends logs to t.Log until the test ends (memberlist goroutines may log a
-// line after Shutdown returns, and t.Log then would panic). COURIER_TEST_DEBUG=1
-// shows memberlist's debug lines too.
+// testLog is testkit's logger at Info, which goes quiet when the test's
+// cleanup reaches it (memberlist goroutines may log after Shutdown returns).
+// COURIER_TEST_DEBUG=1 shows memberlist's debug lines too.
 func testLog(t *testing.T) *slog.Logger {
-	w := &tWriter{t: t}
-	t.Cleanup(w.stop) // registered first, so it runs after the nodes' cleanups
 	level := slog.LevelInfo
 	if os.Getenv("COURIER_TEST_DEBUG") != "" {
 		level = slog.LevelDebug
 	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
-}
-
-type tWriter struct {
-	mu   sync.Mutex
-	t    *testing.T
-	done bool
-}
-
-func (w *tWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if !w.done {
-		w.t.Log(strings.TrimRight(string(p), "\n"))
-	}
-	return len(p), nil
-}
-
-func (w *tWriter) stop() {
-	w.mu.Lock()
-	w.done = true
-	w.mu.Unlock()
+	return testkit.LoggerAt(t, level)
 }
 
 // recorder keeps every event a node reported, as "kind:id:started".
@@ -138,18 +117,6 @@ func start(t *testing.T, cfg Config) *node {
 	return &node{Cluster: c, rec: rec}
 }
 
-// eventually polls cond every 5 ms until it holds or the time is up.
-func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v: still not %s", within, what)
-		}
-		time.Sleep(5 * time.Millisecond) // polling interval, not a wait for an outcome
-	}
-}
-
 // member returns id as seen by c.
 func member(c *Cluster, id string) (Member, bool) {
 	ms := c.Members()
@@ -169,7 +136,7 @@ func stateOf(c *Cluster, id string) State {
 // told so (events run after the table changes), so a mark taken next is clean.
 func settle(t *testing.T, nodes ...*node) {
 	t.Helper()
-	eventually(t, 5*time.Second, "all alive and told so", func() bool {
+	testkit.Eventually(t, 5*time.Second, "all alive and told so", func() bool {
 		for _, n := range nodes {
 			for _, o := range nodes {
 				if n == o {

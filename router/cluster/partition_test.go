@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"courier/router/testkit"
 )
 
 // A node cut off from the others is declared dead by them (and declares them dead);
@@ -50,19 +52,19 @@ func TestPartitionedNodeRejoinsAfterHealing(t *testing.T) {
 			started := lone.Self().Started
 			marks := []int{others[0].rec.mark(), others[1].rec.mark()}
 			p.Cut(addrs[cut], otherAddrs...)
-			eventually(t, 5*time.Second, "the cut node dead on both sides", func() bool {
+			testkit.Eventually(t, 5*time.Second, "the cut node dead on both sides", func() bool {
 				return allSee(others, StateDead, lone.id) &&
 					allSee([]*node{lone}, StateDead, others[0].id, others[1].id) &&
 					allSee(others, StateAlive, others[0].id, others[1].id)
 			})
 
 			p.HealAll()
-			eventually(t, 5*time.Second, "all alive again", func() bool { return allSee(nodes, StateAlive, ids...) })
+			testkit.Eventually(t, 5*time.Second, "all alive again", func() bool { return allSee(nodes, StateAlive, ids...) })
 			// Told it died, and last that it is alive (memberlist may flap while the
 			// refutations spread, each flap reported in order).
 			dead, alive := fmt.Sprintf("dead:%d", started), fmt.Sprintf("alive:%d", started)
 			for i, n := range others {
-				eventually(t, time.Second, n.id+" told the cut node died and came back", func() bool {
+				testkit.Eventually(t, time.Second, n.id+" told the cut node died and came back", func() bool {
 					evs := n.rec.aboutSince(marks[i], lone.id)
 					return len(evs) >= 2 && evs[0] == dead && evs[len(evs)-1] == alive
 				})

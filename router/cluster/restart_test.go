@@ -5,6 +5,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"courier/router/testkit"
 )
 
 // A node restarted under the same id and address, after the others declared it dead:
@@ -15,21 +17,21 @@ func TestRestartAfterDeathIsAliveWithNewIncarnation(t *testing.T) {
 	a := start(t, testConfig(t, "a"))
 	cfgB := testConfig(t, "b", a.Addr())
 	b := start(t, cfgB)
-	eventually(t, 5*time.Second, "b alive on a", func() bool { return stateOf(a.Cluster, "b") == StateAlive })
+	testkit.Eventually(t, 5*time.Second, "b alive on a", func() bool { return stateOf(a.Cluster, "b") == StateAlive })
 	old := b.Self().Started
 	_ = b.Shutdown()
-	eventually(t, 5*time.Second, "b dead on a", func() bool { return stateOf(a.Cluster, "b") == StateDead })
+	testkit.Eventually(t, 5*time.Second, "b dead on a", func() bool { return stateOf(a.Cluster, "b") == StateDead })
 
 	cfgB.GossipListen = b.Addr() // same address, as a restarted process would have
 	cfgB.Meta.Started = old + 1
 	b2 := start(t, cfgB)
-	eventually(t, 5*time.Second, "the new b alive on a", func() bool {
+	testkit.Eventually(t, 5*time.Second, "the new b alive on a", func() bool {
 		m, _ := member(a.Cluster, "b")
 		return m.State == StateAlive && m.Started == old+1
 	})
-	eventually(t, 5*time.Second, "a alive on the new b", func() bool { return stateOf(b2.Cluster, "a") == StateAlive })
+	testkit.Eventually(t, 5*time.Second, "a alive on the new b", func() bool { return stateOf(b2.Cluster, "a") == StateAlive })
 	want := []string{fmt.Sprintf("alive:%d", old), fmt.Sprintf("dead:%d", old), fmt.Sprintf("alive:%d", old+1)}
-	eventually(t, time.Second, "a told b died and came back", func() bool { return slices.Equal(a.rec.about("b"), want) })
+	testkit.Eventually(t, time.Second, "a told b died and came back", func() bool { return slices.Equal(a.rec.about("b"), want) })
 }
 
 // A node restarted so fast that nobody declared it dead: the new Started tells the
@@ -39,7 +41,7 @@ func TestQuickRestartReportsOldIncarnationDead(t *testing.T) {
 	a := start(t, testConfig(t, "a"))
 	cfgB := testConfig(t, "b", a.Addr())
 	b := start(t, cfgB)
-	eventually(t, 5*time.Second, "b alive on a", func() bool { return stateOf(a.Cluster, "b") == StateAlive })
+	testkit.Eventually(t, 5*time.Second, "b alive on a", func() bool { return stateOf(a.Cluster, "b") == StateAlive })
 	old := b.Self().Started
 	_ = b.Shutdown()
 
@@ -47,7 +49,7 @@ func TestQuickRestartReportsOldIncarnationDead(t *testing.T) {
 	cfgB.Meta.Started = old + 1
 	start(t, cfgB)
 	want := []string{fmt.Sprintf("alive:%d", old), fmt.Sprintf("dead:%d", old), fmt.Sprintf("alive:%d", old+1)}
-	eventually(t, 5*time.Second, "a told the old b died and the new one is alive", func() bool {
+	testkit.Eventually(t, 5*time.Second, "a told the old b died and the new one is alive", func() bool {
 		return slices.Equal(a.rec.about("b"), want)
 	})
 	if m, _ := member(a.Cluster, "b"); m.State != StateAlive || m.Started != old+1 {

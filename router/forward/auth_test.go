@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/gobwas/ws"
+
+	"courier/router/testkit"
 )
 
 // A refused link reports down, keeps envelopes up to the queue bound and
@@ -29,7 +31,7 @@ func TestLinkRefused(t *testing.T) {
 					t.Fatalf("Send %d = %v", i, ok)
 				}
 			}
-			waitFor(t, 5*time.Second, "link down", func() bool {
+			testkit.Eventually(t, 5*time.Second, "link down", func() bool {
 				return links.State("b") == StateDown && links.Stats().DialErrors >= 2
 			})
 			st := links.Stats()
@@ -98,7 +100,7 @@ func TestNoSecretLoopbackOnly(t *testing.T) {
 	srv, rec := startServer(t, ServerConfig{})
 	links := startLinks(t, LinksConfig{})
 	links.Send("b", srv.Addr(), deliver("u", 1))
-	waitFor(t, 5*time.Second, "delivery", func() bool { return rec.count() == 1 })
+	testkit.Eventually(t, 5*time.Second, "delivery", func() bool { return rec.count() == 1 })
 
 	a := &authenticator{skew: 30 * time.Second}
 	h := handshake{node: "a"}

@@ -4,6 +4,8 @@ import (
 	"runtime"
 	"testing"
 	"time"
+
+	"courier/router/testkit"
 )
 
 // BenchmarkSend measures end to end throughput over one link on loopback:
@@ -16,7 +18,7 @@ func BenchmarkSend(b *testing.B) {
 	links := startLinks(b, LinksConfig{Secret: secret, Log: quiet})
 	env := deliver("user-1234", 42)
 	links.Send("b", srv.Addr(), env)
-	waitFor(b, 5*time.Second, "link up", func() bool { return srv.Stats().Envelopes == 1 })
+	testkit.Eventually(b, 5*time.Second, "link up", func() bool { return srv.Stats().Envelopes == 1 })
 	b.ReportAllocs()
 	b.ResetTimer()
 	for range b.N {
@@ -24,7 +26,7 @@ func BenchmarkSend(b *testing.B) {
 			runtime.Gosched()
 		}
 	}
-	waitFor(b, time.Minute, "delivery", func() bool { return srv.Stats().Envelopes == uint64(b.N)+1 })
+	testkit.Eventually(b, time.Minute, "delivery", func() bool { return srv.Stats().Envelopes == uint64(b.N)+1 })
 	b.StopTimer()
 	st := links.Stats()
 	b.ReportMetric(float64(st.SentEnvelopes)/float64(st.SentFrames), "env/frame")

@@ -2,7 +2,6 @@ package forward
 
 import (
 	"fmt"
-	"log/slog"
 	"net"
 	"sync"
 	"testing"
@@ -11,11 +10,8 @@ import (
 	"github.com/gobwas/ws"
 
 	"courier/router/mailbox"
+	"courier/router/testkit"
 )
-
-func testLog(t testing.TB) *slog.Logger {
-	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelInfo}))
-}
 
 // recorder is a Server.Handler that keeps what it got.
 type recorder struct {
@@ -49,9 +45,9 @@ func (r *recorder) got() []Envelope {
 func restartServer(t testing.TB, cfg ServerConfig, addr string) (*Server, *recorder) {
 	t.Helper()
 	rec := &recorder{}
-	cfg.Listen, cfg.Handler, cfg.Log = addr, rec.handle, testLog(t)
+	cfg.Listen, cfg.Handler, cfg.Log = addr, rec.handle, testkit.Logger(t)
 	var s *Server
-	waitFor(t, 5*time.Second, "the address to be free", func() bool {
+	testkit.Eventually(t, 5*time.Second, "the address to be free", func() bool {
 		var err error
 		s, err = NewServer(cfg)
 		return err == nil
@@ -73,7 +69,7 @@ func startServer(t testing.TB, cfg ServerConfig) (*Server, *recorder) {
 		cfg.Handler = rec.handle
 	}
 	if cfg.Log == nil {
-		cfg.Log = testLog(t)
+		cfg.Log = testkit.Logger(t)
 	}
 	s, err := NewServer(cfg)
 	if err != nil {
@@ -89,7 +85,7 @@ func startLinks(t testing.TB, cfg LinksConfig) *Links {
 		cfg.NodeID = "a"
 	}
 	if cfg.Log == nil {
-		cfg.Log = testLog(t)
+		cfg.Log = testkit.Logger(t)
 	}
 	if cfg.BackoffMin == 0 {
 		cfg.BackoffMin, cfg.BackoffMax = 5*time.Millisecond, 50*time.Millisecond
@@ -100,18 +96,6 @@ func startLinks(t testing.TB, cfg LinksConfig) *Links {
 	}
 	t.Cleanup(func() { l.Close() })
 	return l
-}
-
-// waitFor polls cond until it holds or d passes.
-func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
 }
 
 func deliver(user string, seq uint64) Envelope {

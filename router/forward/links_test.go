@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"courier/router/testkit"
 )
 
 const secret = "cluster-secret"
@@ -24,7 +26,7 @@ func TestRoundTripEveryKind(t *testing.T) {
 			t.Fatalf("Send %v refused", e.Kind)
 		}
 	}
-	waitFor(t, 5*time.Second, "all kinds", func() bool { return rec.count() == len(want) })
+	testkit.Eventually(t, 5*time.Second, "all kinds", func() bool { return rec.count() == len(want) })
 	for i := range want {
 		want[i].From = "a" // set by the server from the handshake
 	}
@@ -43,7 +45,7 @@ func TestFromIsTheAuthenticatedNode(t *testing.T) {
 	e := deliver("u", 1)
 	e.From = "forged"
 	links.Send("b", srv.Addr(), e)
-	waitFor(t, 5*time.Second, "delivery", func() bool { return rec.count() == 1 })
+	testkit.Eventually(t, 5*time.Second, "delivery", func() bool { return rec.count() == 1 })
 	if from := rec.got()[0].From; from != "real" {
 		t.Fatalf("From = %q", from)
 	}
@@ -53,7 +55,7 @@ func TestBatching(t *testing.T) {
 	srv, rec := startServer(t, ServerConfig{Secret: secret})
 	links := startLinks(t, LinksConfig{Secret: secret})
 	links.Send("b", srv.Addr(), deliver("warmup", 0))
-	waitFor(t, 5*time.Second, "link up", func() bool { return rec.count() == 1 })
+	testkit.Eventually(t, 5*time.Second, "link up", func() bool { return rec.count() == 1 })
 
 	const n = 10000
 	for i := 1; i <= n; i++ {
@@ -61,7 +63,7 @@ func TestBatching(t *testing.T) {
 			t.Fatalf("Send %d refused", i)
 		}
 	}
-	waitFor(t, 10*time.Second, "10000 envelopes", func() bool { return rec.count() == n+1 })
+	testkit.Eventually(t, 10*time.Second, "10000 envelopes", func() bool { return rec.count() == n+1 })
 	for i, e := range rec.got()[1:] {
 		if e.Msg.Seq != uint64(i+1) {
 			t.Fatalf("envelope %d has seq %d: out of order", i, e.Msg.Seq)
@@ -105,7 +107,7 @@ func TestOrderPerPeer(t *testing.T) {
 	}
 	wg.Wait()
 	for j, rec := range recs {
-		waitFor(t, 10*time.Second, "all envelopes", func() bool { return rec.count() == publishers*each })
+		testkit.Eventually(t, 10*time.Second, "all envelopes", func() bool { return rec.count() == publishers*each })
 		last := map[string]uint64{}
 		for _, e := range rec.got() {
 			if e.Msg.Seq != last[e.User]+1 {
@@ -121,19 +123,19 @@ func TestReconnectAfterServerRestart(t *testing.T) {
 	addr := srv.Addr()
 	links := startLinks(t, LinksConfig{Secret: secret, PingInterval: 20 * time.Millisecond})
 	links.Send("b", addr, deliver("u", 1))
-	waitFor(t, 5*time.Second, "first delivery", func() bool { return rec.count() == 1 })
+	testkit.Eventually(t, 5*time.Second, "first delivery", func() bool { return rec.count() == 1 })
 
 	srv.Close()
-	waitFor(t, 5*time.Second, "link down", func() bool { return links.State("b") == StateDown })
+	testkit.Eventually(t, 5*time.Second, "link down", func() bool { return links.State("b") == StateDown })
 
 	srv2, rec2 := restartServer(t, ServerConfig{Secret: secret}, addr)
-	waitFor(t, 5*time.Second, "link back up", func() bool { return links.State("b") == StateUp })
+	testkit.Eventually(t, 5*time.Second, "link back up", func() bool { return links.State("b") == StateUp })
 	for i := uint64(2); i <= 100; i++ {
 		if !links.Send("b", addr, deliver("u", i)) {
 			t.Fatalf("Send %d refused", i)
 		}
 	}
-	waitFor(t, 5*time.Second, "deliveries after restart", func() bool { return rec2.count() == 99 })
+	testkit.Eventually(t, 5*time.Second, "deliveries after restart", func() bool { return rec2.count() == 99 })
 	if got := rec2.got(); got[0].Msg.Seq != 2 || got[98].Msg.Seq != 100 {
 		t.Fatalf("got seqs %d..%d", got[0].Msg.Seq, got[98].Msg.Seq)
 	}
@@ -153,12 +155,12 @@ func TestQueuedWhileDownThenDelivered(t *testing.T) {
 	for i := uint64(1); i <= 60; i++ {
 		links.Send("b", addr, deliver("u", i))
 	}
-	waitFor(t, 5*time.Second, "link down", func() bool { return links.State("b") == StateDown })
+	testkit.Eventually(t, 5*time.Second, "link down", func() bool { return links.State("b") == StateDown })
 	if st := links.Stats(); st.DroppedLinkDown != 10 || st.Queued != 50 {
 		t.Fatalf("stats %+v", st)
 	}
 	_, rec = restartServer(t, ServerConfig{Secret: secret}, addr)
-	waitFor(t, 5*time.Second, "queued envelopes", func() bool { return rec.count() == 50 })
+	testkit.Eventually(t, 5*time.Second, "queued envelopes", func() bool { return rec.count() == 50 })
 	if got := rec.got(); got[0].Msg.Seq != 1 || got[49].Msg.Seq != 50 {
 		t.Fatalf("got seqs %d..%d", got[0].Msg.Seq, got[49].Msg.Seq)
 	}
@@ -173,7 +175,7 @@ func TestPeerThatNeverReads(t *testing.T) {
 	big := deliver("u", 0)
 	big.Msg.Data = make([]byte, 4096)
 	links.Send("b", addr, big)
-	waitFor(t, 5*time.Second, "link up", func() bool { return links.State("b") == StateUp })
+	testkit.Eventually(t, 5*time.Second, "link up", func() bool { return links.State("b") == StateUp })
 
 	start := time.Now()
 	accepted := 0
@@ -228,7 +230,7 @@ func TestDeadConnectionRedialed(t *testing.T) {
 		Secret: secret, PingInterval: 10 * time.Millisecond, ReadTimeout: 50 * time.Millisecond,
 	})
 	links.Send("b", addr, deliver("u", 1))
-	waitFor(t, 5*time.Second, "a redial", func() bool { return accepted() >= 2 && links.Stats().Reconnects >= 1 })
+	testkit.Eventually(t, 5*time.Second, "a redial", func() bool { return accepted() >= 2 && links.Stats().Reconnects >= 1 })
 }
 
 func TestRemove(t *testing.T) {
@@ -243,7 +245,7 @@ func TestRemove(t *testing.T) {
 	if s := links.State("b"); s != StateNone {
 		t.Fatalf("state after Remove: %v", s)
 	}
-	waitFor(t, 5*time.Second, "queued envelopes dropped", func() bool {
+	testkit.Eventually(t, 5*time.Second, "queued envelopes dropped", func() bool {
 		return links.Stats().DroppedLinkDown == 10
 	})
 }
@@ -270,7 +272,7 @@ func TestCloseLeaksNoGoroutines(t *testing.T) {
 			links.Send("down", downAddr, deliver("u", uint64(i)))
 			links.Send("silent", silent, deliver("u", uint64(i)))
 		}
-		waitFor(t, 5*time.Second, "links settled", func() bool {
+		testkit.Eventually(t, 5*time.Second, "links settled", func() bool {
 			return links.State("up") == StateUp && links.State("down") == StateDown && links.State("silent") == StateUp
 		})
 		links.Close()
@@ -278,7 +280,7 @@ func TestCloseLeaksNoGoroutines(t *testing.T) {
 			t.Fatal("Send after Close accepted")
 		}
 	}()
-	waitFor(t, 5*time.Second, "goroutines to exit", func() bool {
+	testkit.Eventually(t, 5*time.Second, "goroutines to exit", func() bool {
 		return runtime.NumGoroutine() <= before+1 // +1: silentServer's accept loop until cleanup
 	})
 }
@@ -313,7 +315,7 @@ func TestNetDial(t *testing.T) {
 		return d.DialContext(ctx, network, addr)
 	}})
 	links.Send("b", srv.Addr(), deliver("u", 1))
-	waitFor(t, 5*time.Second, "link down", func() bool { return links.State("b") == StateDown })
+	testkit.Eventually(t, 5*time.Second, "link down", func() bool { return links.State("b") == StateDown })
 	cut.Store(false)
-	waitFor(t, 5*time.Second, "delivery", func() bool { return rec.count() == 1 })
+	testkit.Eventually(t, 5*time.Second, "delivery", func() bool { return rec.count() == 1 })
 }

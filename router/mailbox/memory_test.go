@@ -1,7 +1,6 @@
 package mailbox_test
 
 import (
-	"courier/router/internal/fakeclock"
 	"fmt"
 	"sync/atomic"
 	"testing"
@@ -9,6 +8,7 @@ import (
 
 	"courier/router/mailbox"
 	"courier/router/mailbox/mailboxtest"
+	"courier/router/testkit"
 )
 
 func newMemory(t testing.TB, cfg mailbox.Config) *mailbox.Memory {
@@ -26,7 +26,7 @@ func TestMemoryContract(t *testing.T) {
 // TestMemoryStaysBounded: Sweep forgets what nobody can need any more.
 func TestMemoryStaysBounded(t *testing.T) {
 	ctx := t.Context()
-	clk := fakeclock.At(time.UnixMilli(1_700_000_000_000))
+	clk := testkit.ClockAt(time.UnixMilli(1_700_000_000_000))
 	m := newMemory(t, mailbox.Config{Limit: 10, DeviceTTL: time.Hour, Now: clk.Now})
 	exp := clk.Now().Add(time.Minute).UnixMilli()
 	for u := range 100 {

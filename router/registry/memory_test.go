@@ -1,13 +1,13 @@
 package registry_test
 
 import (
-	"courier/router/internal/fakeclock"
 	"fmt"
 	"testing"
 	"time"
 
 	"courier/router/registry"
 	"courier/router/registry/registrytest"
+	"courier/router/testkit"
 )
 
 func newMemory(t testing.TB, cfg registry.Config) *registry.Memory {
@@ -25,7 +25,7 @@ func TestMemoryContract(t *testing.T) {
 // TestMemoryStaysBounded: emptied rooms and idle devices are forgotten.
 func TestMemoryStaysBounded(t *testing.T) {
 	ctx := t.Context()
-	clk := fakeclock.At(time.UnixMilli(1_700_000_000_000))
+	clk := testkit.ClockAt(time.UnixMilli(1_700_000_000_000))
 	m := newMemory(t, registry.Config{DeviceTTL: time.Hour, Now: clk.Now})
 	for i := range 50 {
 		s := registry.Session{ID: fmt.Sprint(i), User: fmt.Sprint("u", i), Node: "n"}

@@ -4,11 +4,11 @@ import (
 	"testing"
 	"time"
 
-	"courier/router/internal/fakeclock"
+	"courier/router/testkit"
 )
 
 func TestBreakerStates(t *testing.T) {
-	clock := fakeclock.New()
+	clock := testkit.NewClock()
 	b := newBreaker(BreakerConfig{Failures: 2, OpenFor: time.Second}, clock.Now)
 	fail := func() {
 		if !b.allow() {

@@ -7,19 +7,18 @@ import (
 	"net"
 	"testing"
 	"time"
+
+	"courier/router/testkit"
 )
 
-// testLog sends component logs to t.Log.
+// testLog is testkit's Debug logger, silent in benchmarks (whose log is
+// always printed).
 func testLog(t testing.TB) *slog.Logger {
 	if _, bench := t.(*testing.B); bench {
 		return slog.New(slog.DiscardHandler)
 	}
-	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	return testkit.LoggerAt(t, slog.LevelDebug)
 }
-
-type tWriter struct{ t testing.TB }
-
-func (w tWriter) Write(p []byte) (int, error) { w.t.Log(string(p)); return len(p), nil }
 
 // echoHandlers answer {"echo": body, "user": trans_info["user"]}; Fail
 // answers func_ret 7; Slow overruns its ctx.
@@ -63,18 +62,6 @@ func newTestPool(t testing.TB, cfg PoolConfig) *Pool {
 
 func say(body string) *CallRequest {
 	return &CallRequest{Callee: "trpc.test.Echo", Func: "/trpc.test.Echo/Say", Body: []byte(body), ContentType: ContentTypeJSON}
-}
-
-// waitFor polls cond until it holds or 5 s pass.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 // freeAddr is an address nobody listens on (connection refused).

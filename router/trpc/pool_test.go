@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"courier/router/internal/fakeclock"
+	"courier/router/testkit"
 )
 
 func TestCallRoundTrip(t *testing.T) {
@@ -126,7 +126,7 @@ func TestCallRefused(t *testing.T) {
 }
 
 func TestBreakerOpensAndProbes(t *testing.T) {
-	clock := fakeclock.New()
+	clock := testkit.NewClock()
 	p := newTestPool(t, PoolConfig{Breaker: BreakerConfig{Failures: 3, OpenFor: time.Minute}, Now: clock.Now})
 	addr := freeAddr(t)
 	for range 3 {
@@ -164,7 +164,7 @@ func TestReconnectAfterServerRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
-	waitFor(t, "the pool to see the conn die", func() bool { return p.connCount(addr) == 0 })
+	testkit.Eventually(t, 5*time.Second, "the pool to see the conn die", func() bool { return p.connCount(addr) == 0 })
 	s2, err := NewServer(ServerConfig{Listen: addr, Log: testLog(t)}, echoHandlers())
 	if err != nil {
 		t.Skipf("port taken meanwhile: %v", err)
@@ -183,7 +183,7 @@ func TestInFlightCallsFailWhenConnDies(t *testing.T) {
 		_, err := p.Call(context.Background(), s.Addr().String(), &CallRequest{Func: "/trpc.test.Echo/Slow", Timeout: 10 * time.Second})
 		done <- err
 	}()
-	waitFor(t, "the call to be in flight", func() bool {
+	testkit.Eventually(t, 5*time.Second, "the call to be in flight", func() bool {
 		p.mu.Lock()
 		tg := p.targets[s.Addr().String()]
 		p.mu.Unlock()
@@ -202,8 +202,8 @@ func TestIdleConnsAndAddrsEvicted(t *testing.T) {
 	if _, err := p.Call(context.Background(), addr, say("1")); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "idle eviction", func() bool { return p.addrCount() == 0 })
-	waitFor(t, "the server to see the close", func() bool { s.mu.Lock(); defer s.mu.Unlock(); return len(s.conns) == 0 })
+	testkit.Eventually(t, 5*time.Second, "idle eviction", func() bool { return p.addrCount() == 0 })
+	testkit.Eventually(t, 5*time.Second, "the server to see the close", func() bool { s.mu.Lock(); defer s.mu.Unlock(); return len(s.conns) == 0 })
 	if _, err := p.Call(context.Background(), addr, say("2")); err != nil {
 		t.Fatal(err)
 	}
@@ -234,7 +234,7 @@ func TestOverloaded(t *testing.T) {
 	for range 2 {
 		go p.Call(ctx, addr, &CallRequest{Func: "/trpc.test.Echo/Slow"})
 	}
-	waitFor(t, "two calls in flight", func() bool {
+	testkit.Eventually(t, 5*time.Second, "two calls in flight", func() bool {
 		p.mu.Lock()
 		tg := p.targets[addr]
 		p.mu.Unlock()

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	trpcpb "trpc.group/trpc/trpc-protocol/pb/go/trpc"
+
+	"courier/router/testkit"
 )
 
 // rawConn talks frames to a server by hand, to send what a Pool never would.
@@ -94,7 +96,7 @@ func TestServerIgnoresStreamFramesAndOneway(t *testing.T) {
 	if _, rsp, body := readAnswer(t, fr); rsp.RequestId != 3 || len(body) != 0 {
 		t.Fatalf("%v %q", rsp, body)
 	}
-	waitFor(t, "the oneway call", func() bool { return called.Load() == 2 })
+	testkit.Eventually(t, 5*time.Second, "the oneway call", func() bool { return called.Load() == 2 })
 }
 
 func TestServerHandlerPanicAndDeadline(t *testing.T) {

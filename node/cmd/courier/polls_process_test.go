@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"courier/router/redistest"
+	"courier/router/testkit"
 	"courier/router/trpc"
 )
 
@@ -90,7 +91,7 @@ func TestPollRunsOnOneNodeAndMovesOnSIGKILL(t *testing.T) {
 		_, _ = buf.ReadFrom(res.Body)
 		return res.StatusCode, buf.Bytes()
 	}
-	waitFor(t, 20*time.Second, "three nodes alive", func() bool {
+	testkit.Eventually(t, 20*time.Second, "three nodes alive", func() bool {
 		for _, p := range procs {
 			status, body := api(p, "GET", "/v1/cluster", "")
 			if status != 200 || bytes.Count(body, []byte(`"alive"`)) != 3 {
@@ -105,7 +106,7 @@ func TestPollRunsOnOneNodeAndMovesOnSIGKILL(t *testing.T) {
 		t.Fatalf("create poll: %d %s", status, body)
 	}
 	start := time.Now()
-	waitFor(t, 10*time.Second, "the task running", func() bool { return len(callsSince(start)) > 0 })
+	testkit.Eventually(t, 10*time.Second, "the task running", func() bool { return len(callsSince(start)) > 0 })
 	time.Sleep(3 * time.Second) // three intervals: any second runner would show
 	running := callsSince(start)
 	if len(running) != 1 {
@@ -127,7 +128,7 @@ func TestPollRunsOnOneNodeAndMovesOnSIGKILL(t *testing.T) {
 	}
 	killed := time.Now()
 	var taker string
-	waitFor(t, 10*time.Second, "another node running the task", func() bool {
+	testkit.Eventually(t, 10*time.Second, "another node running the task", func() bool {
 		for node := range callsSince(killed) {
 			if node != holder.id {
 				taker = node
@@ -172,15 +173,4 @@ func freePorts(t *testing.T, n int) []int {
 		l.Close()
 	}
 	return out
-}
-
-func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }

@@ -7,12 +7,12 @@ package pollstest
 
 import (
 	"context"
-	"sync"
 	"testing"
 	"time"
 
 	"courier/node/polls"
 	"courier/node/push"
+	"courier/router/testkit"
 )
 
 // Factory returns a fresh, empty Store built from cfg, isolated from every
@@ -43,38 +43,17 @@ func Run(t *testing.T, newStore Factory) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			clk := &Clock{now: time.UnixMilli(time.Now().UnixMilli())}
+			clk := testkit.NewClock()
 			tc.fn(t, &harness{t: t, s: newStore(t, polls.Config{Now: clk.Now}), clk: clk, ctx: t.Context()})
 		})
 	}
-}
-
-// Clock is a fake clock moved by hand; safe for concurrent use.
-type Clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-// NewClock starts at t.
-func NewClock(t time.Time) *Clock { return &Clock{now: t} }
-
-func (c *Clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *Clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
 }
 
 // harness is one Store with its clock and failing-fast helpers.
 type harness struct {
 	t   *testing.T
 	s   polls.Store
-	clk *Clock
+	clk *testkit.Clock
 	ctx context.Context
 }
 

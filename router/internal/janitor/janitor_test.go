@@ -4,18 +4,14 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"courier/router/testkit"
 )
 
 func TestSweepsUntilStopped(t *testing.T) {
 	var n atomic.Int32
 	j := Start(time.Millisecond, func() { n.Add(1) })
-	deadline := time.Now().Add(5 * time.Second)
-	for n.Load() < 3 {
-		if time.Now().After(deadline) {
-			t.Fatal("no sweeps")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testkit.Eventually(t, 5*time.Second, "three sweeps", func() bool { return n.Load() >= 3 })
 	j.Stop()
 	j.Stop() // idempotent
 	after := n.Load()

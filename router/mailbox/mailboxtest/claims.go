@@ -4,8 +4,8 @@ import (
 	"testing"
 	"time"
 
-	"courier/router/internal/fakeclock"
 	"courier/router/mailbox"
+	"courier/router/testkit"
 )
 
 // RunClaims runs the suite of mailbox.Claims against the implementation
@@ -19,7 +19,7 @@ func RunClaims(t *testing.T, newClaims ClaimsFactory) {
 }
 
 func testClaim(t *testing.T, f ClaimsFactory) {
-	clk := fakeclock.New()
+	clk := testkit.NewClock()
 	c := f(t, mailbox.Config{Now: clk.Now})
 	claim := func(key, id string, ttl time.Duration, want string) {
 		t.Helper()

@@ -12,13 +12,13 @@ package mailboxtest
 import (
 	"bytes"
 	"context"
-	"courier/router/internal/fakeclock"
 	"fmt"
 	"slices"
 	"testing"
 	"time"
 
 	"courier/router/mailbox"
+	"courier/router/testkit"
 )
 
 // Factory returns a fresh, empty Mailbox built from cfg, isolated from every
@@ -75,13 +75,13 @@ func RunLog(t *testing.T, newLog LogFactory) {
 type harness struct {
 	t   *testing.T
 	mb  mailbox.Log
-	clk *fakeclock.Clock
+	clk *testkit.Clock
 	ctx context.Context
 }
 
 func setup(t *testing.T, newLog LogFactory, cfg mailbox.Config) *harness {
 	t.Helper()
-	clk := fakeclock.New()
+	clk := testkit.NewClock()
 	cfg.Now = clk.Now
 	return &harness{t: t, mb: newLog(t, cfg), clk: clk, ctx: t.Context()}
 }

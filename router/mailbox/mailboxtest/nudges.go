@@ -4,8 +4,8 @@ import (
 	"slices"
 	"testing"
 
-	"courier/router/internal/fakeclock"
 	"courier/router/mailbox"
+	"courier/router/testkit"
 )
 
 // RunNudges runs the suite of mailbox.Nudges against the implementation
@@ -19,7 +19,7 @@ func RunNudges(t *testing.T, newNudges NudgesFactory) {
 }
 
 func testNudges(t *testing.T, f NudgesFactory) {
-	n := f(t, mailbox.Config{Now: fakeclock.New().Now})
+	n := f(t, mailbox.Config{Now: testkit.NewClock().Now})
 	take := func(node string, max int) []mailbox.Stream {
 		t.Helper()
 		got, err := n.TakeNudges(t.Context(), node, max)

@@ -3,8 +3,8 @@ package registrytest
 import (
 	"testing"
 
-	"courier/router/internal/fakeclock"
 	"courier/router/registry"
+	"courier/router/testkit"
 )
 
 // RunDyes runs the suite of registry.Dyes against the implementation
@@ -17,7 +17,7 @@ func RunDyes(t *testing.T, newDyes DyesFactory) {
 }
 
 func testDye(t *testing.T, f DyesFactory) {
-	d := f(t, registry.Config{Now: fakeclock.New().Now})
+	d := f(t, registry.Config{Now: testkit.NewClock().Now})
 	ctx := t.Context()
 	want := func(user, env string) {
 		t.Helper()

@@ -12,13 +12,13 @@ package registrytest
 
 import (
 	"context"
-	"courier/router/internal/fakeclock"
 	"maps"
 	"slices"
 	"strings"
 	"testing"
 
 	"courier/router/registry"
+	"courier/router/testkit"
 )
 
 // Factory returns a fresh, empty Registry built from cfg, isolated from every
@@ -69,13 +69,13 @@ func RunSessions(t *testing.T, newSessions SessionsFactory) {
 type harness struct {
 	t   *testing.T
 	r   registry.Sessions
-	clk *fakeclock.Clock
+	clk *testkit.Clock
 	ctx context.Context
 }
 
 func setup(t *testing.T, newSessions SessionsFactory, cfg registry.Config) *harness {
 	t.Helper()
-	clk := fakeclock.New()
+	clk := testkit.NewClock()
 	cfg.Now = clk.Now
 	return &harness{t: t, r: newSessions(t, cfg), clk: clk, ctx: t.Context()}
 }

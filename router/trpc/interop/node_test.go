@@ -19,6 +19,7 @@ import (
 
 	"courier/node"
 	"courier/node/auth"
+	"courier/router/testkit"
 )
 
 // startNode serves a real courier node (in-memory stores) whose commands
@@ -42,13 +43,7 @@ func startNode(t *testing.T, backend string) (api string, trpcAddr string) {
 		defer cancel()
 		_ = n.Shutdown(ctx)
 	})
-	deadline := time.Now().Add(5 * time.Second)
-	for n.TRPCAddr() == "" {
-		if time.Now().After(deadline) {
-			t.Fatal("node did not start its tRPC server")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testkit.Eventually(t, 5*time.Second, "the node's tRPC server", func() bool { return n.TRPCAddr() != "" })
 	return ln.Addr().String(), n.TRPCAddr()
 }
 
