@@ -14,6 +14,7 @@ import (
 	"courier/node/session"
 	"courier/router/cluster"
 	"courier/router/redistest"
+	"courier/router/testkit"
 )
 
 // fastGossip detects a dead node in well under a second.
@@ -52,7 +53,7 @@ func startCluster(t *testing.T, count int) *testCluster {
 func (tc *testCluster) add(id string) *Node {
 	t := tc.t
 	t.Helper()
-	tr, err := cluster.NewPartitionableTransport(tc.part, "127.0.0.1:0", testLogger(t))
+	tr, err := cluster.NewPartitionableTransport(tc.part, "127.0.0.1:0", testkit.Logger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +75,7 @@ func (tc *testCluster) add(id string) *Node {
 		var d net.Dialer
 		return d.DialContext(ctx, network, addr)
 	}
-	n, err := New(cfg, testLogger(t))
+	n, err := New(cfg, testkit.Logger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +85,7 @@ func (tc *testCluster) add(id string) *Node {
 	}
 	served := make(chan error, 1)
 	go func() { served <- n.Serve(ln) }()
-	waitUntil(t, id+" serving", func() bool { return n.peers.Enabled() || len(served) > 0 })
+	testkit.Eventually(t, 5*time.Second, id+" serving", func() bool { return n.peers.Enabled() || len(served) > 0 })
 	if len(served) > 0 {
 		t.Fatalf("%s: %v", id, <-served)
 	}
@@ -112,7 +113,7 @@ func (tc *testCluster) gossipOfPeer(peerAddr string) string {
 func (tc *testCluster) waitMembers(count int) {
 	tc.t.Helper()
 	for _, n := range tc.nodes {
-		waitUntil(tc.t, n.cfg.NodeID+" sees the cluster", func() bool { return len(n.peers.Others()) == count-1 })
+		testkit.Eventually(tc.t, 5*time.Second, n.cfg.NodeID+" sees the cluster", func() bool { return len(n.peers.Others()) == count-1 })
 	}
 }
 
@@ -137,7 +138,7 @@ func TestCrossNodeUserPushAndLookups(t *testing.T) {
 		t.Fatalf("lookup from n3: %+v %v", info, err)
 	}
 	got[0].Ack(nil)
-	waitUntil(t, "ack seen cluster-wide", func() bool { i, _ := n2.User(context.Background(), "alice"); return i.Pending == 0 })
+	testkit.Eventually(t, 5*time.Second, "ack seen cluster-wide", func() bool { i, _ := n2.User(context.Background(), "alice"); return i.Pending == 0 })
 	// the same device on another node: the acknowledged message is not sent again
 	elsewhere := connect(t, n2, "alice", "phone")
 	later := doPush(t, n3, push.Request{To: push.Target{Users: []string{"alice"}}, Event: "news", TTL: ttl(60)})
@@ -158,7 +159,7 @@ func TestCrossNodeUserPushAndLookups(t *testing.T) {
 	if k, err := n3.DisconnectUser(context.Background(), "alice"); err != nil || k != 1 {
 		t.Fatalf("disconnect from n3: %d %v", k, err)
 	}
-	waitUntil(t, "alice kicked on n1", func() bool { return alice.Kicked.Load() == 1 })
+	testkit.Eventually(t, 5*time.Second, "alice kicked on n1", func() bool { return alice.Kicked.Load() == 1 })
 }
 
 func TestRoomFanOutIsOneEnvelopePerNode(t *testing.T) {
@@ -171,7 +172,7 @@ func TestRoomFanOutIsOneEnvelopePerNode(t *testing.T) {
 	if err := n2.JoinRoom(context.Background(), "r", []string{"u0", "u1", "u2", "u3", "v0", "v1", "v2", "v3"}); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, "8 members", func() bool { info, _ := n2.Room(context.Background(), "r"); return info.Members == 8 })
+	testkit.Eventually(t, 5*time.Second, "8 members", func() bool { info, _ := n2.Room(context.Background(), "r"); return info.Members == 8 })
 	before := n2.peers.LinkStats().SentEnvelopes
 	doPush(t, n2, push.Request{To: push.Target{Rooms: []string{"r"}}, Event: "tick", TTL: ttl(60)})
 	for _, m := range members {
@@ -194,7 +195,7 @@ func TestDeadNodeIsPurgedAndItsClientsReplayElsewhere(t *testing.T) {
 	id := doPush(t, n2, push.Request{To: push.Target{Users: []string{"alice"}}, Event: "news", TTL: ttl(60)})
 	events(t, alice, "news", 1) // received, not acknowledged
 	tc.crash(n1)
-	waitUntil(t, "n1 purged", func() bool {
+	testkit.Eventually(t, 5*time.Second, "n1 purged", func() bool {
 		info, err := n3.User(context.Background(), "alice")
 		return err == nil && len(info.Sessions) == 0
 	})
@@ -214,7 +215,7 @@ func TestPartitionedNodeRejoinsAndLosesNothing(t *testing.T) {
 	alice := connect(t, n1, "alice", "phone")
 	g1, g2, g3 := tc.gossip[n1], tc.gossip[n2], tc.gossip[tc.nodes[2]]
 	tc.part.Cut(g1, g2, g3)
-	waitUntil(t, "n1 declared dead by n2", func() bool { return len(n2.peers.Others()) == 1 })
+	testkit.Eventually(t, 5*time.Second, "n1 declared dead by n2", func() bool { return len(n2.peers.Others()) == 1 })
 
 	var ids []string
 	for i := 0; i < 5; i++ { // pushed while n1 is unreachable: stored, not delivered live
@@ -229,7 +230,7 @@ func TestPartitionedNodeRejoinsAndLosesNothing(t *testing.T) {
 		}
 	}
 	// and the registry knows alice is on n1 again
-	waitUntil(t, "alice registered again", func() bool {
+	testkit.Eventually(t, 5*time.Second, "alice registered again", func() bool {
 		info, err := n2.User(context.Background(), "alice")
 		return err == nil && len(info.Sessions) == 1 && info.Sessions[0].Node == "n1"
 	})
@@ -253,7 +254,7 @@ func TestTwoDevicesOnTwoNodesGetEveryPushInOrder(t *testing.T) {
 		var order []session.Meta
 		seen := map[string]bool{}
 		acked := 0
-		waitUntil(t, dev.Id+" got every message", func() bool {
+		testkit.Eventually(t, 5*time.Second, dev.Id+" got every message", func() bool {
 			all := dev.EmitsOf("n")
 			for _, e := range all[acked:] {
 				e.Ack(nil)
@@ -272,5 +273,5 @@ func TestTwoDevicesOnTwoNodesGetEveryPushInOrder(t *testing.T) {
 		}
 	}
 	// each device's acknowledgements are its own: all acked now, nothing pending
-	waitUntil(t, "pending 0", func() bool { i, _ := tc.nodes[2].User(context.Background(), "alice"); return i.Pending == 0 })
+	testkit.Eventually(t, 5*time.Second, "pending 0", func() bool { i, _ := tc.nodes[2].User(context.Background(), "alice"); return i.Pending == 0 })
 }

@@ -9,6 +9,7 @@ import (
 
 	"courier/node/command"
 	"courier/node/errcode"
+	"courier/router/testkit"
 )
 
 type fakeCaller struct {
@@ -61,7 +62,7 @@ func TestCommandsInFlightAreBounded(t *testing.T) {
 	for i := 0; i < command.MaxInFlight; i++ {
 		c.Event("cmd", map[string]any{"name": "/svc.S/Slow"}) // answered later
 	}
-	waitUntil(t, "all in flight", func() bool { return f.calls.Load() == command.MaxInFlight })
+	testkit.Eventually(t, 5*time.Second, "all in flight", func() bool { return f.calls.Load() == command.MaxInFlight })
 	res := c.Ask(time.Second, "cmd", map[string]any{"name": "/svc.S/Slow"})[0].(map[string]any)
 	if e, _ := res["error"].(*errcode.Error); e == nil || e.Code != errcode.LimitExceeded {
 		t.Fatalf("one more answered %v", res)

@@ -8,6 +8,7 @@ import (
 	"courier/node/push"
 	"courier/router/redistest"
 	"courier/router/registry"
+	"courier/router/testkit"
 )
 
 // The registry holding more sessions of this node than it serves is no
@@ -41,7 +42,7 @@ func TestHealingLeavesASurplusInTheRegistryAlone(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitUntil(t, "alice registered again", func() bool {
+	testkit.Eventually(t, 5*time.Second, "alice registered again", func() bool {
 		s, err := n.stores.registry.UserSessions(context.Background(), "alice")
 		return err == nil && len(s) == 1
 	})

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"courier/router/redistest"
+	"courier/router/testkit"
 )
 
 // Shutdown may come at any moment of Serve's start-up: at once, while the
@@ -30,7 +31,7 @@ func TestShutdownAtAnyMomentOfStartUp(t *testing.T) {
 		}
 	}
 	run := func(i int, shutdownAfter time.Duration) (startUp time.Duration) {
-		n, err := New(config(i), testLogger(t))
+		n, err := New(config(i), testkit.Logger(t))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -42,7 +43,7 @@ func TestShutdownAtAnyMomentOfStartUp(t *testing.T) {
 		begin := time.Now()
 		go func() { served <- n.Serve(ln) }()
 		if shutdownAfter < 0 { // measure: wait for the whole start-up
-			waitUntil(t, "start-up done", func() bool {
+			testkit.Eventually(t, 5*time.Second, "start-up done", func() bool {
 				n.mu.Lock()
 				defer n.mu.Unlock()
 				return n.started.polls

@@ -134,7 +134,7 @@ func (n *Node) build() error {
 	n.sessionOpts = &session.Options{
 		Node: cfg.NodeID, Mailbox: n.stores.mailbox, Metrics: n.metrics,
 		Log: n.log.With("component", "session"), AckTimeout: cfg.AckTimeout, AckRetries: cfg.AckRetries,
-		QueueLimit: cfg.SendQueue, Window: cfg.AckWindow, Now: time.Now,
+		QueueLimit: cfg.SendQueue, Window: cfg.AckWindow, Now: time.Now, Context: n.ctx,
 	}
 	if n.engine, err = engine.NewSocketIO(engine.Config{
 		PingInterval: cfg.PingInterval, PingTimeout: cfg.PingTimeout,

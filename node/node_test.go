@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,27 +13,8 @@ import (
 	"courier/node/errcode"
 	"courier/node/push"
 	"courier/node/session"
+	"courier/router/testkit"
 )
-
-// testLogger logs through t.Log until the test ends: gossip goroutines may
-// log a line after it, when t.Log would panic.
-func testLogger(t *testing.T) *slog.Logger {
-	w := &tWriter{t: t}
-	t.Cleanup(func() { w.done.Store(true) })
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo}))
-}
-
-type tWriter struct {
-	t    *testing.T
-	done atomic.Bool
-}
-
-func (w *tWriter) Write(p []byte) (int, error) {
-	if !w.done.Load() {
-		w.t.Log(string(p))
-	}
-	return len(p), nil
-}
 
 func newTestNode(t *testing.T, tune func(*Config)) *Node {
 	t.Helper()
@@ -57,7 +36,7 @@ func newTestNodeOn(t *testing.T, tune func(*Config), wrap func(*stores)) *Node {
 	if wrap != nil {
 		wrap(&st)
 	}
-	n, err := newNode(cfg, testLogger(t), st)
+	n, err := newNode(cfg, testkit.Logger(t), st)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +67,7 @@ func serve(t *testing.T, n *Node) {
 	}
 	served := make(chan error, 1)
 	go func() { served <- n.Serve(ln) }()
-	waitUntil(t, "start-up done", func() bool {
+	testkit.Eventually(t, 5*time.Second, "start-up done", func() bool {
 		n.mu.Lock()
 		defer n.mu.Unlock()
 		return n.started.polls || len(served) > 0
@@ -123,17 +102,12 @@ func doPush(t *testing.T, n *Node, req push.Request) string {
 // events waits for n deliveries of event and returns their metas.
 func events(t *testing.T, c *enginetest.Conn, event string, n int) []enginetest.Emitted {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		got := c.EmitsOf(event)
-		if len(got) >= n {
-			return got
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s got %d %q events, want %d", c.Id, len(got), event, n)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	var got []enginetest.Emitted
+	testkit.Eventually(t, 5*time.Second, fmt.Sprintf("%s to get %d %q events", c.Id, n, event), func() bool {
+		got = c.EmitsOf(event)
+		return len(got) >= n
+	})
+	return got
 }
 
 func metaOf(e enginetest.Emitted) session.Meta { return e.Args[1].(session.Meta) }
@@ -152,7 +126,7 @@ func TestPushReachesOnlineUserOnlyAndAckClearsPending(t *testing.T) {
 		t.Fatalf("before ack: %+v", info)
 	}
 	got[0].Ack(nil)
-	waitUntil(t, "pending 0", func() bool { info, _ := n.User(context.Background(), "alice"); return info.Pending == 0 })
+	testkit.Eventually(t, 5*time.Second, "pending 0", func() bool { info, _ := n.User(context.Background(), "alice"); return info.Pending == 0 })
 	if len(bob.EmitsOf("news")) != 0 {
 		t.Fatal("bob received alice's message")
 	}
@@ -252,16 +226,5 @@ func TestShutdownTellsClientsToReconnect(t *testing.T) {
 	_, err := n.Authenticate(nil)
 	if !errors.As(err, &ce) {
 		t.Fatal("a draining node accepted a connection")
-	}
-}
-
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
 	}
 }

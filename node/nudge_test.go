@@ -2,8 +2,10 @@ package node
 
 import (
 	"testing"
+	"time"
 
 	"courier/node/push"
+	"courier/router/testkit"
 )
 
 // A node that accepts a push for a user held by a node it has no peer link
@@ -16,7 +18,7 @@ func TestPushThroughANodeWithoutALinkReachesTheConnectedUser(t *testing.T) {
 	tc := startCluster(t, 1)
 	n1 := tc.nodes[0]
 	alice := connect(t, n1, "alice", "phone")
-	waitUntil(t, "alice registered", func() bool {
+	testkit.Eventually(t, 5*time.Second, "alice registered", func() bool {
 		sessions, err := n1.stores.registry.UserSessions(t.Context(), "alice")
 		return err == nil && len(sessions) == 1
 	})

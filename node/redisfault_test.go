@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"courier/router/redistest"
+	"courier/router/testkit"
 )
 
 // Redis restarted (empty) during pushes: every push is either stored (202)
@@ -58,7 +59,7 @@ func TestRedisRestartDuringPushes(t *testing.T) {
 		t.Fatal("no push was refused while Redis was down")
 	}
 	redis.Start()
-	waitUntil(t, "pushes stored again", func() bool {
+	testkit.Eventually(t, 5*time.Second, "pushes stored again", func() bool {
 		status, id := pushOnce()
 		if status == 202 {
 			accepted = append(accepted, id)
@@ -68,7 +69,7 @@ func TestRedisRestartDuringPushes(t *testing.T) {
 	round(20)
 
 	got := map[string]bool{}
-	waitUntil(t, "every accepted push delivered", func() bool {
+	testkit.Eventually(t, 5*time.Second, "every accepted push delivered", func() bool {
 		for _, e := range alice.EmitsOf("news") {
 			got[metaOf(e).ID] = true
 		}
@@ -79,7 +80,7 @@ func TestRedisRestartDuringPushes(t *testing.T) {
 		}
 		return true
 	})
-	waitUntil(t, "registry healed", func() bool {
+	testkit.Eventually(t, 5*time.Second, "registry healed", func() bool {
 		info, err := n.User(context.Background(), "alice")
 		return err == nil && len(info.Sessions) == 1
 	})

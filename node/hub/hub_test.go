@@ -17,6 +17,7 @@ import (
 	"courier/router/forward"
 	"courier/router/mailbox"
 	"courier/router/registry"
+	"courier/router/testkit"
 )
 
 // fakePeers records envelopes; nodes in refuse take none.
@@ -91,17 +92,6 @@ func (nopMetrics) Acked()              {}
 func (nopMetrics) Retried()            {}
 func (nopMetrics) Disconnected(string) {}
 
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
 func ttl(s float64) *float64 { return &s }
 
 // A room push goes to the local members and as one envelope to each other
@@ -128,7 +118,7 @@ func TestRoomPushFansOutOncePerNodeAndNudgesWhereTheLinkFails(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the local member got it", func() bool { return len(local.EmitsOf("tick")) == 1 })
+	testkit.Eventually(t, 5*time.Second, "the local member got it", func() bool { return len(local.EmitsOf("tick")) == 1 })
 	if len(outside.EmitsOf("tick")) != 0 {
 		t.Fatal("a session outside the room got its message")
 	}
@@ -202,5 +192,5 @@ func TestEnvelopesFromAPeerDeliverHere(t *testing.T) {
 		{Kind: forward.KindDeliver, Stream: mailbox.UserStream("alice"), User: "alice", Msg: m},
 		{Kind: 250}, // a newer peer's kind: skipped
 	})
-	eventually(t, "delivered", func() bool { return len(c.EmitsOf("news")) == 1 })
+	testkit.Eventually(t, 5*time.Second, "delivered", func() bool { return len(c.EmitsOf("news")) == 1 })
 }

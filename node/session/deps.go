@@ -6,6 +6,7 @@
 package session
 
 import (
+	"context"
 	"log/slog"
 	"time"
 
@@ -32,6 +33,9 @@ type Options struct {
 	QueueLimit int           // queued live messages beyond this disconnect the client
 	Window     int           // unacked messages in flight at once
 	Now        func() time.Time
+	// Context is the node's lifetime (nil: none): the sessions' mailbox
+	// reads derive from it, so a stopped node abandons them.
+	Context context.Context
 
 	// Shared by the sessions; an Options must not be copied.
 	acks ackWriter

@@ -383,5 +383,9 @@ func (s *Session) emit(d Delivery, num uint64) {
 }
 
 func (s *Session) storeContext() (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.Background(), 5*time.Second)
+	base := s.opt.Context
+	if base == nil {
+		base = context.Background()
+	}
+	return context.WithTimeout(base, 5*time.Second)
 }
