@@ -16,7 +16,7 @@ func TestCloseTransportFlushesEmitsFirst(t *testing.T) {
 	rec := &recorder{}
 	s, ts := startSIO(t, fastCfg(), rec)
 	c := connectWS(t, ts, "")
-	testkit.Eventually(t, 2*time.Second, "connected", func() bool { return s.Count() == 1 })
+	testkit.Eventually(t, 2*time.Second, "connected", func() bool { return s.Count() == 1 && rec.connected() == 1 })
 	conns, _, _ := rec.snapshot()
 	big := strings.Repeat("x", 64<<10)
 	const n = 50
@@ -61,7 +61,7 @@ func testPendingAcksAreBounded(t *testing.T, legacy bool) {
 	cfg.LegacyWebSocket = legacy
 	s, ts := startSIO(t, cfg, rec)
 	c := connectWS(t, ts, "")
-	testkit.Eventually(t, 2*time.Second, "connected", func() bool { return s.Count() == 1 })
+	testkit.Eventually(t, 2*time.Second, "connected", func() bool { return s.Count() == 1 && rec.connected() == 1 })
 	conns, _, _ := rec.snapshot()
 	sc := conns[0]
 	for i := 0; i < maxPendingAcks+500; i++ {

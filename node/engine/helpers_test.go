@@ -71,6 +71,14 @@ func (r *recorder) snapshot() (conns []Conn, events, closes []string) {
 	return append([]Conn(nil), r.conns...), append([]string(nil), r.events...), append([]string(nil), r.closes...)
 }
 
+// connected counts the conns handed to Connected: the engine counts a
+// connection before it calls Connected, so a test waits for both.
+func (r *recorder) connected() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.conns)
+}
+
 // startSIO serves a SocketIO on 127.0.0.1:0.
 func startSIO(t testing.TB, cfg Config, h Handler, opts ...Option) (*SocketIO, *httptest.Server) {
 	t.Helper()

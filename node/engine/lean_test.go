@@ -23,7 +23,7 @@ func TestLeanServesDirectWebSocketZishangTheRest(t *testing.T) {
 		t.Fatal("lean engine off by default")
 	}
 	connectWS(t, ts, "")
-	testkit.Eventually(t, 2*time.Second, "connected", func() bool { return s.Count() == 1 })
+	testkit.Eventually(t, 2*time.Second, "connected", func() bool { return s.Count() == 1 && rec.connected() == 1 })
 	conns, _, _ := rec.snapshot()
 	if _, ok := conns[0].(*lconn); !ok {
 		t.Fatalf("direct WebSocket served by %T", conns[0])
@@ -153,7 +153,7 @@ func TestLeanBinaryEmitAndPrepared(t *testing.T) {
 	rec := &recorder{}
 	s, ts := startSIO(t, fastCfg(), rec)
 	c := connectWS(t, ts, "")
-	testkit.Eventually(t, 2*time.Second, "connected", func() bool { return s.Count() == 1 })
+	testkit.Eventually(t, 2*time.Second, "connected", func() bool { return s.Count() == 1 && rec.connected() == 1 })
 	conns, _, _ := rec.snapshot()
 	if err := conns[0].Emit("bin", []any{[]byte{7, 8}, map[string]any{"k": []byte{9}}}, nil); err != nil {
 		t.Fatal(err)
@@ -201,7 +201,7 @@ func TestLeanReaderThatNeverReads(t *testing.T) {
 	rec := &recorder{}
 	s, ts := startSIO(t, cfg, rec)
 	c := connectWS(t, ts, "")
-	testkit.Eventually(t, 2*time.Second, "connected", func() bool { return s.Count() == 1 })
+	testkit.Eventually(t, 2*time.Second, "connected", func() bool { return s.Count() == 1 && rec.connected() == 1 })
 	if tc, ok := c.conn.(*net.TCPConn); ok {
 		tc.SetReadBuffer(4 << 10)
 	}

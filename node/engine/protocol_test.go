@@ -145,7 +145,7 @@ func TestEmitAckOrderAndClose(t *testing.T) {
 	rec := &recorder{}
 	s, ts := startSIO(t, fastCfg(), rec)
 	c := connectWS(t, ts, "")
-	testkit.Eventually(t, 2*time.Second, "connected", func() bool { return s.Count() == 1 })
+	testkit.Eventually(t, 2*time.Second, "connected", func() bool { return s.Count() == 1 && rec.connected() == 1 })
 	conns, _, _ := rec.snapshot()
 	sc := conns[0]
 	if err := sc.Emit("push", []any{map[string]any{"n": 1}}, func(args []any) {
