@@ -66,7 +66,7 @@ func fanOutConns(b *testing.B, n int) []Conn {
 		c := connectWS(b, ts, "")
 		go io.Copy(io.Discard, c.conn)
 	}
-	testkit.Eventually(b, 10*time.Second, "connected", func() bool { return s.Count() == n })
+	testkit.Eventually(b, 10*time.Second, "connected", func() bool { return s.Count() == n && rec.connected() == n })
 	conns, _, _ := rec.snapshot()
 	return conns
 }

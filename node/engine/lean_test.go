@@ -37,7 +37,7 @@ func TestLeanServesDirectWebSocketZishangTheRest(t *testing.T) {
 	rec2 := &recorder{}
 	s2, ts2 := startSIO(t, cfg, rec2)
 	connectWS(t, ts2, "")
-	testkit.Eventually(t, 2*time.Second, "connected", func() bool { return s2.Count() == 1 })
+	testkit.Eventually(t, 2*time.Second, "connected", func() bool { return s2.Count() == 1 && rec2.connected() == 1 })
 	conns, _, _ = rec2.snapshot()
 	if _, ok := conns[0].(*conn); !ok || s2.lean != nil {
 		t.Fatalf("legacy switch: served by %T", conns[0])
