@@ -10,7 +10,7 @@ import (
 	"courier/loadtest/stats"
 )
 
-// Result is DIR/result.json. The first fields are the ones SPEC.md names;
+// Result is DIR/result.json. The first fields are the contract's (loadtest/README.md);
 // the rest say why the numbers are what they are.
 type Result struct {
 	Connected      int64         `json:"connected"`

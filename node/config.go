@@ -19,7 +19,7 @@ import (
 // main (see node/cmd/courier). The zero value of each field means its default.
 type Config struct {
 	Listen          string        `yaml:"listen"`           // default 127.0.0.1:8080
-	NodeID          string        `yaml:"node-id"`          // default host name + listen port
+	NodeID          string        `yaml:"node-id"`          // required; the main defaults it to host name + listen port
 	Redis           string        `yaml:"redis"`            // empty: in-memory
 	GossipListen    string        `yaml:"gossip-listen"`    // empty: no cluster
 	Join            []string      `yaml:"join"`             // gossip seeds

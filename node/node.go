@@ -3,7 +3,9 @@
 // (node/command), the engine (node/engine) and the API (node/api) from a
 // Config, serves them on one listener, and stops them in order. It holds no
 // behaviour of its own beyond that wiring and the two adapters the engine
-// and the API call (handler.go, service.go); node/README.md follows a push
+// and the API call: handler.go admits a handshake (token, device, names)
+// and routes a client's events, service.go hands each API call to its
+// package (dyes go straight to the registry). node/README.md follows a push
 // and a command through the packages.
 package node
 
@@ -187,7 +189,8 @@ func (n *Node) verifyToken(token string) (string, error) {
 
 func (n *Node) connections() float64 { return float64(n.hub.Count()) }
 
-// Handler serves everything of SPEC.md's --listen address.
+// Handler serves everything of the --listen address: socket.io, the API,
+// metrics and health.
 func (n *Node) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/socket.io/", n.engine)

@@ -7,6 +7,8 @@ import (
 	"courier/node/api"
 	"courier/node/command"
 	"courier/node/errcode"
+	"courier/node/hub"
+	"courier/node/peers"
 	"courier/node/push"
 	"courier/node/trace"
 )
@@ -32,12 +34,12 @@ func (n *Node) LeaveRoom(ctx context.Context, room string, users []string) error
 }
 
 // User implements api.Service (node/hub).
-func (n *Node) User(ctx context.Context, user string) (api.UserInfo, error) {
+func (n *Node) User(ctx context.Context, user string) (hub.UserInfo, error) {
 	return n.hub.User(ctx, user)
 }
 
 // Room implements api.Service (node/hub).
-func (n *Node) Room(ctx context.Context, room string) (api.RoomInfo, error) {
+func (n *Node) Room(ctx context.Context, room string) (hub.RoomInfo, error) {
 	return n.hub.Room(ctx, room)
 }
 
@@ -47,7 +49,7 @@ func (n *Node) DisconnectUser(ctx context.Context, user string) (int, error) {
 }
 
 // Cluster implements api.Service (node/peers).
-func (n *Node) Cluster(ctx context.Context) (api.ClusterInfo, error) {
+func (n *Node) Cluster(ctx context.Context) (peers.ClusterInfo, error) {
 	return n.peers.Cluster(ctx)
 }
 

@@ -31,7 +31,7 @@ type Server struct {
 	paths   *http.ServeMux // every route's path, any method: see servesPath
 }
 
-// New makes the API handler for the /v1/ routes of SPEC.md.
+// New makes the API handler for the /v1/ routes (node/README.md, Push API).
 func New(cfg Config, svc Service, log *slog.Logger) (*Server, error) {
 	if len(cfg.Keys) == 0 {
 		return nil, errors.New("api: at least one key is required")

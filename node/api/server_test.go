@@ -13,6 +13,8 @@ import (
 
 	"courier/node/command"
 	"courier/node/errcode"
+	"courier/node/hub"
+	"courier/node/peers"
 	"courier/node/push"
 	"courier/node/trace"
 )
@@ -34,11 +36,11 @@ func (f *fakeService) Push(_ context.Context, r *push.Request) (push.Result, err
 }
 func (f *fakeService) JoinRoom(context.Context, string, []string) error  { return f.err }
 func (f *fakeService) LeaveRoom(context.Context, string, []string) error { return f.err }
-func (f *fakeService) User(_ context.Context, u string) (UserInfo, error) {
-	return UserInfo{User: u}, f.err
+func (f *fakeService) User(_ context.Context, u string) (hub.UserInfo, error) {
+	return hub.UserInfo{User: u}, f.err
 }
-func (f *fakeService) Room(_ context.Context, r string) (RoomInfo, error) {
-	return RoomInfo{Room: r}, f.err
+func (f *fakeService) Room(_ context.Context, r string) (hub.RoomInfo, error) {
+	return hub.RoomInfo{Room: r}, f.err
 }
 func (f *fakeService) DisconnectUser(context.Context, string) (int, error) { return 2, f.err }
 func (f *fakeService) SetDye(_ context.Context, user, env string) error {
@@ -52,7 +54,9 @@ func (f *fakeService) Call(_ context.Context, req command.Request) (json.RawMess
 	}
 	return json.RawMessage(`{"echo":` + string(req.Data) + `}`), nil
 }
-func (f *fakeService) Cluster(context.Context) (ClusterInfo, error) { return ClusterInfo{}, f.err }
+func (f *fakeService) Cluster(context.Context) (peers.ClusterInfo, error) {
+	return peers.ClusterInfo{}, f.err
+}
 
 func newTestServer(t *testing.T, cfg Config) (*httptest.Server, *fakeService) {
 	t.Helper()

@@ -1,5 +1,7 @@
-// Package api serves the push API of SPEC.md to business servers:
-// JSON over HTTP under /v1/, authenticated with API keys.
+// Package api serves the push API to business servers: JSON over HTTP
+// under /v1/, authenticated with API keys; /v1/call/ for clients, with
+// their own JWT; and the same push over tRPC (trpc_push.go). node/README.md
+// lists the calls.
 package api
 
 import (
@@ -8,40 +10,14 @@ import (
 	"time"
 
 	"courier/node/command"
+	"courier/node/hub"
+	"courier/node/peers"
 	"courier/node/push"
-	"courier/router/registry"
 )
 
 // UsersRequest is the body of room join and leave.
 type UsersRequest struct {
 	Users []string `json:"users"`
-}
-
-// UserInfo answers GET /v1/users/{user}.
-type UserInfo struct {
-	User     string             `json:"user"`
-	Sessions []registry.Session `json:"sessions"`
-	Pending  int                `json:"pending"`
-}
-
-// RoomInfo answers GET /v1/rooms/{room}.
-type RoomInfo struct {
-	Room    string   `json:"room"`
-	Members int      `json:"members"`
-	Nodes   []string `json:"nodes"`
-}
-
-// NodeInfo is one node of GET /v1/cluster.
-type NodeInfo struct {
-	ID       string `json:"id"`
-	Addr     string `json:"addr"`
-	State    string `json:"state"`
-	Sessions int    `json:"sessions"`
-}
-
-// ClusterInfo answers GET /v1/cluster.
-type ClusterInfo struct {
-	Nodes []NodeInfo `json:"nodes"`
 }
 
 // Service is what the node does for the API. Methods return *errcode.Error
@@ -50,10 +26,10 @@ type Service interface {
 	Push(ctx context.Context, req *push.Request) (push.Result, error)
 	JoinRoom(ctx context.Context, room string, users []string) error
 	LeaveRoom(ctx context.Context, room string, users []string) error
-	User(ctx context.Context, user string) (UserInfo, error)
-	Room(ctx context.Context, room string) (RoomInfo, error)
+	User(ctx context.Context, user string) (hub.UserInfo, error)
+	Room(ctx context.Context, room string) (hub.RoomInfo, error)
 	DisconnectUser(ctx context.Context, user string) (int, error)
-	Cluster(ctx context.Context) (ClusterInfo, error)
+	Cluster(ctx context.Context) (peers.ClusterInfo, error)
 	// SetDye routes user's commands to environment env; "" clears it.
 	SetDye(ctx context.Context, user, env string) error
 	// Call runs a command for an authenticated client (POST /v1/call/...).

@@ -1,4 +1,4 @@
-// Package auth signs and verifies the HS256 client tokens of SPEC.md:
+// Package auth signs and verifies the HS256 client tokens of the client protocol (node/README.md):
 // sub is the user, exp the optional expiry, rooms the room patterns the
 // client may join ("*" as a suffix wildcard).
 package auth

@@ -16,7 +16,7 @@ import (
 )
 
 // leanCore is the lean WebSocket engine under both the socket.io server
-// (leanSIO) and the raw Engine.IO server (leanRawServer): upgrades on the
+// (leanSIO) and the raw Engine.IO server (EngineIO on leanRaw, lean_raw.go): upgrades on the
 // hijacked net/http connection with gobwas/ws, readiness from epoll, writes
 // from a small pool, heartbeats on one timer wheel.
 type leanCore struct {

@@ -15,7 +15,7 @@ const (
 	NotFound         Code = "not_found"         // no such route
 	TooLarge         Code = "payload_too_large" // data over the limit
 	RateLimited      Code = "rate_limited"      // too many requests for this key
-	LimitExceeded    Code = "limit_exceeded"    // a per-connection bound (rooms) is reached
+	LimitExceeded    Code = "limit_exceeded"    // a per-connection bound (rooms, commands in flight) is reached
 	ReservedEvent    Code = "reserved_event"    // event name the protocol keeps for itself
 	UnknownEvent     Code = "unknown_event"     // a client event the server does not serve
 	Unavailable      Code = "unavailable"       // the store (Redis) or a backend is down; retry

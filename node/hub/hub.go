@@ -47,11 +47,14 @@ type Metrics interface {
 	PeerDropped()         // an envelope a peer link did not take
 }
 
-// Config builds a Hub. Every field but Peers and Metrics is required.
+// Config builds a Hub. Node, Mailbox, Registry, MaxRooms and Log are
+// required; the rest have defaults.
 type Config struct {
-	Node     string // this node's id, as registered with sessions
+	Node string // this node's id, as registered with sessions
+	// Mailbox: the log pushes are appended to, the claims of idempotency
+	// ids, and the nudges left for nodes a link could not reach.
 	Mailbox  mailbox.Mailbox
-	Registry registry.Registry
+	Registry registry.Sessions
 	// Peers is nil for a node alone (no gossip).
 	Peers    Peers
 	Limits   push.Limits

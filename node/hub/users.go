@@ -3,7 +3,6 @@ package hub
 import (
 	"context"
 
-	"courier/node/api"
 	"courier/node/errcode"
 	"courier/node/push"
 	"courier/node/session"
@@ -12,39 +11,53 @@ import (
 	"courier/router/registry"
 )
 
+// UserInfo answers GET /v1/users/{user}.
+type UserInfo struct {
+	User     string             `json:"user"`
+	Sessions []registry.Session `json:"sessions"`
+	Pending  int                `json:"pending"`
+}
+
+// RoomInfo answers GET /v1/rooms/{room}.
+type RoomInfo struct {
+	Room    string   `json:"room"`
+	Members int      `json:"members"`
+	Nodes   []string `json:"nodes"`
+}
+
 // User answers the sessions of user, cluster-wide, and what its mailbox
 // still holds for it (GET /v1/users/{user}).
-func (h *Hub) User(ctx context.Context, user string) (api.UserInfo, error) {
+func (h *Hub) User(ctx context.Context, user string) (UserInfo, error) {
 	if !push.ValidName(user) {
-		return api.UserInfo{}, push.BadName("user")
+		return UserInfo{}, push.BadName("user")
 	}
 	sessions, err := h.cfg.Registry.UserSessions(ctx, user)
 	if err != nil {
-		return api.UserInfo{}, h.unavailable(ctx, err)
+		return UserInfo{}, h.unavailable(ctx, err)
 	}
 	pending, err := h.cfg.Mailbox.PendingCount(ctx, mailbox.UserStream(user))
 	if err != nil {
-		return api.UserInfo{}, h.unavailable(ctx, err)
+		return UserInfo{}, h.unavailable(ctx, err)
 	}
 	if sessions == nil {
 		sessions = []registry.Session{}
 	}
-	return api.UserInfo{User: user, Sessions: sessions, Pending: pending}, nil
+	return UserInfo{User: user, Sessions: sessions, Pending: pending}, nil
 }
 
 // Room counts the sessions in room, cluster-wide (GET /v1/rooms/{room}).
-func (h *Hub) Room(ctx context.Context, room string) (api.RoomInfo, error) {
+func (h *Hub) Room(ctx context.Context, room string) (RoomInfo, error) {
 	if !push.ValidName(room) {
-		return api.RoomInfo{}, push.BadName("room")
+		return RoomInfo{}, push.BadName("room")
 	}
 	members, nodes, err := h.cfg.Registry.Room(ctx, room)
 	if err != nil {
-		return api.RoomInfo{}, h.unavailable(ctx, err)
+		return RoomInfo{}, h.unavailable(ctx, err)
 	}
 	if nodes == nil {
 		nodes = []string{}
 	}
-	return api.RoomInfo{Room: room, Members: members, Nodes: nodes}, nil
+	return RoomInfo{Room: room, Members: members, Nodes: nodes}, nil
 }
 
 // DisconnectUser closes every session of user, cluster-wide, with a

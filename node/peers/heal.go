@@ -28,7 +28,7 @@ func (p *Peers) healRegistryLoop(ctx context.Context) {
 func (p *Peers) healRegistry(ctx context.Context, wasShort bool) bool {
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.HealInterval)
 	defer cancel()
-	h := p.cfg.Hub
+	h := p.hub
 	// Held first: each of those sessions was registered before it entered
 	// the hub, so the registry can only show fewer when it lost some, or
 	// when one left in between (the hub forgets a session before the

@@ -32,7 +32,7 @@ func (p *Peers) takeNudges(ctx context.Context) {
 			return
 		}
 		for _, st := range streams {
-			for _, s := range p.cfg.Hub.StreamReaders(st) {
+			for _, s := range p.hub.StreamReaders(st) {
 				s.CatchUp(st)
 			}
 		}

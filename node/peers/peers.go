@@ -54,9 +54,8 @@ type Config struct {
 	// on different stores refuse each other.
 	Store string
 
-	Hub      *hub.Hub
-	Registry registry.Registry
-	Mailbox  mailbox.Mailbox // claims (purge election) and nudges
+	Registry registry.Sessions
+	Mailbox  Store
 	Metrics  Metrics
 	Log      *slog.Logger
 
@@ -70,6 +69,13 @@ type Config struct {
 	PeerDial        func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
+// Store is what the peers need of the mailbox: a claim elects the one
+// survivor that purges a dead node; nudges are taken by the nudge loop.
+type Store interface {
+	mailbox.Claims
+	mailbox.Nudges
+}
+
 // Clustered reports whether the config joins a cluster.
 func (c Config) Clustered() bool { return c.GossipListen != "" || c.GossipTransport != nil }
 
@@ -79,6 +85,7 @@ func (c Config) Clustered() bool { return c.GossipListen != "" || c.GossipTransp
 type Peers struct {
 	cfg Config
 	log *slog.Logger
+	hub *hub.Hub // set by SetHub before Start
 
 	// cluster is set once joined; membership events may arrive before.
 	// links and server are set before it and never change after.
@@ -115,14 +122,14 @@ func New(cfg Config) (*Peers, error) {
 }
 
 // SetHub gives the peers the hub they deliver to; call it before Start.
-func (p *Peers) SetHub(h *hub.Hub) { p.cfg.Hub = h }
+func (p *Peers) SetHub(h *hub.Hub) { p.hub = h }
 
 // Start joins the cluster and opens the delivery links, announcing apiAddr
-// as this node's API, then starts the healer (and, in a cluster, the nudge
-// taker). A node without gossip only forgets what a previous run under its
-// id left in the registry. The loops end with ctx or Stop.
+// as this node's API (a node without gossip skips this), forgets what a
+// previous run under this id left in the registry, and starts the healer
+// and, in a cluster, the nudge taker. The loops end with ctx or Stop.
 func (p *Peers) Start(ctx context.Context, apiAddr string) error {
-	if p.cfg.Hub == nil {
+	if p.hub == nil {
 		return errors.New("peers: no hub; call SetHub before Start")
 	}
 	p.mu.Lock()
@@ -157,7 +164,7 @@ func (p *Peers) Start(ctx context.Context, apiAddr string) error {
 func (p *Peers) join(ctx context.Context, apiAddr string) error {
 	peerAddr := ""
 	if p.cfg.PeerListen != "" {
-		h := p.cfg.Hub
+		h := p.hub
 		srv, err := forward.NewServer(forward.ServerConfig{
 			Listen: p.cfg.PeerListen, Secret: p.cfg.Secret, NodeID: p.cfg.Node,
 			Log: p.log.With("component", "peer-server"),

@@ -17,7 +17,7 @@ type RunnerConfig struct {
 	Node   string // this node's id: the lease holder's name
 	Store  Store
 	Caller command.Caller
-	// Push is the node's push (node.Node.Push): it validates and delivers.
+	// Push is the node's push (hub.Hub.Push): it validates and delivers.
 	Push    func(ctx context.Context, req *push.Request) (push.Result, error)
 	Log     *slog.Logger
 	Now     func() time.Time // judges how long a lease is known to be ours

@@ -1,4 +1,5 @@
-// Package push is the push contract of SPEC.md: what a push request is and
+// Package push is the push contract (node/README.md, Push API and
+// Delivery guarantees): what a push request is and
 // the one set of rules every way in (the HTTP API, the tRPC push service,
 // polling tasks) checks it against. It holds no behaviour beyond checking;
 // the flow of an accepted push is node/hub's.
@@ -19,7 +20,8 @@ import (
 // (--max-data-bytes, --default-ttl) choose within them.
 const (
 	// DefaultMaxDataBytes bounds a push's data when the node sets no other
-	// limit (SPEC: 64 KiB). Command data shares the bound.
+	// limit: 64 KiB. The data of HTTP calls and polling tasks shares the
+	// bound.
 	DefaultMaxDataBytes = 64 << 10
 	// MaxTTL is the longest a message may be cached.
 	MaxTTL = 7 * 24 * time.Hour

@@ -1,5 +1,7 @@
-// Package session is one client connection: who it is, which rooms it is in,
-// which streams it reads, what it has in flight, and its bounded send queue.
+// Package session is one client connection: who it is, which streams (its
+// user's mailbox, its rooms' logs, the log of pushes to all) it reads, what
+// it has in flight, and its bounded send queue. Which rooms it is in is the
+// hub's index (node/hub).
 //
 // A session holds no goroutine while idle: a worker starts when there is work
 // (a live message, an ack, a replay, a timeout) and ends when there is none.
@@ -48,7 +50,6 @@ const (
 	ReasonSlowConsumer = "slow_consumer"
 	ReasonKicked       = "kicked"
 	ReasonShutdown     = "shutdown"
-	ReasonStoreError   = "store_error"
 )
 
 // replayBatch is how many cached messages one mailbox read fetches.

@@ -335,7 +335,7 @@ func (s *Session) Closed(reason string) bool {
 	return true
 }
 
-// Pending reports what is queued and in flight, for tests and admin views.
+// Pending reports what is queued and in flight, for tests.
 func (s *Session) Pending() (queued, inflight int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

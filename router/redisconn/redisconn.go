@@ -1,6 +1,6 @@
 // Package redisconn turns the node's --redis URL into a go-redis client.
 //
-// Accepted forms (SPEC.md, node configuration):
+// Accepted forms (the --redis flag):
 //
 //	redis://[user:password@]host:port[/db]          one server, plain TCP
 //	rediss://[user:password@]host:port[/db]         one server over TLS

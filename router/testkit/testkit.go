@@ -1,6 +1,6 @@
-// Package testkit is shared test support for node/, router/ and loadtest/
-// tests: one way to wait for a condition (Eventually), one test logger
-// (Logger) and one clock moved by hand (Clock).
+// Package testkit is shared test support for node/ and router/ tests: one
+// way to wait for a condition (Eventually), one test logger (Logger) and one
+// clock moved by hand (Clock).
 //
 // Import it only from _test.go files and from test-support packages (the
 // contract suites such as router/mailbox/mailboxtest); production code never

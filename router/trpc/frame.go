@@ -1,7 +1,8 @@
 // Package trpc speaks the tRPC wire protocol: the 16-byte frame head, the
 // RequestProtocol / ResponseProtocol headers (the official generated
 // protobuf types), a pooled, multiplexed client (Pool) and a unary server
-// (Server). Only unary calls are supported: streaming frames are refused.
+// (Server). Only unary calls are supported: streaming frames are read and
+// ignored.
 //
 // The layout was checked against trpc-go v1.1.0 (codec.go) and is proven by
 // the interop tests in ./interop, which run a real tRPC-Go client and server.

@@ -58,7 +58,7 @@ func nodeOptions() []option {
 	d := node.Config{}.WithDefaults()
 	cfg := func(s *settings) *node.Config { return &s.Config }
 	return []option{
-		text("listen", d.Listen, "HTTP `address`: socket.io at /socket.io/, API at /v1/, /metrics, /healthz, /readyz, /admin/", func(s *settings) *string { return &cfg(s).Listen }),
+		text("listen", d.Listen, "HTTP `address`: socket.io at /socket.io/, API at /v1/, /metrics, /healthz, /readyz", func(s *settings) *string { return &cfg(s).Listen }),
 		text("node-id", "host name-listen port", "unique `name` of this node in the cluster", func(s *settings) *string { return &cfg(s).NodeID }),
 		text("redis", "in-memory, single node", "registry and mailbox `url`: redis://host:port/db, rediss://..., or redis-cluster://h1:p1,h2:p2", func(s *settings) *string { return &cfg(s).Redis }),
 		text("gossip-listen", "no cluster", "memberlist bind `address`, e.g. 127.0.0.1:7946", func(s *settings) *string { return &cfg(s).GossipListen }),
