@@ -224,22 +224,44 @@ func (p *Peers) Stop() {
 		return
 	}
 	p.stopped = true
+	p.mu.Unlock()
+	p.endLoops()
+	if cl := p.cluster.Load(); cl != nil {
+		if err := cl.Leave(2 * time.Second); err != nil {
+			p.log.Warn("leaving the cluster", "err", err)
+		}
+	}
+	p.halt()
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	p.purgeSelf(ctx)
+}
+
+// Halt stops gossip, the links and the loops without leaving the cluster
+// and without purging: what a crashed node leaves behind, for tests that
+// play a crash in process. Stop afterwards only purges.
+func (p *Peers) Halt() {
+	p.endLoops()
+	p.halt()
+}
+
+// endLoops ends the healer and the nudge taker and waits for them.
+func (p *Peers) endLoops() {
+	p.mu.Lock()
 	stop := p.stop
 	p.mu.Unlock()
 	if stop != nil {
 		stop()
 	}
 	p.loops.Wait()
+}
+
+// halt shuts gossip down and closes the links.
+func (p *Peers) halt() {
 	if cl := p.cluster.Load(); cl != nil {
-		if err := cl.Leave(2 * time.Second); err != nil {
-			p.log.Warn("leaving the cluster", "err", err)
-		}
 		_ = cl.Shutdown()
 	}
 	p.closeLinks()
-	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
-	defer cancel()
-	p.purgeSelf(ctx)
 }
 
 func (p *Peers) closeLinks() {
@@ -320,21 +342,4 @@ func (p *Peers) gone(m cluster.Member) {
 		p.links.Remove(m.ID)
 	}
 	p.purgeDead(m)
-}
-
-// Halt stops gossip, the links and the loops without leaving the cluster
-// and without purging: what a crashed node leaves behind, for tests that
-// play a crash in process. Stop afterwards only purges.
-func (p *Peers) Halt() {
-	p.mu.Lock()
-	stop := p.stop
-	p.mu.Unlock()
-	if stop != nil {
-		stop()
-	}
-	p.loops.Wait()
-	if cl := p.cluster.Load(); cl != nil {
-		_ = cl.Shutdown()
-	}
-	p.closeLinks()
 }
