@@ -27,6 +27,7 @@ import (
 	"courier/node/command"
 	"courier/node/engine"
 	"courier/node/hub"
+	"courier/node/lograte"
 	"courier/node/peers"
 	"courier/node/polls"
 	"courier/node/push"
@@ -76,6 +77,9 @@ type started struct {
 	debug *http.Server
 }
 
+// warnEvery is how often one kind of warning may be logged.
+const warnEvery = 5 * time.Second
+
 // errDraining refuses work once Shutdown began.
 var errDraining = errors.New("node is shutting down")
 
@@ -95,6 +99,9 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 
 // newNode builds a node on stores already open; it closes them on error.
 func newNode(cfg Config, log *slog.Logger, st stores) (*Node, error) {
+	// A storm of one warning (a store outage under many connections) logs
+	// one line per kind per interval, with a count.
+	log = slog.New(lograte.New(log.Handler(), warnEvery, nil))
 	n := &Node{cfg: cfg, log: log.With("node", cfg.NodeID), jwtSecret: []byte(cfg.JWTSecret), stores: st}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.closeAtEnd = append(n.closeAtEnd, st.closers...)
