@@ -11,12 +11,12 @@ package mailboxtest
 import (
 	"bytes"
 	"context"
-	"courier/router/internal/fakeclock"
 	"fmt"
 	"slices"
 	"testing"
 	"time"
 
+	"courier/router/internal/fakeclock"
 	"courier/router/mailbox"
 )
 

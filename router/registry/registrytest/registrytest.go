@@ -11,12 +11,12 @@ package registrytest
 
 import (
 	"context"
-	"courier/router/internal/fakeclock"
 	"maps"
 	"slices"
 	"strings"
 	"testing"
 
+	"courier/router/internal/fakeclock"
 	"courier/router/registry"
 )
 
