@@ -197,7 +197,7 @@ func summaryTable(runs []namedResult) string {
 // runs side by side).
 func rerenderReport(args []string) error {
 	if len(args) < 2 {
-		return errors.New("usage: loadtest report OUT_DIR [NAME=]result.json ...")
+		return errors.New("usage: loadtest report OUT_DIR [NAME=]result.json [[NAME=]result.json ...]")
 	}
 	var runs []namedResult
 	for _, a := range args[1:] {

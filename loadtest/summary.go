@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"math"
-	"strings"
 )
 
 // metric is one line of the final table: the same lines in the terminal,
@@ -102,6 +101,3 @@ func compareLines(a, b *Result) []string {
 	}
 	return out
 }
-
-// indent is used for multi-line log output.
-func indent(lines []string) string { return "  " + strings.Join(lines, "\n  ") }

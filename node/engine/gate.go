@@ -65,15 +65,6 @@ func (g *gate) attach(fn events.Listener) {
 	}
 }
 
-// detach drops the consumer; later data is discarded. It may be called from
-// inside the consumer, so it must not take readMu.
-func (g *gate) detach() {
-	g.mu.Lock()
-	g.done = true
-	g.early = nil
-	g.mu.Unlock()
-}
-
 // whenClosed runs fn once with the session's close reason (at once when the
 // session is already gone).
 func (g *gate) whenClosed(fn func(reason string)) {

@@ -22,6 +22,11 @@ const (
 
 var errBadPacket = errors.New("engine: malformed socket.io packet")
 
+// maxAttachments bounds the binary attachments a client packet may announce,
+// as socket.io-parser 4.2.6 does by default (CVE-2026-33151): each one is
+// held, up to MaxPayload, until the last arrives.
+const maxAttachments = 10
+
 // sioPacket is a decoded client packet. Its values are copies: nothing
 // points into the read buffer.
 type sioPacket struct {
@@ -47,7 +52,7 @@ func decodePacket(s []byte) (*sioPacket, error) {
 			return nil, errBadPacket
 		}
 		n, err := strconv.Atoi(string(s[i : i+j]))
-		if err != nil || n < 0 || n > 1000 {
+		if err != nil || n < 0 || n > maxAttachments {
 			return nil, errBadPacket
 		}
 		p.attachments, i = n, i+j+1
@@ -199,10 +204,11 @@ func deconstruct(v any, atts *[][]byte) any {
 }
 
 // appendHead appends the Engine.IO message type and the socket.io head of a
-// packet: 4<type>[<n>-][<nsp>,][<id>].
+// packet: 4<type>[<n>-][<nsp>,][<id>]. A binary type always carries its
+// count, as socket.io-parser writes it (its decoder requires the '-').
 func appendHead(b []byte, typ byte, nsp string, attachments int, id int64) []byte {
 	b = append(b, '4', '0'+typ)
-	if attachments > 0 {
+	if typ == pkBinaryEvent || typ == pkBinaryAck {
 		b = strconv.AppendInt(b, int64(attachments), 10)
 		b = append(b, '-')
 	}

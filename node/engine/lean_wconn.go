@@ -166,6 +166,7 @@ func (c *wconn) consume(b []byte) {
 		h, hlen, err := parseHeader(data, c.core.cfg.MaxPayload)
 		if err != nil {
 			c.protocolError(err)
+			c.in = nil
 			return
 		}
 		if hlen == 0 || int64(len(data)-hlen) < h.Length {
@@ -214,8 +215,9 @@ func parseHeader(b []byte, maxPayload int64) (h ws.Header, hlen int, err error) 
 			return h, 0, nil
 		}
 		u := binary.BigEndian.Uint64(b[2:])
-		if u > 1<<62 {
-			return h, 0, errFrameTooBig
+		if u>>63 != 0 {
+			// RFC 6455 5.2: the most significant bit must be 0
+			return h, 0, errFrameInvalid
 		}
 		l, hlen = int64(u), 10
 	}

@@ -2,11 +2,12 @@ package mailbox
 
 import (
 	"context"
-	"courier/router/internal/janitor"
 	"hash/maphash"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"courier/router/internal/janitor"
 )
 
 // Memory is the in-process Mailbox of a single node. Streams are spread over

@@ -3,11 +3,12 @@ package registry
 import (
 	"cmp"
 	"context"
-	"courier/router/internal/janitor"
-	"courier/router/internal/smallmap"
 	"slices"
 	"sync"
 	"time"
+
+	"courier/router/internal/janitor"
+	"courier/router/internal/smallmap"
 )
 
 // Memory is the in-process Registry of a single node. Sessions and rooms sit

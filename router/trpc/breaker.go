@@ -5,9 +5,9 @@ import (
 	"time"
 )
 
-// BreakerConfig: after Failures consecutive failed calls (unreachable or
-// timed out; a tRPC error response is an answer, not a failure) the breaker
-// opens and calls fail fast with ErrBreakerOpen for OpenFor; then one probe
+// BreakerConfig sets the circuit breaker of a target: after Failures
+// consecutive failed calls (unreachable or timed out; a tRPC error response
+// is an answer, not a failure) the breaker opens and calls fail fast with ErrBreakerOpen for OpenFor; then one probe
 // call goes through (half-open): its success closes the breaker, its failure
 // opens it again.
 type BreakerConfig struct {

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"courier/router/internal/fakeclock"
 	"courier/router/mailbox"
 	"courier/router/testkit"
 )

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"testing"
 
+	"courier/router/internal/fakeclock"
 	"courier/router/registry"
 	"courier/router/testkit"
 )
