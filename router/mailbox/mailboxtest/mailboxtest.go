@@ -17,7 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"courier/router/internal/fakeclock"
 	"courier/router/mailbox"
 	"courier/router/testkit"
 )

@@ -17,7 +17,6 @@ import (
 	"strings"
 	"testing"
 
-	"courier/router/internal/fakeclock"
 	"courier/router/registry"
 	"courier/router/testkit"
 )
