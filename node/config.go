@@ -30,9 +30,17 @@ type Config struct {
 	TRPCListen      string        `yaml:"trpc-listen"`      // tRPC push service
 	DebugListen     string        `yaml:"debug-listen"`     // net/http/pprof; empty = off
 	ShutdownTimeout time.Duration `yaml:"shutdown-timeout"` // default 30s
-	DefaultTTL      time.Duration `yaml:"default-ttl"`      // default 300s
-	MailboxLimit    int           `yaml:"mailbox-limit"`    // default 1000
-	Routes          []string      `yaml:"route"`            // CALLEE_PATTERN=ADDR[,ADDR...]
+	// DrainDelay is how long a draining node answers /readyz 503, so that a
+	// load balancer stops sending it clients, before it tells its clients
+	// to reconnect; DrainSpread spreads those goodbyes so that the other
+	// nodes take the reconnects over time, not at once. Zero here is none;
+	// the main defaults them to 5s and 10s. Both shrink to fit within
+	// ShutdownTimeout.
+	DrainDelay   time.Duration `yaml:"drain-delay"`
+	DrainSpread  time.Duration `yaml:"drain-spread"`
+	DefaultTTL   time.Duration `yaml:"default-ttl"`   // default 300s
+	MailboxLimit int           `yaml:"mailbox-limit"` // default 1000
+	Routes       []string      `yaml:"route"`         // CALLEE_PATTERN=ADDR[,ADDR...]
 	// Commands is the YAML `commands:` table: routes with timeouts and
 	// per-environment addresses. --route flags add to it.
 	Commands    []command.Route `yaml:"commands"`
@@ -146,6 +154,9 @@ func (c Config) Validate() error {
 	}
 	if c.DefaultTTL < 0 {
 		return errors.New("--default-ttl must not be negative")
+	}
+	if c.DrainDelay < 0 || c.DrainSpread < 0 {
+		return errors.New("--drain-delay and --drain-spread must not be negative")
 	}
 	return nil
 }

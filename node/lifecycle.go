@@ -155,8 +155,12 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	if st.polls {
 		n.polls.Stop(ctx)
 	}
-	n.log.Info("draining", "sessions", n.hub.Count())
-	n.hub.CloseAll(session.ReasonShutdown)
+	delay, spread := n.drainTimes(ctx)
+	n.log.Info("draining", "sessions", n.hub.Count(), "delay", delay, "spread", spread)
+	// /readyz answers 503 from the start; clients are told to go only once
+	// the balancer had time to notice, and not all at once.
+	sleep(ctx, delay)
+	n.hub.CloseAll(ctx, session.ReasonShutdown, spread)
 	n.awaitSessionsGone(ctx, drainGrace)
 	n.sessionOpts.FlushAcks(ctx)
 	err := n.server.Shutdown(ctx)
@@ -195,6 +199,40 @@ func (n *Node) awaitStartUp(ctx context.Context) {
 	case <-done:
 	case <-ctx.Done():
 		n.log.Warn("shutdown did not wait for start-up to finish", "err", ctx.Err())
+	}
+}
+
+// drainTimes are the configured drain delay and spread, shrunk in
+// proportion when together they would not leave ctx time for the rest of
+// the drain (drainGrace, then a second for the acks and the API).
+func (n *Node) drainTimes(ctx context.Context) (delay, spread time.Duration) {
+	delay, spread = n.cfg.DrainDelay, n.cfg.DrainSpread
+	deadline, ok := ctx.Deadline()
+	if !ok || delay+spread == 0 {
+		return delay, spread
+	}
+	budget := time.Until(deadline) - drainGrace - time.Second
+	if budget <= 0 {
+		return 0, 0
+	}
+	if total := delay + spread; total > budget {
+		delay = time.Duration(float64(delay) * float64(budget) / float64(total))
+		spread = budget - delay
+		n.log.Warn("drain shortened to fit the shutdown timeout", "delay", delay, "spread", spread)
+	}
+	return delay, spread
+}
+
+// sleep waits d, or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
 	}
 }
 

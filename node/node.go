@@ -211,6 +211,10 @@ func (n *Node) Handler() http.Handler {
 			http.Error(w, "draining\n", http.StatusServiceUnavailable)
 			return
 		}
+		if !n.peers.StoreReachable() {
+			http.Error(w, "store unreachable\n", http.StatusServiceUnavailable)
+			return
+		}
 		_, _ = w.Write([]byte("ready\n"))
 	})
 	return mux

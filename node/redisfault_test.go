@@ -55,6 +55,7 @@ func TestRedisRestartDuringPushes(t *testing.T) {
 	round(20)
 	redis.Kill()
 	round(20)
+	testkit.Eventually(t, 5*time.Second, "/readyz 503 while the store is down", func() bool { return readyz(n) == http.StatusServiceUnavailable })
 	if statuses[503] == 0 {
 		t.Fatal("no push was refused while Redis was down")
 	}
@@ -67,6 +68,7 @@ func TestRedisRestartDuringPushes(t *testing.T) {
 		return status == 202
 	})
 	round(20)
+	testkit.Eventually(t, 5*time.Second, "/readyz 200 with the store back", func() bool { return readyz(n) == http.StatusOK })
 
 	got := map[string]bool{}
 	testkit.Eventually(t, 5*time.Second, "every accepted push delivered", func() bool {

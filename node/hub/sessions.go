@@ -3,6 +3,7 @@ package hub
 import (
 	"context"
 	"strings"
+	"time"
 
 	"courier/node/session"
 	"courier/router/mailbox"
@@ -44,12 +45,32 @@ func (h *Hub) Remove(ctx context.Context, s *session.Session, reason string) {
 	h.log.Debug("session closed", "session", s.ID(), "user", s.User, "reason", reason)
 }
 
-// CloseAll closes every session here with reason, each telling its client.
-func (h *Hub) CloseAll(reason string) {
-	for _, s := range h.local.all() {
+// CloseAll closes every session here with reason, each telling its client,
+// spread evenly over spread so that their reconnects reach the other nodes
+// over time; what is left when ctx ends is closed at once.
+func (h *Hub) CloseAll(ctx context.Context, reason string, spread time.Duration) {
+	sessions := h.local.all()
+	start := time.Now()
+	for i, s := range sessions {
+		if spread > 0 && ctx.Err() == nil {
+			at := start.Add(spread * time.Duration(i) / time.Duration(len(sessions)))
+			// Wait in steps of at least a few ms: a timer per session of a
+			// large node would cost more than the spread gains.
+			if wait := time.Until(at); wait >= closeStep {
+				t := time.NewTimer(wait)
+				select {
+				case <-t.C:
+				case <-ctx.Done():
+				}
+				t.Stop()
+			}
+		}
 		s.Close(reason)
 	}
 }
+
+// closeStep is the shortest wait between two batches of CloseAll.
+const closeStep = 5 * time.Millisecond
 
 // Count is the number of sessions held here.
 func (h *Hub) Count() int { return h.local.count() }

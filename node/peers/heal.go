@@ -36,6 +36,7 @@ func (p *Peers) healRegistry(ctx context.Context, wasShort bool) bool {
 	// counts only when the next check sees it too.
 	held := h.Count()
 	counts, err := p.cfg.Registry.NodeSessions(ctx)
+	p.storeDown.Store(err != nil)
 	if err != nil {
 		return wasShort
 	}

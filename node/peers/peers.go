@@ -97,6 +97,9 @@ type Peers struct {
 	// derive from it.
 	ctx context.Context
 
+	// storeDown is set while the healer's last look at the registry failed.
+	storeDown atomic.Bool
+
 	mu      sync.RWMutex
 	alive   map[string]cluster.Member // by id, without self
 	apiAddr string
@@ -307,6 +310,10 @@ func (p *Peers) Send(node string, env forward.Envelope) bool {
 	}
 	return p.links.Send(node, addr, env)
 }
+
+// StoreReachable reports whether the healer's last look at the registry
+// (every HealInterval) succeeded; true before the first.
+func (p *Peers) StoreReachable() bool { return !p.storeDown.Load() }
 
 // PeerAddr is where this node's delivery links listen ("" without them).
 func (p *Peers) PeerAddr() string {

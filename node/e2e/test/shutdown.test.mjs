@@ -8,8 +8,8 @@ import {
 
 after(() => closeClients());
 
-test('SIGTERM: clients are told to reconnect, the process exits 0 in time, unacked messages survive', async () => {
-  const server = await startServer(['--shutdown-timeout', '5s']);
+test('SIGTERM: not ready first, then clients are told to reconnect, the process exits 0 in time', async () => {
+  const server = await startServer(['--shutdown-timeout', '5s', '--drain-delay', '600ms', '--drain-spread', '200ms']);
   try {
     const user = uid('drain');
     const { socket, inbox } = await connectClient(server, { user, device: 'd1', autoAck: false });
@@ -19,7 +19,16 @@ test('SIGTERM: clients are told to reconnect, the process exits 0 in time, unack
     const gone = disconnected(socket);
     const started = Date.now();
     process.kill(server.pid, 'SIGTERM');
+    // a balancer sees the node leave first: /readyz answers 503 while the
+    // client is still connected
+    let ready = 200;
+    while (ready === 200 && Date.now() - started < 500) {
+      ready = (await fetch(`${server.base}/readyz`)).status;
+    }
+    assert.equal(ready, 503, '/readyz did not answer 503 within 500 ms of SIGTERM');
+    assert.equal(inbox.filter((m) => m.event === 'courier:disconnect').length, 0, 'told to go before the drain delay');
     const notice = await inbox.waitFor((m) => m.event === 'courier:disconnect');
+    assert.ok(Date.now() - started >= 550, `told to go ${Date.now() - started} ms after SIGTERM, before the 600 ms drain delay`);
     assert.deepEqual(notice.data, { reason: 'shutdown' });
     // the transport is dropped, not a socket.io DISCONNECT: the official
     // client reconnects by itself after this reason
