@@ -62,6 +62,9 @@ type Session struct {
 	running bool // a worker goroutine, or a Deliver emitting directly, owns the sending
 	poked   bool // work arrived while the sending was owned: look again before letting go
 	starved bool // a replay waits for window room: an ack must wake the worker
+	// storeFailures counts mailbox reads that failed in a row: the next
+	// read waits the longer (retryAfter).
+	storeFailures uint8
 	// The user mailbox and the cluster-wide log are read by every session:
 	// their states live here, not in a map. Rooms come and go in rooms.
 	user, all  streamState

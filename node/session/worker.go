@@ -1,14 +1,32 @@
 package session
 
 import (
+	"math/rand/v2"
 	"time"
 
 	"courier/router/mailbox"
 )
 
 // storeRetry is how long a session waits before reading the mailbox again
-// after the store failed.
-const storeRetry = time.Second
+// after the store failed; each failure in a row doubles it, up to
+// maxStoreRetry, so a store outage under many sessions is not met by a
+// retry storm (the reads that time out would feed the overload that made
+// them time out).
+const (
+	storeRetry    = time.Second
+	maxStoreRetry = 30 * time.Second
+)
+
+// retryAfter is the wait after the nth store failure in a row (n >= 1):
+// storeRetry doubled n-1 times, at most maxStoreRetry, with jitter over its
+// upper half so that sessions that failed together do not retry together.
+func retryAfter(n uint8) time.Duration {
+	d := maxStoreRetry
+	if n <= 6 {
+		d = min(storeRetry<<(n-1), maxStoreRetry)
+	}
+	return d/2 + rand.N(d/2+1)
+}
 
 // maxSlots bounds the flight ring: acknowledged flights behind one the
 // client has not acknowledged keep their slots until it is resent or given
@@ -377,11 +395,14 @@ func (s *Session) replay(job replayJob) {
 		return // reset meanwhile: its own read from the start follows
 	}
 	if err != nil {
-		s.opt.Log.Warn("replay read failed", "session", s.ID(), "stream", job.stream, "err", err)
+		s.storeFailures = min(s.storeFailures+1, 255)
+		wait := retryAfter(s.storeFailures)
+		s.opt.Log.Warn("replay read failed", "session", s.ID(), "stream", job.stream, "failures", s.storeFailures, "retry_in", wait, "err", err)
 		st.replay = true
-		st.notBefore = s.opt.Now().Add(storeRetry).UnixNano()
+		st.notBefore = s.opt.Now().Add(wait).UnixNano()
 		return
 	}
+	s.storeFailures = 0
 	st.ready, st.notBefore = true, 0
 	for i := range msgs {
 		m := &msgs[i]
