@@ -54,8 +54,13 @@ type Config struct {
 	SendQueue    int           `yaml:"send-queue"`     // per-connection queue bound, default 1024
 	AckWindow    int           `yaml:"ack-window"`     // unacked messages in flight per connection, default 128
 	MaxRooms     int           `yaml:"max-rooms"`      // rooms one connection may be in, default 256
-	PingInterval time.Duration `yaml:"ping-interval"`  // default 25s
-	PingTimeout  time.Duration `yaml:"ping-timeout"`   // default 20s
+	// MaxConnecting bounds the handshakes whose store work (registration,
+	// rooms, first reads) is under way at once, default 256: past it the
+	// store is slow, and new clients are refused with 503 at once rather
+	// than queued behind it.
+	MaxConnecting int           `yaml:"max-connecting"`
+	PingInterval  time.Duration `yaml:"ping-interval"` // default 25s
+	PingTimeout   time.Duration `yaml:"ping-timeout"`  // default 20s
 	// LegacyWebSocket serves direct WebSocket clients on zishang520 instead
 	// of the lean engine (flag --lean-websocket=false): the fallback.
 	LegacyWebSocket bool `yaml:"-"`
@@ -118,6 +123,9 @@ func (c Config) WithDefaults() Config {
 	if c.MaxRooms == 0 {
 		c.MaxRooms = 256
 	}
+	if c.MaxConnecting == 0 {
+		c.MaxConnecting = 256
+	}
 	if c.PingInterval == 0 {
 		c.PingInterval = 25 * time.Second
 	}
@@ -145,8 +153,8 @@ func (c Config) Validate() error {
 	if (c.GossipListen != "" || c.GossipTransport != nil) && c.Redis == "" {
 		return errors.New("--gossip-listen needs --redis: nodes on the in-memory backend cannot share sessions or messages, so they refuse to form a cluster")
 	}
-	if c.MailboxLimit < 1 || c.AckRetries < 0 || c.SendQueue < 1 || c.AckWindow < 1 || c.MaxRooms < 1 {
-		return errors.New("--mailbox-limit, --send-queue, --ack-window and --max-rooms must be positive, --ack-retries not negative")
+	if c.MailboxLimit < 1 || c.AckRetries < 0 || c.SendQueue < 1 || c.AckWindow < 1 || c.MaxRooms < 1 || c.MaxConnecting < 1 {
+		return errors.New("--mailbox-limit, --send-queue, --ack-window, --max-rooms and --max-connecting must be positive, --ack-retries not negative")
 	}
 	if c.DebugListen != "" && !IsLoopback(c.DebugListen) {
 		// Profiles show tokens and payloads in flight: keep them off the network.

@@ -1,6 +1,9 @@
 package node
 
 import (
+	"math/rand/v2"
+	"net/http"
+	"strconv"
 	"time"
 
 	"courier/node/auth"
@@ -30,6 +33,10 @@ func (n *Node) Authenticate(hs *engine.Handshake) (any, error) {
 		n.metrics.refused.WithLabelValues("shutdown").Inc()
 		return nil, &engine.ConnectError{Message: "node is shutting down", Data: map[string]any{"code": 503}}
 	}
+	if reason := n.overloaded(); reason != "" {
+		n.metrics.refused.WithLabelValues(reason).Inc()
+		return nil, &engine.ConnectError{Message: "node is overloaded (" + reason + "); retry", Data: map[string]any{"code": 503}}
+	}
 	token, _ := hs.Auth["token"].(string)
 	claims, err := auth.Verify(n.jwtSecret, token, time.Now())
 	if err != nil {
@@ -52,6 +59,8 @@ func (n *Node) Authenticate(hs *engine.Handshake) (any, error) {
 // Connected implements engine.Handler.
 func (n *Node) Connected(c engine.Conn, a any) {
 	acc := a.(accepted)
+	n.connecting.Add(1)
+	defer n.connecting.Add(-1)
 	s := session.New(n.sessionOpts, c, acc.claims, acc.device)
 	n.metrics.connects.Inc()
 	ctx, cancel := n.storeContext()
@@ -98,4 +107,36 @@ func (n *Node) onClientEvent(s *session.Session, event string, args []any, ack f
 	default:
 		reply(errcode.AckFail(errcode.New(errcode.UnknownEvent, "unknown event "+event)))
 	}
+}
+
+// overloaded names why the node sheds new clients now ("" when it takes
+// them): the store is unreachable, or so slow that MaxConnecting
+// handshakes wait on it. A refused client retries (elsewhere, behind a
+// balancer) instead of queueing here and making the store slower still.
+func (n *Node) overloaded() string {
+	switch {
+	case !n.peers.StoreReachable():
+		return "store_unreachable"
+	case int(n.connecting.Load()) >= n.cfg.MaxConnecting:
+		return "store_slow"
+	}
+	return ""
+}
+
+// shedHandshakes refuses a new socket.io session with 503 and Retry-After
+// before any upgrade while the node is overloaded; requests of sessions
+// already open pass.
+func (n *Node) shedHandshakes(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("sid") == "" {
+			if reason := n.overloaded(); reason != "" {
+				n.metrics.refused.WithLabelValues(reason).Inc()
+				// 1-3 s: clients refused together do not come back together
+				w.Header().Set("Retry-After", strconv.Itoa(1+rand.IntN(3)))
+				http.Error(w, "node is overloaded ("+reason+"); retry\n", http.StatusServiceUnavailable)
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
 }

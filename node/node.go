@@ -66,6 +66,8 @@ type Node struct {
 	starting sync.WaitGroup
 	started  started
 	loops    sync.WaitGroup // goroutines of the node's own (memory trim, debug server)
+
+	connecting atomic.Int32 // Connected calls under way: their store work
 }
 
 // started is what Serve brought up, published under Node.mu.
@@ -200,7 +202,7 @@ func (n *Node) connections() float64 { return float64(n.hub.Count()) }
 // metrics and health.
 func (n *Node) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("/socket.io/", n.engine)
+	mux.Handle("/socket.io/", n.shedHandshakes(n.engine))
 	mux.Handle("/v1/", n.api.Handler())
 	mux.Handle("GET /metrics", promhttp.HandlerFor(n.metrics.reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {

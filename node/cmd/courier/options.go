@@ -70,6 +70,7 @@ func nodeOptions() []option {
 		text("trpc-listen", "", "tRPC push service `address`", func(s *settings) *string { return &cfg(s).TRPCListen }),
 		text("debug-listen", "", "loopback `address` serving Go profiles at /debug/pprof/; empty = off", func(s *settings) *string { return &cfg(s).DebugListen }),
 		duration("shutdown-timeout", d.ShutdownTimeout, "drain `time` on SIGTERM/SIGINT", func(s *settings) *time.Duration { return &cfg(s).ShutdownTimeout }),
+		integer("max-connecting", d.MaxConnecting, "handshakes whose store work may be under way at once; past it new clients get 503", func(s *settings) *int { return &cfg(s).MaxConnecting }),
 		duration("drain-delay", 5*time.Second, "on SIGTERM, answer /readyz 503 this `long` before telling clients to reconnect", func(s *settings) *time.Duration { return &cfg(s).DrainDelay }),
 		duration("drain-spread", 10*time.Second, "tell clients to reconnect spread over this `long`", func(s *settings) *time.Duration { return &cfg(s).DrainSpread }),
 		duration("default-ttl", d.DefaultTTL, "`ttl` of a push that names none", func(s *settings) *time.Duration { return &cfg(s).DefaultTTL }),

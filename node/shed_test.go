@@ -1,0 +1,77 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"courier/node/auth"
+	"courier/node/engine"
+	"courier/node/engine/enginetest"
+	"courier/router/registry"
+	"courier/router/testkit"
+)
+
+// slowRegistry holds every Add until released: a store that stopped
+// answering in time.
+type slowRegistry struct {
+	registry.Registry
+	release chan struct{}
+	waiting sync.WaitGroup
+}
+
+func (r *slowRegistry) Add(ctx context.Context, s registry.Session) error {
+	r.waiting.Add(1)
+	defer r.waiting.Done()
+	select {
+	case <-r.release:
+	case <-ctx.Done():
+	}
+	return r.Registry.Add(ctx, s)
+}
+
+// A node whose store is slow refuses new clients at once, with 503 and
+// Retry-After before any upgrade, or connect_error {code: 503} after it,
+// instead of queueing them behind the store; once the store answers
+// again, clients are taken.
+func TestSlowStoreShedsNewHandshakes(t *testing.T) {
+	const limit = 4
+	slow := &slowRegistry{release: make(chan struct{})}
+	n := newTestNodeOn(t, func(c *Config) { c.MaxConnecting = limit }, func(st *stores) {
+		slow.Registry = st.registry
+		st.registry = slow
+	})
+	token, err := auth.Sign([]byte("s"), auth.Claims{Sub: "alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := &engine.Handshake{Auth: map[string]any{"token": token}}
+	for i := range limit { // handshakes stuck on the store
+		go n.Connected(&enginetest.Conn{Id: "stuck" + string(rune('a'+i))}, accepted{claims: auth.Claims{Sub: "alice"}, device: "d"})
+	}
+	testkit.Eventually(t, 5*time.Second, "the store work under way", func() bool { return int(n.connecting.Load()) == limit })
+
+	_, err = n.Authenticate(hs)
+	var ce *engine.ConnectError
+	if !errors.As(err, &ce) || ce.Data.(map[string]any)["code"] != 503 {
+		t.Fatalf("handshake while the store is slow: %v, want connect_error 503", err)
+	}
+	rec := httptest.NewRecorder()
+	n.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/socket.io/?EIO=4&transport=websocket", nil))
+	if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") == "" {
+		t.Fatalf("a new session before the upgrade: %d, Retry-After %q; want 503 with it", rec.Code, rec.Header().Get("Retry-After"))
+	}
+	if got := counterValue(n.metrics.refused.WithLabelValues("store_slow")); got != 2 {
+		t.Fatalf("refusals counted %v, want 2", got)
+	}
+
+	close(slow.release)
+	testkit.Eventually(t, 5*time.Second, "the store work done", func() bool { return n.connecting.Load() == 0 })
+	if _, err := n.Authenticate(hs); err != nil {
+		t.Fatalf("handshake with the store back: %v", err)
+	}
+}
