@@ -59,7 +59,12 @@ type Config struct {
 	Metrics  Metrics
 	Log      *slog.Logger
 
-	HealInterval  time.Duration // how often the healer compares counts; default 5s
+	HealInterval time.Duration // how often the healer compares counts; default 5s
+	// PurgeGrace is how long a member declared dead must stay dead before
+	// its sessions are purged, default 500ms: a node that was only starved
+	// of CPU past the suspicion time refutes its death within it and keeps
+	// its sessions.
+	PurgeGrace    time.Duration
 	NudgeInterval time.Duration // how often nudges are taken; default 250ms
 
 	// Test hooks: a gossip transport that can be cut, fast memberlist
@@ -93,8 +98,8 @@ type Peers struct {
 	links   *forward.Links
 	server  *forward.Server
 
-	// ctx is the node's lifetime, from Start: the peers' store calls
-	// derive from it.
+	// ctx is the node's lifetime from Start, ended early by Stop or Halt:
+	// the peers' loops, purges and store calls derive from it.
 	ctx context.Context
 
 	// storeDown is set while the healer's last look at the registry failed.
@@ -104,7 +109,7 @@ type Peers struct {
 	alive   map[string]cluster.Member // by id, without self
 	apiAddr string
 	stopped bool
-	stop    context.CancelFunc // ends the loops
+	stop    context.CancelFunc // ends ctx
 	loops   sync.WaitGroup
 }
 
@@ -120,6 +125,9 @@ func New(cfg Config) (*Peers, error) {
 	}
 	if cfg.NudgeInterval <= 0 {
 		cfg.NudgeInterval = 250 * time.Millisecond
+	}
+	if cfg.PurgeGrace <= 0 {
+		cfg.PurgeGrace = 500 * time.Millisecond
 	}
 	return &Peers{cfg: cfg, log: cfg.Log, alive: map[string]cluster.Member{}, apiAddr: cfg.APIAddr}, nil
 }
@@ -137,8 +145,9 @@ func (p *Peers) Start(ctx context.Context, apiAddr string) error {
 	}
 	p.mu.Lock()
 	p.apiAddr = apiAddr
+	// Before the cluster, whose events read it; Stop and Halt cancel it.
+	p.ctx, p.stop = context.WithCancel(ctx)
 	p.mu.Unlock()
-	p.ctx = ctx // before the cluster: its events read it
 	if p.cfg.Clustered() {
 		if err := p.join(ctx, apiAddr); err != nil {
 			p.closeLinks()
@@ -153,13 +162,11 @@ func (p *Peers) Start(ctx context.Context, apiAddr string) error {
 	if p.stopped {
 		return errors.New("peers: stopped while starting")
 	}
-	loopCtx, cancel := context.WithCancel(ctx)
-	p.stop = cancel
 	p.loops.Add(1)
-	go func() { defer p.loops.Done(); p.healRegistryLoop(loopCtx) }()
+	go func() { defer p.loops.Done(); p.healRegistryLoop(p.ctx) }()
 	if p.Enabled() {
 		p.loops.Add(1)
-		go func() { defer p.loops.Done(); p.takeNudgesLoop(loopCtx) }()
+		go func() { defer p.loops.Done(); p.takeNudgesLoop(p.ctx) }()
 	}
 	return nil
 }
@@ -342,11 +349,29 @@ func (p *Peers) setAlive(m cluster.Member, alive bool) {
 }
 
 // gone is a member declared dead or left: its link goes, and its sessions
-// are purged from the registry.
+// are purged from the registry after purgeGrace, unless it is alive again
+// by then. The purge runs off memberlist's event goroutine, which must not
+// wait on the store.
 func (p *Peers) gone(m cluster.Member) {
 	p.setAlive(m, false)
 	if p.links != nil {
 		p.links.Remove(m.ID)
 	}
-	p.purgeDead(m)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.stopped {
+		return
+	}
+	p.loops.Add(1)
+	go func() {
+		defer p.loops.Done()
+		t := time.NewTimer(p.cfg.PurgeGrace)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-p.ctx.Done():
+			return
+		}
+		p.purgeDead(m)
+	}()
 }

@@ -13,11 +13,13 @@ import (
 // purgeDead forgets the sessions of a dead node. Every survivor hears of the
 // death; a claim in the store lets exactly one of them do the purge.
 func (p *Peers) purgeDead(m cluster.Member) {
-	// A node that restarted under its id purged its old sessions itself on
-	// start; purging now would take its new ones.
+	// Alive again: a node that restarted under its id purged its old
+	// sessions itself on start, and purging now would take its new ones; a
+	// node that was only starved refuted its death and still holds its own.
 	if cl := p.cluster.Load(); cl != nil {
 		for _, cur := range cl.Members() {
-			if cur.ID == m.ID && cur.Started > m.Started && cur.State == cluster.StateAlive {
+			if cur.ID == m.ID && cur.Started >= m.Started && cur.State == cluster.StateAlive {
+				p.log.Info("a node declared dead is alive again; not purged", "node", m.ID)
 				return
 			}
 		}
