@@ -25,7 +25,6 @@ func (n *Node) Serve(ln net.Listener) error {
 		return nil
 	}
 	n.starting.Add(1)
-	n.started.addr = ln.Addr()
 	n.mu.Unlock()
 
 	err := n.startUp(ln.Addr().String())
@@ -51,7 +50,8 @@ func (n *Node) Serve(ln net.Listener) error {
 // startUp starts each component in turn, publishing it under mu so that
 // Shutdown stops it.
 func (n *Node) startUp(apiAddr string) error {
-	if err := n.publish(func() error { return n.peers.Start(n.ctx, apiAddr) }, func(s *started) { s.peers = true }); err != nil {
+	// Shutdown stops the peers whether or not they started: nothing to mark.
+	if err := n.publish(func() error { return n.peers.Start(n.ctx, apiAddr) }, nil); err != nil {
 		return err
 	}
 	if n.cfg.TRPCListen != "" {
@@ -77,7 +77,8 @@ func (n *Node) startUp(apiAddr string) error {
 }
 
 // publish runs open unless Shutdown began, then records what it started
-// with mark, under mu. open may be nil when the thing is already open.
+// with mark, under mu. open may be nil when the thing is already open, and
+// mark nil when Shutdown stops the thing in any case.
 func (n *Node) publish(open func() error, mark func(*started)) error {
 	if n.draining.Load() {
 		return errDraining
@@ -86,6 +87,9 @@ func (n *Node) publish(open func() error, mark func(*started)) error {
 		if err := open(); err != nil {
 			return err
 		}
+	}
+	if mark == nil {
+		return nil
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()

@@ -72,8 +72,6 @@ type Node struct {
 
 // started is what Serve brought up, published under Node.mu.
 type started struct {
-	addr  net.Addr
-	peers bool
 	polls bool
 	trpc  *trpc.Server
 	debug *http.Server

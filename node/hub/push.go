@@ -102,19 +102,22 @@ func streamsOf(to push.Target) []addressed {
 	return out
 }
 
-// deliverLocal hands m to this node's sessions reading its stream: every
-// one for the cluster-wide log, the user's for a user stream, else the
-// room's.
-func (h *Hub) deliverLocal(st addressed, m *mailbox.Message) {
-	var targets []*session.Session
+// readers lists this node's sessions reading st: every one for the
+// cluster-wide log, the user's for a user stream, else the room's.
+func (h *Hub) readers(st addressed) []*session.Session {
 	switch {
 	case st.stream == mailbox.AllStream:
-		targets = h.local.all()
+		return h.local.all()
 	case st.user != "":
-		targets = h.local.user(st.user)
+		return h.local.user(st.user)
 	default:
-		targets = h.local.room(st.room)
+		return h.local.room(st.room)
 	}
+}
+
+// deliverLocal hands m to this node's sessions reading its stream.
+func (h *Hub) deliverLocal(st addressed, m *mailbox.Message) {
+	targets := h.readers(st)
 	if len(targets) == 0 {
 		return
 	}

@@ -86,11 +86,11 @@ func (h *Hub) StreamReaders(stream mailbox.Stream) []*session.Session {
 	name := string(stream)
 	switch {
 	case stream == mailbox.AllStream:
-		return h.local.all()
+		return h.readers(addressed{stream: stream})
 	case strings.HasPrefix(name, "u:"):
-		return h.local.user(name[2:])
+		return h.readers(addressed{stream: stream, user: name[2:]})
 	case strings.HasPrefix(name, "r:"):
-		return h.local.room(name[2:])
+		return h.readers(addressed{stream: stream, room: name[2:]})
 	}
 	return nil
 }
