@@ -65,17 +65,16 @@ func (n *Node) Connected(c engine.Conn, a any) {
 	n.metrics.connects.Inc()
 	ctx, cancel := n.storeContext()
 	defer cancel()
-	// Added before OnClose is set: a connection that is already gone is
-	// removed right there, and its Remove must come after the Add.
-	n.hub.Add(ctx, s)
+	// Arrived before OnClose is set: a connection that is already gone is
+	// removed right there, and its Remove must come after the arrival.
+	// (Its events wait until Connected returns.)
+	n.hub.Arrive(ctx, s)
 	c.OnEvent(func(event string, args []any, ack func(...any)) { n.onClientEvent(s, event, args, ack) })
 	c.OnClose(func(reason string) {
 		ctx, cancel := n.storeContext()
 		defer cancel()
 		n.hub.Remove(ctx, s, reason)
 	})
-	n.hub.RestoreRooms(ctx, s)
-	s.Start()
 }
 
 func (n *Node) onClientEvent(s *session.Session, event string, args []any, ack func(...any)) {

@@ -37,8 +37,8 @@ func TestHealingLeavesASurplusInTheRegistryAlone(t *testing.T) {
 
 	// a real loss (the store forgot alice's session) is still healed, and
 	// the message goes out again: it may have been pushed meanwhile
-	for _, id := range []string{stale.ID, alice.ID()} {
-		if err := n.stores.registry.Remove(context.Background(), id); err != nil {
+	for _, gone := range []registry.Session{stale, {ID: alice.ID(), User: "alice", Node: n.cfg.NodeID}} {
+		if err := n.stores.registry.Remove(context.Background(), gone); err != nil {
 			t.Fatal(err)
 		}
 	}

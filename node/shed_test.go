@@ -5,33 +5,30 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
-	"sync"
 	"testing"
 	"time"
 
 	"courier/node/auth"
 	"courier/node/engine"
 	"courier/node/engine/enginetest"
+	"courier/router/arrival"
 	"courier/router/registry"
 	"courier/router/testkit"
 )
 
-// slowRegistry holds every Add until released: a store that stopped
+// slowArrival holds every arrival until released: a store that stopped
 // answering in time.
-type slowRegistry struct {
-	registry.Registry
+type slowArrival struct {
+	arrival.Store
 	release chan struct{}
-	waiting sync.WaitGroup
 }
 
-func (r *slowRegistry) Add(ctx context.Context, s registry.Session) error {
-	r.waiting.Add(1)
-	defer r.waiting.Done()
+func (a *slowArrival) Arrive(ctx context.Context, s registry.Session, maxRooms int, reads []arrival.Read) ([]string, []arrival.Result, error) {
 	select {
-	case <-r.release:
+	case <-a.release:
 	case <-ctx.Done():
 	}
-	return r.Registry.Add(ctx, s)
+	return a.Store.Arrive(ctx, s, maxRooms, reads)
 }
 
 // A node whose store is slow refuses new clients at once, with 503 and
@@ -40,10 +37,10 @@ func (r *slowRegistry) Add(ctx context.Context, s registry.Session) error {
 // again, clients are taken.
 func TestSlowStoreShedsNewHandshakes(t *testing.T) {
 	const limit = 4
-	slow := &slowRegistry{release: make(chan struct{})}
+	slow := &slowArrival{release: make(chan struct{})}
 	n := newTestNodeOn(t, func(c *Config) { c.MaxConnecting = limit }, func(st *stores) {
-		slow.Registry = st.registry
-		st.registry = slow
+		slow.Store = st.arrival
+		st.arrival = slow
 	})
 	token, err := auth.Sign([]byte("s"), auth.Claims{Sub: "alice"})
 	if err != nil {

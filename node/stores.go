@@ -3,7 +3,10 @@ package node
 import (
 	"fmt"
 
+	"github.com/redis/go-redis/v9"
+
 	"courier/node/polls"
+	"courier/router/arrival"
 	"courier/router/mailbox"
 	"courier/router/redisconn"
 	"courier/router/registry"
@@ -15,7 +18,9 @@ const redisPrefix = "courier"
 type stores struct {
 	mailbox  mailbox.Mailbox
 	registry registry.Registry
+	arrival  arrival.Store
 	polls    polls.Store
+	redis    redis.UniversalClient // nil on the in-memory stores
 	closers  []func()
 }
 
@@ -24,7 +29,8 @@ func openStores(cfg Config) (stores, error) {
 	if cfg.Redis == "" {
 		mb := mailbox.NewMemory(mailbox.Config{Limit: cfg.MailboxLimit})
 		reg := registry.NewMemory(registry.Config{})
-		return stores{mailbox: mb, registry: reg, polls: polls.NewMemory(polls.Config{}), closers: []func(){mb.Close, reg.Close}}, nil
+		return stores{mailbox: mb, registry: reg, arrival: arrival.New(reg, mb), polls: polls.NewMemory(polls.Config{}),
+			closers: []func(){mb.Close, reg.Close}}, nil
 	}
 	client, err := redisconn.Open(cfg.Redis)
 	if err != nil {
@@ -32,7 +38,7 @@ func openStores(cfg Config) (stores, error) {
 	}
 	mb := mailbox.NewRedis(client, mailbox.Config{Limit: cfg.MailboxLimit}, redisPrefix)
 	reg := registry.NewRedis(client, registry.Config{}, redisPrefix)
-	return stores{mailbox: mb, registry: reg, polls: polls.NewRedis(client, polls.Config{}, redisPrefix),
+	return stores{mailbox: mb, registry: reg, arrival: arrival.NewRedis(client, reg, mb), redis: client, polls: polls.NewRedis(client, polls.Config{}, redisPrefix),
 		closers: []func(){mb.Close, reg.Close, func() { _ = client.Close() }}}, nil
 }
 

@@ -18,11 +18,13 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync/atomic"
 
 	"courier/node/errcode"
 	"courier/node/push"
 	"courier/node/session"
 	"courier/node/trace"
+	"courier/router/arrival"
 	"courier/router/forward"
 	"courier/router/mailbox"
 	"courier/router/registry"
@@ -55,6 +57,8 @@ type Config struct {
 	// ids, and the nudges left for nodes a link could not reach.
 	Mailbox  mailbox.Mailbox
 	Registry registry.Sessions
+	// Arrival does a new session's store work in a batch (router/arrival).
+	Arrival arrival.Store
 	// Peers is nil for a node alone (no gossip).
 	Peers    Peers
 	Limits   push.Limits
@@ -66,16 +70,18 @@ type Config struct {
 // Hub holds this node's sessions and delivers pushes to them. Safe for
 // concurrent use; every method that takes a ctx may block on the store.
 type Hub struct {
-	cfg   Config
-	log   *slog.Logger
-	local *index
+	cfg      Config
+	log      *slog.Logger
+	local    *index
+	arriving atomic.Int64 // sessions in the index whose registration is under way
+	all      allLog
 }
 
 // New makes a Hub.
 func New(cfg Config) (*Hub, error) {
 	switch {
-	case cfg.Node == "" || cfg.Mailbox == nil || cfg.Registry == nil || cfg.Log == nil:
-		return nil, errors.New("hub: Config.Node, Mailbox, Registry and Log are required")
+	case cfg.Node == "" || cfg.Mailbox == nil || cfg.Registry == nil || cfg.Arrival == nil || cfg.Log == nil:
+		return nil, errors.New("hub: Config.Node, Mailbox, Registry, Arrival and Log are required")
 	case cfg.MaxRooms < 1:
 		return nil, errors.New("hub: Config.MaxRooms must be positive")
 	}

@@ -14,6 +14,7 @@ import (
 	"courier/node/errcode"
 	"courier/node/push"
 	"courier/node/session"
+	"courier/router/arrival"
 	"courier/router/forward"
 	"courier/router/mailbox"
 	"courier/router/registry"
@@ -62,7 +63,7 @@ func newFixture(t *testing.T, peers Peers) *fixture {
 	reg := registry.NewMemory(registry.Config{})
 	t.Cleanup(func() { mb.Close(); reg.Close() })
 	log := slog.New(slog.DiscardHandler)
-	h, err := New(Config{Node: "n1", Mailbox: mb, Registry: reg, Peers: peers, MaxRooms: 2, Log: log})
+	h, err := New(Config{Node: "n1", Mailbox: mb, Registry: reg, Arrival: arrival.New(reg, mb), Peers: peers, MaxRooms: 2, Log: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,9 +80,8 @@ func (f *fixture) connect(t *testing.T, user, device string, rooms ...string) (*
 	conns++
 	c := &enginetest.Conn{Id: fmt.Sprintf("c%d", conns)}
 	s := session.New(f.opts, c, auth.Claims{Sub: user, Rooms: rooms}, device)
-	f.hub.Add(context.Background(), s)
+	f.hub.Arrive(context.Background(), s)
 	c.OnClose(func(reason string) { f.hub.Remove(context.Background(), s, reason) })
-	s.Start()
 	return s, c
 }
 
@@ -171,7 +171,6 @@ func TestClosedSessionLeavesAndItsDeviceComesBackToItsRooms(t *testing.T) {
 		t.Fatalf("registry still has %v", sessions)
 	}
 	again, _ := f.connect(t, "alice", "d", "*")
-	f.hub.RestoreRooms(context.Background(), again)
 	if rooms := f.hub.RoomsOf(again); len(rooms) != 1 || rooms[0] != "r" {
 		t.Fatalf("rooms after reconnect %v", rooms)
 	}

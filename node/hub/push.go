@@ -107,6 +107,7 @@ func streamsOf(to push.Target) []addressed {
 func (h *Hub) readers(st addressed) []*session.Session {
 	switch {
 	case st.stream == mailbox.AllStream:
+		h.all.saw()
 		return h.local.all()
 	case st.user != "":
 		return h.local.user(st.user)

@@ -9,29 +9,6 @@ import (
 	"courier/router/mailbox"
 )
 
-// Add registers s cluster-wide and holds it here. Call it before the
-// connection's close callback can run, so that Remove comes after it.
-// A failed registration is logged, not fatal: the session still gets its
-// messages here, and the node's healing registers it again.
-func (h *Hub) Add(ctx context.Context, s *session.Session) {
-	if err := h.cfg.Registry.Add(ctx, h.registryEntry(s)); err != nil {
-		h.log.Warn("session not registered", "session", s.ID(), "err", err)
-	}
-	h.local.add(s)
-}
-
-// RestoreRooms puts s back in the rooms its device was in (up to
-// MaxRooms), replaying what it missed in each.
-func (h *Hub) RestoreRooms(ctx context.Context, s *session.Session) {
-	rooms, err := h.cfg.Registry.DeviceRooms(ctx, s.User, s.Device)
-	if err != nil {
-		h.log.Warn("device rooms not restored", "session", s.ID(), "err", err)
-	}
-	for _, room := range rooms[:min(len(rooms), h.cfg.MaxRooms)] {
-		h.Join(ctx, s, room)
-	}
-}
-
 // Remove forgets s, here and in the registry, once its connection closed.
 // Removing a session twice does nothing the second time.
 func (h *Hub) Remove(ctx context.Context, s *session.Session, reason string) {
@@ -39,7 +16,7 @@ func (h *Hub) Remove(ctx context.Context, s *session.Session, reason string) {
 	if !h.local.remove(s) {
 		return
 	}
-	if err := h.cfg.Registry.Remove(ctx, s.ID()); err != nil {
+	if err := h.cfg.Registry.Remove(ctx, h.registryEntry(s)); err != nil {
 		h.log.Warn("session not unregistered", "session", s.ID(), "err", err)
 	}
 	h.log.Debug("session closed", "session", s.ID(), "user", s.User, "reason", reason)

@@ -35,7 +35,13 @@ func (h *Hub) User(ctx context.Context, user string) (UserInfo, error) {
 	if err != nil {
 		return UserInfo{}, h.unavailable(ctx, err)
 	}
-	pending, err := h.cfg.Mailbox.PendingCount(ctx, mailbox.UserStream(user))
+	// Its connected devices count as known even before they read a stream
+	// that holds messages (a read of an empty one records nothing).
+	devices := make([]string, 0, len(sessions))
+	for _, s := range sessions {
+		devices = append(devices, session.DeviceKeyOf(user, s.Device))
+	}
+	pending, err := h.cfg.Mailbox.PendingCount(ctx, mailbox.UserStream(user), devices...)
 	if err != nil {
 		return UserInfo{}, h.unavailable(ctx, err)
 	}

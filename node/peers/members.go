@@ -32,12 +32,16 @@ func (p *Peers) Cluster(ctx context.Context) (ClusterInfo, error) {
 			ID: p.cfg.Node, Addr: addr, State: "alive", Sessions: p.hub.Count(),
 		}}}, nil
 	}
-	counts, err := p.cfg.Registry.NodeSessions(ctx)
+	members := cl.Members()
+	ids := make([]string, len(members))
+	for i, m := range members {
+		ids[i] = m.ID
+	}
+	counts, err := p.cfg.Registry.NodeSessions(ctx, ids)
 	if err != nil {
 		p.log.Warn("session counts not read", "trace", trace.ID(ctx), "err", err)
 		return ClusterInfo{}, errcode.New(errcode.Unavailable, "registry unavailable; retry")
 	}
-	members := cl.Members()
 	out := ClusterInfo{Nodes: make([]NodeInfo, 0, len(members))}
 	for _, m := range members {
 		out.Nodes = append(out.Nodes, NodeInfo{ID: m.ID, Addr: m.APIAddr, State: string(m.State), Sessions: counts[m.ID]})

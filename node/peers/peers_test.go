@@ -9,6 +9,7 @@ import (
 	"courier/node/engine/enginetest"
 	"courier/node/hub"
 	"courier/node/session"
+	"courier/router/arrival"
 	"courier/router/mailbox"
 	"courier/router/registry"
 	"courier/router/testkit"
@@ -33,7 +34,7 @@ func TestAloneTheHealerRegistersLostSessionsAgain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := hub.New(hub.Config{Node: "n1", Mailbox: mb, Registry: reg, Peers: p, MaxRooms: 4, Log: log})
+	h, err := hub.New(hub.Config{Node: "n1", Mailbox: mb, Registry: reg, Arrival: arrival.New(reg, mb), Peers: p, MaxRooms: 4, Log: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,9 +42,8 @@ func TestAloneTheHealerRegistersLostSessionsAgain(t *testing.T) {
 	opts := &session.Options{Node: "n1", Mailbox: mb, Metrics: nopMetrics{}, Log: log,
 		AckTimeout: time.Minute, AckRetries: 1, QueueLimit: 10, Window: 10, Now: time.Now}
 	s := session.New(opts, &enginetest.Conn{Id: "c1"}, auth.Claims{Sub: "alice", Rooms: []string{"*"}}, "d")
-	h.Add(t.Context(), s)
+	h.Arrive(t.Context(), s)
 	h.Join(t.Context(), s, "lobby")
-	s.Start()
 
 	if err := p.Start(t.Context(), "127.0.0.1:9999"); err != nil {
 		t.Fatal(err)

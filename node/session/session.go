@@ -117,11 +117,16 @@ func New(opt *Options, conn engine.Conn, claims auth.Claims, device string) *Ses
 		Device:       device,
 		roomPatterns: claims.Rooms,
 		connectedAt:  opt.Now().UnixNano(),
-		// The length prefix keeps (user, device) pairs from colliding.
-		deviceKey: strconv.Itoa(len(claims.Sub)) + ":" + claims.Sub + "/" + device,
+		deviceKey:    DeviceKeyOf(claims.Sub, device),
 	}
 	conn.OnAckToken(s.onAck)
 	return s
+}
+
+// DeviceKeyOf names a user's device in every stream's acknowledgements.
+// The length prefix keeps (user, device) pairs from colliding.
+func DeviceKeyOf(user, device string) string {
+	return strconv.Itoa(len(user)) + ":" + user + "/" + device
 }
 
 // ConnectedAt is when the session began.
@@ -152,7 +157,8 @@ func (s *Session) Conn() engine.Conn { return s.conn }
 // DeviceKey names this device in every stream's acknowledgements.
 func (s *Session) DeviceKey() string { return s.deviceKey }
 
-// Start subscribes the user mailbox and the cluster-wide log and replays both.
+// Start subscribes the user mailbox and the cluster-wide log and replays
+// both. (A node that batches the first reads uses Open instead.)
 func (s *Session) Start() {
 	s.Subscribe(mailbox.UserStream(s.User))
 	s.Subscribe(mailbox.AllStream)
@@ -162,22 +168,68 @@ func (s *Session) Start() {
 // acknowledged is replayed, then live messages follow.
 func (s *Session) Subscribe(stream mailbox.Stream) {
 	s.mu.Lock()
-	if s.state(stream) == nil && !s.closed {
-		fresh := streamState{name: stream, on: true, replay: true}
-		switch {
-		case stream == mailbox.AllStream:
-			s.all = fresh
-		case !s.user.on && stream == mailbox.UserStream(s.User):
-			s.user = fresh
-		default:
-			if s.rooms == nil {
-				s.rooms = make(map[mailbox.Stream]*streamState, 1)
-			}
-			s.rooms[stream] = &fresh
-		}
-	}
+	s.subscribeLocked(stream, streamState{on: true, replay: true})
 	s.mu.Unlock()
 	s.kick()
+}
+
+// FirstRead is the first read of a stream opened with Open, for the caller
+// to do (router/arrival) and hand back to Opened.
+type FirstRead struct {
+	Stream mailbox.Stream
+	Device string // the session's DeviceKey
+	After  uint64
+	Limit  int
+	job    replayJob
+}
+
+// Open subscribes stream with its first read left to the caller, who does
+// it in one batch with the session's other store work and hands the result
+// to Opened; live messages wait meanwhile. share is how many streams the
+// caller opens together: they split the window. ok is false when stream
+// was subscribed already or the session is closed: nothing to read.
+func (s *Session) Open(stream mailbox.Stream, share int) (r FirstRead, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.subscribeLocked(stream, streamState{on: true, fetching: true})
+	if st == nil {
+		return FirstRead{}, false
+	}
+	limit := max(1, min(replayBatch, s.opt.Window/max(share, 1)))
+	return FirstRead{Stream: stream, Device: s.deviceKey, Limit: limit,
+		job: replayJob{stream: stream, st: st, gen: st.gen, limit: limit}}, true
+}
+
+// Opened hands over the first read of Open: its messages are sent, or on
+// err the session reads the stream itself, after the store backoff.
+func (s *Session) Opened(r FirstRead, msgs []mailbox.Message, err error) {
+	s.mu.Lock()
+	s.gotRead(r.job, msgs, err)
+	s.mu.Unlock()
+	s.kick()
+}
+
+// subscribeLocked adds stream in state fresh, unless it is subscribed
+// already or s is closed (nil then). Called with s.mu held.
+func (s *Session) subscribeLocked(stream mailbox.Stream, fresh streamState) *streamState {
+	if s.state(stream) != nil || s.closed {
+		return nil
+	}
+	fresh.name = stream
+	switch {
+	case stream == mailbox.AllStream:
+		s.all = fresh
+		return &s.all
+	case !s.user.on && stream == mailbox.UserStream(s.User):
+		s.user = fresh
+		return &s.user
+	}
+	if s.rooms == nil {
+		s.rooms = make(map[mailbox.Stream]*streamState, 1)
+	}
+	st := &fresh
+	s.rooms[stream] = st
+	return st
 }
 
 // state is the state of a subscribed stream, or nil. Called with s.mu held.

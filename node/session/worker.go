@@ -385,7 +385,13 @@ func (s *Session) replay(job replayJob) {
 	msgs, err := s.opt.Mailbox.Pending(ctx, job.stream, s.deviceKey, job.after, job.limit)
 	cancel()
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.gotRead(job, msgs, err)
+	s.mu.Unlock()
+}
+
+// gotRead takes in a mailbox read of job's stream: its messages join the
+// send queue, or its error holds the next read back. Called with s.mu held.
+func (s *Session) gotRead(job replayJob, msgs []mailbox.Message, err error) {
 	st := job.st
 	if s.closed || s.state(job.stream) != st || !st.on {
 		return // left (and maybe rejoined) meanwhile: this read is stale

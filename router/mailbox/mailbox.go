@@ -74,7 +74,8 @@ type Log interface {
 	// Pending returns, in seq order, up to limit (all when limit <= 0)
 	// unexpired messages of stream with seq > after that device has not
 	// acknowledged. It also makes the device known to the stream (see
-	// PendingCount).
+	// PendingCount), unless nobody ever wrote to it: that read, every
+	// connect's first, records nothing.
 	Pending(ctx context.Context, stream Stream, device string, after uint64, limit int) ([]Message, error)
 	// Ack records that device acknowledged seq in stream, and makes the
 	// device known to the stream. Acks may come in any order; acking an
@@ -87,7 +88,13 @@ type Log interface {
 	AckBatch(ctx context.Context, acks []Ack) error
 	// PendingCount counts unexpired messages of stream that some known device
 	// has not acknowledged; with no known device, every unexpired message.
-	PendingCount(ctx context.Context, stream Stream) (int, error)
+	// devices count as known too (a user's connected devices), whether or
+	// not they read the stream yet: one that acknowledged nothing there
+	// lacks every held message.
+	PendingCount(ctx context.Context, stream Stream, devices ...string) (int, error)
+	// Held counts the unexpired messages stream holds, whoever acknowledged
+	// them: 0 means no device has anything to read there.
+	Held(ctx context.Context, stream Stream) (int, error)
 }
 
 // Claims binds keys to ids for a while, the first caller winning: push

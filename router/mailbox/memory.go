@@ -131,13 +131,30 @@ func (m *Memory) Pending(_ context.Context, name Stream, dev string, after uint6
 	sh := m.shard(string(name))
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	s, _ := sh.streamLocked(name)
+	s := sh.streams[name]
+	if s == nil {
+		return nil, nil // never written (or forgotten): nothing to read, nothing to record
+	}
 	sh.nMsgs.Add(-int64(s.expire(now)))
 	d, _ := s.live(dev, now, m.deviceTTL)
 	out := s.pending(&d, after, limit)
 	s.put(dev, d, now)
 	s.touched = now
 	return out, nil
+}
+
+// Held implements Log.
+func (m *Memory) Held(_ context.Context, name Stream) (int, error) {
+	now := m.nowMs()
+	sh := m.shard(string(name))
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	s := sh.streams[name]
+	if s == nil {
+		return 0, nil
+	}
+	sh.nMsgs.Add(-int64(s.expire(now)))
+	return s.held(), nil
 }
 
 // Ack implements Log. It also makes the device known to the stream.
@@ -170,7 +187,7 @@ func (m *Memory) AckBatch(ctx context.Context, acks []Ack) error {
 }
 
 // PendingCount implements Log.
-func (m *Memory) PendingCount(_ context.Context, name Stream) (int, error) {
+func (m *Memory) PendingCount(_ context.Context, name Stream, devices ...string) (int, error) {
 	now := m.nowMs()
 	sh := m.shard(string(name))
 	sh.mu.Lock()
@@ -180,7 +197,7 @@ func (m *Memory) PendingCount(_ context.Context, name Stream) (int, error) {
 		return 0, nil
 	}
 	sh.nMsgs.Add(-int64(s.expire(now)))
-	return s.count(now, m.deviceTTL), nil
+	return s.count(now, m.deviceTTL, devices), nil
 }
 
 // Claim implements Claims. A ttl <= 0 binds nothing and returns id.

@@ -107,8 +107,40 @@ func (r *Redis) Append(ctx context.Context, s Stream, msg Message) (uint64, bool
 
 // Pending implements Log: one EVALSHA.
 func (r *Redis) Pending(ctx context.Context, s Stream, dev string, after uint64, limit int) ([]Message, error) {
-	res, err := r.pending.Run(ctx, r.client, r.keys(s),
-		r.nowMs(), r.deviceTTL, safetySlack.Milliseconds(), dev, after, limit).Slice()
+	return decodePending(r.pending.Run(ctx, r.client, r.keys(s),
+		r.nowMs(), r.deviceTTL, safetySlack.Milliseconds(), dev, after, limit))
+}
+
+// QueuePending queues Pending on p, for a caller that batches it with other
+// stores' work in one pipeline; the returned func reads its reply once p
+// has run. A NOSCRIPT error means LoadScripts, then the whole batch again.
+func (r *Redis) QueuePending(ctx context.Context, p redis.Pipeliner, s Stream, dev string, after uint64, limit int) func() ([]Message, error) {
+	cmd := r.pending.EvalSha(ctx, p, r.keys(s), r.nowMs(), r.deviceTTL, safetySlack.Milliseconds(), dev, after, limit)
+	return func() ([]Message, error) { return decodePending(cmd) }
+}
+
+// LoadScripts loads the mailbox's scripts on every server (on a Cluster,
+// every master), for a caller whose pipeline met NOSCRIPT.
+func (r *Redis) LoadScripts(ctx context.Context) error {
+	for _, s := range []*redis.Script{r.append, r.pending, r.ack, r.count, r.claim} {
+		if err := s.Load(ctx, r.client).Err(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Held implements Log: one ZCOUNT of the expiry index.
+func (r *Redis) Held(ctx context.Context, s Stream) (int, error) {
+	n, err := r.client.ZCount(ctx, r.keys(s)[2], "("+strconv.FormatInt(r.nowMs(), 10), "+inf").Result()
+	if err != nil {
+		return 0, unavailable(err)
+	}
+	return int(n), nil
+}
+
+func decodePending(cmd *redis.Cmd) ([]Message, error) {
+	res, err := cmd.Slice()
 	if err != nil {
 		return nil, unavailable(err)
 	}
@@ -187,8 +219,12 @@ func (r *Redis) AckBatch(ctx context.Context, acks []Ack) error {
 }
 
 // PendingCount implements Log: one EVALSHA, O(held messages x devices).
-func (r *Redis) PendingCount(ctx context.Context, s Stream) (int, error) {
-	n, err := r.count.Run(ctx, r.client, r.keys(s), r.nowMs(), r.deviceTTL).Int()
+func (r *Redis) PendingCount(ctx context.Context, s Stream, devices ...string) (int, error) {
+	args := []any{r.nowMs(), r.deviceTTL}
+	for _, d := range devices {
+		args = append(args, d)
+	}
+	n, err := r.count.Run(ctx, r.client, r.keys(s), args...).Int()
 	if err != nil {
 		return 0, unavailable(err)
 	}

@@ -6,7 +6,7 @@ local dev = ARGV[4]
 if redis.call('EXISTS', meta) == 0 then return 0 end -- nothing held: nothing to acknowledge
 expire(now)
 local last = lastSeq()
-local d = loadDev(dev, now, ttl)
+local d, known = loadDev(dev, now, ttl)
 advance(d, last)
 local unordered = false
 for i = 5, #ARGV do
@@ -30,7 +30,7 @@ saveDev(dev, d, now)
 -- slack well above that lag.
 local keepEvery = math.min(slack / 2, ttl / 100)
 local touched = tonumber(redis.call('HGET', meta, 'touched') or '0')
-if now - touched >= keepEvery then
+if not known or now - touched >= keepEvery then -- a new device: its hash may be new too
   redis.call('HSET', meta, 'touched', fmt(now))
   keep(now, ttl, slack)
 end

@@ -1,10 +1,16 @@
 -- Pending: ARGV now, deviceTTL, slack, device, after, limit (<= 0: all).
--- Returns {seq1, msg1, seq2, msg2, ...}. Makes the device known.
+-- Returns {seq1, msg1, seq2, msg2, ...}. Makes the device known. It runs on
+-- every connect, so it writes only what changed: a stream nobody wrote to
+-- costs one read, and the device's activity and the stream's TTLs move on
+-- at most every keepEvery (as in Ack).
 local now, ttl, slack = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local dev, after, limit = ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6])
+local keepEvery = math.min(slack / 2, ttl / 100)
 
+local mt = redis.call('HMGET', meta, 'last', 'touched')
+if not mt[1] then return {} end -- never written (or forgotten): nothing to read
 expire(now)
-local d = loadDev(dev, now, ttl)
+local d, known = loadDev(dev, now, ttl)
 -- at most #acked candidates can be skipped, so limit+#acked is enough
 local n = -1
 if limit > 0 then n = limit + #d.acked end
@@ -29,7 +35,9 @@ for i = 1, #seqs, chunk do
     out[#out + 1] = msgs[k]
   end
 end
-saveDev(dev, d, now)
-redis.call('HSET', meta, 'touched', fmt(now))
-keep(now, ttl, slack)
+if not known or now - d.seen >= keepEvery then saveDev(dev, d, now) end
+if not known or now - tonumber(mt[2] or '0') >= keepEvery then -- a new device: its hash may be new too
+  redis.call('HSET', meta, 'touched', fmt(now))
+  keep(now, ttl, slack)
+end
 return out

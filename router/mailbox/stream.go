@@ -182,10 +182,15 @@ func (s *stream) pending(d *device, after uint64, limit int) []Message {
 // count returns how many held messages some live device has not
 // acknowledged (every held message when no device is live). It forgets
 // devices idle for ttl.
-func (s *stream) count(now, ttl int64) int {
+func (s *stream) count(now, ttl int64, also []string) int {
 	s.devices.Keep(func(_ string, d *device) bool { return now-d.seen < ttl })
 	if s.devices.Len() == 0 {
 		return s.msgs.n
+	}
+	for _, name := range also {
+		if _, known := s.devices.Get(name); !known {
+			return s.msgs.n // it acknowledged nothing: it lacks them all
+		}
 	}
 	n := 0
 	for i := 0; i < s.msgs.n; i++ {
@@ -219,3 +224,6 @@ func (s *stream) sweep(now, ttl int64) (dropped int, dead bool) {
 func (s *stream) forgotten(now, ttl int64) bool {
 	return s.msgs.n == 0 && now-s.touched >= ttl
 }
+
+// held counts the messages held; call expire first.
+func (s *stream) held() int { return s.msgs.n }

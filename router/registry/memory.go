@@ -176,11 +176,39 @@ func (m *Memory) Add(_ context.Context, s Session) error {
 	return nil
 }
 
-// Remove implements Sessions.
-func (m *Memory) Remove(_ context.Context, id string) error {
+// Arrive implements Sessions.
+func (m *Memory) Arrive(ctx context.Context, s Session, maxRooms int) ([]string, error) {
+	_ = m.Add(ctx, s)
+	rooms, _ := m.DeviceRooms(ctx, s.User, s.Device)
+	rooms = rooms[:min(len(rooms), max(maxRooms, 0))]
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.removeLocked(id)
+	if e := m.sessions[s.ID]; e != nil && len(rooms) > 0 {
+		if e.rooms == nil {
+			e.rooms = make(map[string]struct{}, len(rooms))
+		}
+		for _, name := range rooms {
+			e.rooms[name] = struct{}{}
+		}
+	}
+	return rooms, nil
+}
+
+// Enter implements Sessions.
+func (m *Memory) Enter(_ context.Context, s Session, rooms []string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, name := range rooms {
+		m.joinLocked(name, s)
+	}
+	return nil
+}
+
+// Remove implements Sessions.
+func (m *Memory) Remove(_ context.Context, s Session) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.removeLocked(s.ID)
 	return nil
 }
 
@@ -223,9 +251,14 @@ func (m *Memory) UserSessions(_ context.Context, user string) ([]Session, error)
 func (m *Memory) Join(_ context.Context, name string, s Session) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.joinLocked(name, s)
+	return nil
+}
+
+func (m *Memory) joinLocked(name string, s Session) {
 	e := m.sessions[s.ID]
 	if e == nil {
-		return nil
+		return
 	}
 	r := m.rooms[name]
 	if r == nil {
@@ -237,7 +270,6 @@ func (m *Memory) Join(_ context.Context, name string, s Session) error {
 		e.rooms = make(map[string]struct{})
 	}
 	e.rooms[name] = struct{}{}
-	return nil
 }
 
 // Leave implements Sessions.
@@ -329,14 +361,23 @@ func (m *Memory) DeviceRooms(_ context.Context, user, device string) ([]string, 
 }
 
 // NodeSessions implements Sessions.
-func (m *Memory) NodeSessions(context.Context) (map[string]int, error) {
+func (m *Memory) NodeSessions(_ context.Context, nodes []string) (map[string]int, error) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	out := make(map[string]int, len(m.nodes))
-	for node, ids := range m.nodes {
-		out[node] = len(ids)
+	out := make(map[string]int, len(nodes))
+	for _, node := range nodes {
+		if n := len(m.nodes[node]); n > 0 {
+			out[node] = n
+		}
 	}
 	return out, nil
+}
+
+// KeepNode implements Sessions; nothing in memory expires.
+func (m *Memory) KeepNode(_ context.Context, node string) (int, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return len(m.nodes[node]), nil
 }
 
 // PurgeNode implements Sessions.

@@ -90,6 +90,6 @@ func BenchmarkConnect(b *testing.B) {
 	for b.Loop() {
 		_ = m.Add(ctx, s)
 		_ = m.Join(ctx, "lobby", s)
-		_ = m.Remove(ctx, s.ID)
+		_ = m.Remove(ctx, s)
 	}
 }

@@ -12,13 +12,15 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Redis is the Registry shared by the nodes of a cluster. Each key family has
-// its own hash tag: one per session, per user, per room and per device, and
-// one for all node indexes, so every Lua script runs within one Redis Cluster
-// slot. Steps that span two of them (a session and the rooms it is in, its
-// user and its node) are ordered so that any interleaving, and a caller that
-// dies half way, leaves nothing a reader would act on wrongly; see
-// router/README.md, "Redis layout".
+// Redis is the Registry shared by the nodes of a cluster. Its keys are
+// grouped by hash tag so that connection work spreads over Redis Cluster's
+// slots: one tag per user (the user's live sessions, the rooms each of
+// them is in, each device's remembered rooms), one per room, and one per
+// bucket of each node's index (a node's sessions over nodeBuckets slots).
+// Every Lua script runs within one slot. Steps that span two tags (a
+// session and the rooms it is in, a session and its node's index) are
+// ordered so that any interleaving, and a caller that dies half way, leaves
+// nothing a reader would act on wrongly; see router/README.md, "Redis layout".
 //
 // Time is Config.Now, passed to the scripts; key TTLs are only a safety net.
 // Errors wrap ErrUnavailable.
@@ -28,7 +30,7 @@ type Redis struct {
 	ttl    int64 // DeviceTTL, ms
 	now    func() time.Time
 
-	session, room, nodes, device *redis.Script
+	user, room, device *redis.Script
 }
 
 var _ Registry = (*Redis)(nil)
@@ -36,20 +38,19 @@ var _ Registry = (*Redis)(nil)
 const (
 	// safetySlack is added to store-side TTLs for clocks that disagree.
 	safetySlack = 10 * time.Minute
-	// deadTTL bounds how long a session marked dead by a Remove whose caller
-	// died waits for PurgeNode to finish the job.
-	deadTTL = time.Hour
 	// purgeBatch is how many sessions PurgeNode removes per pipeline round.
 	purgeBatch = 256
+	// nodeBuckets is how many sets (slots) hold one node's index, so that a
+	// connect storm into one node spreads over a Cluster's masters. Every
+	// node of a deployment must agree on it: PurgeNode walks them all.
+	nodeBuckets = 16
 )
 
 var (
-	//go:embed redis_session.lua
-	luaSession string
+	//go:embed redis_user.lua
+	luaUser string
 	//go:embed redis_room.lua
 	luaRoom string
-	//go:embed redis_nodes.lua
-	luaNodes string
 	//go:embed redis_device.lua
 	luaDevice string
 )
@@ -64,44 +65,71 @@ func NewRedis(client redis.UniversalClient, cfg Config, prefix string) *Redis {
 	}
 	cfg = cfg.WithDefaults()
 	return &Redis{
-		client:  client,
-		prefix:  prefix,
-		ttl:     max(cfg.DeviceTTL.Milliseconds(), 1),
-		now:     cfg.Now,
-		session: redis.NewScript(luaSession),
-		room:    redis.NewScript(luaRoom),
-		nodes:   redis.NewScript(luaNodes),
-		device:  redis.NewScript(luaDevice),
+		client: client,
+		prefix: prefix,
+		ttl:    max(cfg.DeviceTTL.Milliseconds(), 1),
+		now:    cfg.Now,
+		user:   redis.NewScript(luaUser),
+		room:   redis.NewScript(luaRoom),
+		device: redis.NewScript(luaDevice),
 	}
 }
 
 // Close releases nothing: the client belongs to the caller.
 func (r *Redis) Close() {}
 
-// Keys. Each is "{" + prefix + ":" + family + ":" + name + "}:" + suffix
-// with fixed suffixes free of "}", so a name holding braces only moves where
-// the hash tag ends (alike for all keys of that name) and two names never
+// Keys. Each is "{" + prefix + ":" + family + ":" + name + "}:" + suffix.
+// A name holding braces only moves where the hash tag ends, alike for all
+// keys of that name. Where a suffix is variable (a session id, a device),
+// the user's length leads its name, so that two (user, suffix) pairs never
 // share a key.
-func (r *Redis) sessionKeys(id string) []string {
-	tag := "{" + r.prefix + ":s:" + id + "}:"
-	return []string{tag + "h", tag + "rooms"}
+func (r *Redis) userTag(user string) string {
+	return "{" + r.prefix + ":u:" + strconv.Itoa(len(user)) + ":" + user + "}:"
 }
 
-func (r *Redis) userKey(user string) string { return "{" + r.prefix + ":u:" + user + "}:s" }
+// userKey holds the user's live sessions: id -> encodeSession.
+func (r *Redis) userKey(user string) string { return r.userTag(user) + "s" }
+
+// sessionRoomsKey holds the rooms session id of user was put in.
+func (r *Redis) sessionRoomsKey(user, id string) string { return r.userTag(user) + "r:" + id }
+
+// deviceKey holds the rooms remembered for a device of user.
+func (r *Redis) deviceKey(user, device string) string { return r.userTag(user) + "d:" + device }
 
 func (r *Redis) roomKeys(room string) []string {
 	tag := "{" + r.prefix + ":r:" + room + "}:"
 	return []string{tag + "m", tag + "n"}
 }
 
-func (r *Redis) nodesKey() string { return "{" + r.prefix + ":nodes}:all" }
-
-func (r *Redis) nodeKey(node string) string { return "{" + r.prefix + ":nodes}:n:" + node }
-
-// deviceKey length-prefixes the user so ("a:b","c") and ("a","b:c") differ.
-func (r *Redis) deviceKey(user, device string) string {
-	return "{" + r.prefix + ":d:" + strconv.Itoa(len(user)) + ":" + user + ":" + device + "}:h"
+// nodeKey is one bucket of node's index: a set of nodeMember entries.
+func (r *Redis) nodeKey(node string, bucket int) string {
+	return "{" + r.prefix + ":n:" + strconv.Itoa(bucket) + ":" + node + "}:s"
 }
+
+// nodeBucket picks the bucket of a session id (FNV-1a).
+func nodeBucket(id string) int {
+	h := uint32(2166136261)
+	for i := 0; i < len(id); i++ {
+		h = (h ^ uint32(id[i])) * 16777619
+	}
+	return int(h % nodeBuckets)
+}
+
+// nodeMember is a session in its node's index: "<len(id)>:<id><user>",
+// enough for PurgeNode to find the session under its user's tag.
+func nodeMember(id, user string) string { return strconv.Itoa(len(id)) + ":" + id + user }
+
+func parseNodeMember(m string) (id, user string, ok bool) {
+	l, rest, ok := strings.Cut(m, ":")
+	n, err := strconv.Atoi(l)
+	if !ok || err != nil || n < 0 || n > len(rest) {
+		return "", "", false
+	}
+	return rest[:n], rest[n:], true
+}
+
+// keep is the store-side TTL of user keys, ms: the device TTL plus slack.
+func (r *Redis) keep() int64 { return r.ttl + safetySlack.Milliseconds() }
 
 func unavailable(err error) error { return fmt.Errorf("%w: %w", ErrUnavailable, err) }
 
@@ -143,10 +171,8 @@ func (r *Redis) pipe(ctx context.Context, build func(p redis.Pipeliner)) ([]redi
 		if !noScript || attempt > 0 {
 			return nil, unavailable(first)
 		}
-		for _, s := range []*redis.Script{r.session, r.room, r.nodes, r.device} {
-			if err := s.Load(ctx, r.client).Err(); err != nil {
-				return nil, unavailable(err)
-			}
+		if err := r.LoadScripts(ctx); err != nil {
+			return nil, unavailable(err)
 		}
 	}
 }
@@ -156,6 +182,17 @@ func firstErr(a, b error) error {
 		return a
 	}
 	return b
+}
+
+// LoadScripts loads the registry's scripts on every server (on a Cluster,
+// every master), for a caller whose pipeline met NOSCRIPT.
+func (r *Redis) LoadScripts(ctx context.Context) error {
+	for _, s := range []*redis.Script{r.user, r.room, r.device} {
+		if err := s.Load(ctx, r.client).Err(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // evalSha queues script s in a pipeline.

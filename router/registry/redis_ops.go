@@ -12,31 +12,26 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Add implements Sessions: the session's own slot first (the truth), then
-// its user and node indexes and, when the node changed, its rooms.
+// Add implements Sessions: the user's slot first (the truth), then the
+// node index and, when the node changed, the rooms.
 func (r *Redis) Add(ctx context.Context, s Session) error {
-	v, err := r.run(ctx, r.session, r.sessionKeys(s.ID), "add", s.User, s.Device, s.Node, s.ConnectedAt.UnixMilli())
+	v, err := r.run(ctx, r.user, r.userKeys(s.User, s.ID), "add", s.ID, encodeSession(s), r.keep())
 	if err != nil {
 		return err
 	}
 	res, _ := v.([]any)
-	if len(res) < 3 {
+	if len(res) < 1 {
 		return unavailable(fmt.Errorf("session add returned %v", v))
 	}
-	isNew := res[0] == int64(1)
-	oldUser, _ := res[1].(string)
-	oldNode, _ := res[2].(string)
-	if isNew {
-		oldNode = ""
-	}
+	oldNode, _ := res[0].(string)
+	member := nodeMember(s.ID, s.User)
 	_, err = r.pipe(ctx, func(p redis.Pipeliner) {
-		p.HSet(ctx, r.userKey(s.User), s.ID, encodeSession(s))
-		if !isNew && oldUser != s.User {
-			p.HDel(ctx, r.userKey(oldUser), s.ID)
+		if oldNode != "" && oldNode != s.Node {
+			p.SRem(ctx, r.nodeKey(oldNode, nodeBucket(s.ID)), member)
 		}
 		// Always, even when unchanged: it also repairs an Add whose caller died here.
-		evalSha(ctx, p, r.nodes, []string{r.nodesKey(), r.nodeKey(oldNode), r.nodeKey(s.Node)}, "move", s.ID, oldNode, s.Node)
-		for _, room := range res[3:] {
+		p.SAdd(ctx, r.nodeKey(s.Node, nodeBucket(s.ID)), member)
+		for _, room := range res[1:] {
 			name, _ := room.(string)
 			evalSha(ctx, p, r.room, r.roomKeys(name), "move", s.ID, s.Node)
 		}
@@ -44,66 +39,115 @@ func (r *Redis) Add(ctx context.Context, s Session) error {
 	return err
 }
 
-// Remove implements Sessions.
-func (r *Redis) Remove(ctx context.Context, id string) error {
-	_, err := r.removeMany(ctx, []string{id}, "")
+// userKeys are the keys of the user script for session id: its user's
+// sessions, its rooms, and (for arrive) a device's rooms, else the first again.
+func (r *Redis) userKeys(user, id string, device ...string) []string {
+	third := r.userKey(user)
+	if len(device) > 0 {
+		third = r.deviceKey(user, device[0])
+	}
+	return []string{r.userKey(user), r.sessionRoomsKey(user, id), third}
+}
+
+// Arrive implements Sessions: one pipeline of the user script (register,
+// read and record the device's rooms) and the node index.
+func (r *Redis) Arrive(ctx context.Context, s Session, maxRooms int) ([]string, error) {
+	var rooms func() ([]string, error)
+	_, err := r.pipe(ctx, func(p redis.Pipeliner) { rooms = r.QueueArrive(ctx, p, s, maxRooms) })
+	if err != nil {
+		return nil, err
+	}
+	return rooms()
+}
+
+// QueueArrive queues Arrive on p, for a caller that batches it with other
+// stores' work in one pipeline; the returned func reads its reply once p
+// has run. A NOSCRIPT error means LoadScripts, then the whole batch again.
+func (r *Redis) QueueArrive(ctx context.Context, p redis.Pipeliner, s Session, maxRooms int) func() ([]string, error) {
+	cmd := r.user.EvalSha(ctx, p, r.userKeys(s.User, s.ID, s.Device),
+		"arrive", s.ID, encodeSession(s), r.now().UnixMilli(), r.keep(), max(maxRooms, 0))
+	p.SAdd(ctx, r.nodeKey(s.Node, nodeBucket(s.ID)), nodeMember(s.ID, s.User))
+	return func() ([]string, error) {
+		v, err := cmd.Result()
+		if err != nil {
+			return nil, unavailable(err)
+		}
+		return strings_(v), nil
+	}
+}
+
+// Enter implements Sessions: one room script per room, in one pipeline.
+func (r *Redis) Enter(ctx context.Context, s Session, rooms []string) error {
+	_, err := r.pipe(ctx, func(p redis.Pipeliner) { r.QueueEnter(ctx, p, s, rooms) })
 	return err
 }
 
-// removeMany removes sessions in three pipelined rounds, each idempotent:
-//  1. in each session's slot, mark it dead (joins from now on do nothing)
-//     and read its user, node and rooms;
-//  2. take it out of those rooms and its user index;
-//  3. delete the session and take it out of its node index.
+// QueueEnter queues Enter on p (see QueueArrive); errors show in p's.
+func (r *Redis) QueueEnter(ctx context.Context, p redis.Pipeliner, s Session, rooms []string) {
+	for _, room := range rooms {
+		evalSha(ctx, p, r.room, r.roomKeys(room), "add", s.ID, s.Node)
+	}
+}
+
+// strings_ is a script's array reply of strings.
+func strings_(v any) []string {
+	res, _ := v.([]any)
+	if len(res) == 0 {
+		return nil
+	}
+	out := make([]string, 0, len(res))
+	for _, x := range res {
+		s, _ := x.(string)
+		out = append(out, s)
+	}
+	return out
+}
+
+// Remove implements Sessions.
+func (r *Redis) Remove(ctx context.Context, s Session) error {
+	_, err := r.removeMany(ctx, []indexed{{id: s.ID, user: s.User, node: s.Node}}, "")
+	return err
+}
+
+// indexed is a session as its node's index knows it.
+type indexed struct{ id, user, node string }
+
+// removeMany removes sessions in up to three pipelined rounds, each idempotent:
+//  1. in each user's slot, forget the session (joins from now on do
+//     nothing) and read the rooms it was put in;
+//  2. take it out of those rooms;
+//  3. forget its rooms and take it out of its node's index.
 //
 // A caller that dies between rounds leaves the session in its node index,
 // so the PurgeNode that follows its node's death repeats the whole. With
-// node != "" only sessions on that node are removed (PurgeNode), and stale
-// entries of that node's index are dropped. It returns how many live
-// sessions it removed.
-func (r *Redis) removeMany(ctx context.Context, ids []string, node string) (int, error) {
+// node != "" only sessions on that node are removed (PurgeNode); an index
+// entry of a session now live elsewhere is dropped alone. It returns how
+// many live sessions it removed.
+func (r *Redis) removeMany(ctx context.Context, sessions []indexed, node string) (int, error) {
 	cmds, err := r.pipe(ctx, func(p redis.Pipeliner) {
-		for _, id := range ids {
-			evalSha(ctx, p, r.session, r.sessionKeys(id), "remove", node, deadTTL.Milliseconds())
+		for _, s := range sessions {
+			evalSha(ctx, p, r.user, r.userKeys(s.user, s.id), "remove", s.id, node)
 		}
 	})
 	if err != nil {
 		return 0, err
 	}
-	type found struct {
-		id, user, node string
-		rooms          []string
-		held           bool // the session was there (else a stale index entry)
-	}
-	var gone []found
 	n := 0
+	rooms := make([][]string, len(sessions))
 	for i, c := range cmds {
 		res, _ := c.(*redis.Cmd).Val().([]any)
-		if len(res) < 3 {
-			if node != "" { // absent or moved: at most a stale index entry
-				gone = append(gone, found{id: ids[i], node: node})
-			}
-			continue
+		if len(res) == 0 {
+			continue // live on another node: only the stale index entry goes
 		}
 		if res[0] == int64(1) {
 			n++
 		}
-		f := found{id: ids[i], held: true}
-		f.user, _ = res[1].(string)
-		f.node, _ = res[2].(string)
-		for _, room := range res[3:] {
-			name, _ := room.(string)
-			f.rooms = append(f.rooms, name)
-		}
-		gone = append(gone, f)
+		rooms[i] = strings_(res[1:])
 	}
 	_, err = r.pipe(ctx, func(p redis.Pipeliner) {
-		for _, f := range gone {
-			for _, room := range f.rooms {
-				evalSha(ctx, p, r.room, r.roomKeys(room), "del", f.id)
-			}
-			if f.held {
-				p.HDel(ctx, r.userKey(f.user), f.id)
+		for i, s := range sessions {
+			for _, room := range rooms[i] {
+				evalSha(ctx, p, r.room, r.roomKeys(room), "del", s.id)
 			}
 		}
 	})
@@ -111,9 +155,11 @@ func (r *Redis) removeMany(ctx context.Context, ids []string, node string) (int,
 		return 0, err
 	}
 	_, err = r.pipe(ctx, func(p redis.Pipeliner) {
-		for _, f := range gone {
-			evalSha(ctx, p, r.session, r.sessionKeys(f.id), "gone")
-			evalSha(ctx, p, r.nodes, []string{r.nodesKey(), r.nodeKey(f.node), r.nodeKey(f.node)}, "del", f.id, f.node)
+		for i, s := range sessions {
+			if len(rooms[i]) > 0 {
+				p.Del(ctx, r.sessionRoomsKey(s.user, s.id))
+			}
+			p.SRem(ctx, r.nodeKey(s.node, nodeBucket(s.id)), nodeMember(s.id, s.user))
 		}
 	})
 	if err != nil {
@@ -150,7 +196,8 @@ func (r *Redis) UserSessions(ctx context.Context, user string) ([]Session, error
 // check the session again and undo the add if a Remove or Leave got in
 // between. So a member whose session is gone never outlives its Join.
 func (r *Redis) Join(ctx context.Context, room string, s Session) error {
-	v, err := r.run(ctx, r.session, r.sessionKeys(s.ID), "join", room)
+	keys := r.userKeys(s.User, s.ID)
+	v, err := r.run(ctx, r.user, keys, "join", s.ID, room, r.keep())
 	if err != nil || v == nil {
 		return err
 	}
@@ -158,7 +205,7 @@ func (r *Redis) Join(ctx context.Context, room string, s Session) error {
 	if _, err := r.run(ctx, r.room, r.roomKeys(room), "add", s.ID, node); err != nil {
 		return err
 	}
-	v, err = r.run(ctx, r.session, r.sessionKeys(s.ID), "check", room)
+	v, err = r.run(ctx, r.user, keys, "check", s.ID, room)
 	if err != nil {
 		return err
 	}
@@ -174,7 +221,7 @@ func (r *Redis) Join(ctx context.Context, room string, s Session) error {
 // Leave implements Sessions: the session forgets the room first, then the
 // room its member, so a racing Join's check sees the leave and undoes itself.
 func (r *Redis) Leave(ctx context.Context, room string, s Session) error {
-	if err := r.client.SRem(ctx, r.sessionKeys(s.ID)[1], room).Err(); err != nil {
+	if err := r.client.SRem(ctx, r.sessionRoomsKey(s.User, s.ID), room).Err(); err != nil {
 		return unavailable(err)
 	}
 	_, err := r.run(ctx, r.room, r.roomKeys(room), "del", s.ID)
@@ -234,51 +281,85 @@ func (r *Redis) DeviceRooms(ctx context.Context, user, device string) ([]string,
 	return out, nil
 }
 
-// NodeSessions implements Sessions: the node list, then one SCARD per node
-// in one pipeline (all node keys share a slot).
-func (r *Redis) NodeSessions(ctx context.Context) (map[string]int, error) {
-	names, err := r.client.SMembers(ctx, r.nodesKey()).Result()
-	if err != nil {
-		return nil, unavailable(err)
-	}
-	out := make(map[string]int, len(names))
-	if len(names) == 0 {
-		return out, nil
-	}
+// NodeSessions implements Sessions: one SCARD per bucket of each node, in
+// one pipeline.
+func (r *Redis) NodeSessions(ctx context.Context, nodes []string) (map[string]int, error) {
 	cmds, err := r.pipe(ctx, func(p redis.Pipeliner) {
-		for _, n := range names {
-			p.SCard(ctx, r.nodeKey(n))
+		for _, n := range nodes {
+			for b := range nodeBuckets {
+				p.SCard(ctx, r.nodeKey(n, b))
+			}
 		}
 	})
 	if err != nil {
 		return nil, err
 	}
+	out := make(map[string]int, len(nodes))
 	for i, c := range cmds {
 		if k := c.(*redis.IntCmd).Val(); k > 0 {
-			out[names[i]] = int(k)
+			out[nodes[i/nodeBuckets]] += int(k)
 		}
 	}
 	return out, nil
 }
 
-// PurgeNode implements Sessions: it walks the node's own index (SSCAN, in
-// batches of purgeBatch) and removes those sessions, so its cost follows
-// that node's sessions, not the cluster's.
+// KeepNode implements Sessions: SCARD and PEXPIRE of each bucket, in one
+// pipeline. The TTL (the device TTL plus slack) only removes the index of a
+// node that died with no one left to purge it.
+func (r *Redis) KeepNode(ctx context.Context, node string) (int, error) {
+	cmds, err := r.pipe(ctx, func(p redis.Pipeliner) {
+		for b := range nodeBuckets {
+			p.SCard(ctx, r.nodeKey(node, b))
+			p.PExpire(ctx, r.nodeKey(node, b), time.Duration(r.keep())*time.Millisecond)
+		}
+	})
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, c := range cmds {
+		if k, ok := c.(*redis.IntCmd); ok {
+			n += int(k.Val())
+		}
+	}
+	return n, nil
+}
+
+// PurgeNode implements Sessions: it walks the node's own index (SSCAN of
+// each bucket, in batches of purgeBatch) and removes those sessions, so its
+// cost follows that node's sessions, not the cluster's.
 func (r *Redis) PurgeNode(ctx context.Context, node string) (int, error) {
-	key := r.nodeKey(node)
+	total := 0
+	for b := range nodeBuckets {
+		n, err := r.purgeBucket(ctx, node, b)
+		total += n
+		if err != nil {
+			return total, err
+		}
+	}
+	return total, nil
+}
+
+func (r *Redis) purgeBucket(ctx context.Context, node string, bucket int) (int, error) {
+	key := r.nodeKey(node, bucket)
 	seen := make(map[string]struct{})
 	total := 0
 	var cursor uint64
 	for {
-		ids, next, err := r.client.SScan(ctx, key, cursor, "", purgeBatch).Result()
+		members, next, err := r.client.SScan(ctx, key, cursor, "", purgeBatch).Result()
 		if err != nil {
 			return total, unavailable(err)
 		}
-		batch := ids[:0]
-		for _, id := range ids { // SSCAN may return an element twice
-			if _, dup := seen[id]; !dup {
-				seen[id] = struct{}{}
-				batch = append(batch, id)
+		var batch []indexed
+		for _, m := range members {
+			if _, dup := seen[m]; dup { // SSCAN may return an element twice
+				continue
+			}
+			seen[m] = struct{}{}
+			if id, user, ok := parseNodeMember(m); ok {
+				batch = append(batch, indexed{id: id, user: user, node: node})
+			} else if err := r.client.SRem(ctx, key, m).Err(); err != nil {
+				return total, unavailable(err)
 			}
 		}
 		if len(batch) > 0 {

@@ -63,7 +63,7 @@ func testPurgeResumes(t *testing.T, c redis.UniversalClient) {
 		t.Fatal(err)
 	}
 	// Round 1 of Remove only, as a caller that dies right after it would leave it.
-	if err := c.HSet(ctx, "{"+prefix+":s:s1}:h", "dead", "1").Err(); err != nil {
+	if err := c.HDel(ctx, "{"+prefix+":u:5:alice}:s", "s1").Err(); err != nil {
 		t.Fatal(err)
 	}
 	if err := r.Join(ctx, "late", s); err != nil { // dead: joins nothing
@@ -81,12 +81,35 @@ func testPurgeResumes(t *testing.T, c redis.UniversalClient) {
 	if ss, _ := r.UserSessions(ctx, "alice"); len(ss) != 0 {
 		t.Fatalf("UserSessions after the purge = %+v", ss)
 	}
-	if m, _ := r.NodeSessions(ctx); len(m) != 0 {
+	if m, _ := r.NodeSessions(ctx, []string{"n1"}); len(m) != 0 {
 		t.Fatalf("NodeSessions after the purge = %v", m)
 	}
-	if n, _ := c.Exists(ctx, "{"+prefix+":s:s1}:h", "{"+prefix+":s:s1}:rooms").Result(); n != 0 {
-		t.Fatalf("%d session keys left after the purge", n)
+	if keys := keysLike(t, c, "{"+prefix+":*"); len(keys) != 0 {
+		t.Fatalf("keys left after the purge: %v", keys)
 	}
+}
+
+// keysLike lists the keys matching pattern on every master.
+func keysLike(t *testing.T, c redis.UniversalClient, pattern string) []string {
+	var mu sync.Mutex
+	var out []string
+	collect := func(ctx context.Context, c *redis.Client) error {
+		keys, err := c.Keys(ctx, pattern).Result()
+		mu.Lock()
+		out = append(out, keys...)
+		mu.Unlock()
+		return err
+	}
+	var err error
+	if cc, ok := c.(*redis.ClusterClient); ok {
+		err = cc.ForEachMaster(t.Context(), collect)
+	} else {
+		err = collect(t.Context(), c.(*redis.Client))
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 // testPurgeMany: PurgeNode goes through more than one SSCAN batch and
@@ -116,7 +139,7 @@ func testPurgeMany(t *testing.T, c redis.UniversalClient) {
 	if m, _, _ := r.Room(ctx, "lobby"); m != alive {
 		t.Fatalf("lobby has %d members; want %d", m, alive)
 	}
-	if m, _ := r.NodeSessions(ctx); len(m) != 1 || m["alive"] != alive {
+	if m, _ := r.NodeSessions(ctx, []string{"alive", "dead"}); len(m) != 1 || m["alive"] != alive {
 		t.Fatalf("NodeSessions = %v; want alive: %d", m, alive)
 	}
 }
@@ -140,7 +163,7 @@ func testJoinRacesRemove(t *testing.T, c redis.UniversalClient) {
 			}
 		})
 		wg.Go(func() {
-			if err := r.Remove(ctx, s.ID); err != nil {
+			if err := r.Remove(ctx, s); err != nil {
 				t.Error(err)
 			}
 		})
@@ -166,14 +189,17 @@ func TestRedisUnavailable(t *testing.T) {
 	s := registry.Session{ID: "s", User: "u", Node: "n"}
 	checks := map[string]error{}
 	checks["Add"] = r.Add(ctx, s)
-	checks["Remove"] = r.Remove(ctx, "s")
+	checks["Remove"] = r.Remove(ctx, s)
+	_, checks["Arrive"] = r.Arrive(ctx, s, 10)
+	checks["Enter"] = r.Enter(ctx, s, []string{"room"})
+	_, checks["KeepNode"] = r.KeepNode(ctx, "n")
 	_, checks["UserSessions"] = r.UserSessions(ctx, "u")
 	checks["Join"] = r.Join(ctx, "room", s)
 	checks["Leave"] = r.Leave(ctx, "room", s)
 	_, _, checks["Room"] = r.Room(ctx, "room")
 	checks["RememberRoom"] = r.RememberRoom(ctx, "u", "d", "room", true)
 	_, checks["DeviceRooms"] = r.DeviceRooms(ctx, "u", "d")
-	_, checks["NodeSessions"] = r.NodeSessions(ctx)
+	_, checks["NodeSessions"] = r.NodeSessions(ctx, []string{"n"})
 	_, checks["PurgeNode"] = r.PurgeNode(ctx, "n")
 	for op, err := range checks {
 		if !errors.Is(err, registry.ErrUnavailable) {
@@ -236,7 +262,7 @@ func BenchmarkRedisConnect(b *testing.B) {
 		if err := r.Join(ctx, "lobby", s); err != nil {
 			b.Fatal(err)
 		}
-		if err := r.Remove(ctx, s.ID); err != nil {
+		if err := r.Remove(ctx, s); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -33,10 +33,20 @@ type Registry interface {
 // every method may block on the store. Lists come in no particular order.
 type Sessions interface {
 	// Add records a live session; adding an existing id replaces it (its
-	// room memberships stay).
+	// room memberships stay, on the new node if the node changed). A session
+	// id belongs to one user for its life.
 	Add(ctx context.Context, s Session) error
-	// Remove forgets a session and its room memberships. Unknown ids are no error.
-	Remove(ctx context.Context, sessionID string) error
+	// Arrive is Add for a new session, with what its arrival needs next: the
+	// rooms remembered for its device (sorted, at most maxRooms), recorded
+	// as rooms the session is put in, so that the caller may Enter them.
+	Arrive(ctx context.Context, s Session, maxRooms int) (rooms []string, err error)
+	// Enter makes s a member of rooms that Arrive returned for it. Unlike
+	// Join it does not check that s is still live: the caller must not
+	// Remove s before Enter returned (a Remove after it cleans up).
+	Enter(ctx context.Context, s Session, rooms []string) error
+	// Remove forgets a session (s.ID, of s.User) and its room memberships.
+	// Unknown sessions are no error.
+	Remove(ctx context.Context, s Session) error
 	// UserSessions lists the live sessions of user.
 	UserSessions(ctx context.Context, user string) ([]Session, error)
 	// Join puts a live session in room; Leave takes it out. Both are
@@ -53,9 +63,13 @@ type Sessions interface {
 	RememberRoom(ctx context.Context, user, device, room string, joined bool) error
 	// DeviceRooms lists the rooms remembered for a device.
 	DeviceRooms(ctx context.Context, user, device string) ([]string, error)
-	// NodeSessions counts the live sessions per node; nodes without any are
-	// left out.
-	NodeSessions(ctx context.Context) (map[string]int, error)
+	// NodeSessions counts the live sessions of each of nodes; nodes without
+	// any are left out.
+	NodeSessions(ctx context.Context, nodes []string) (map[string]int, error)
+	// KeepNode counts node's live sessions, and keeps its index from the
+	// store-side expiry that removes the index of a node that died with no
+	// one left to purge it. Each node calls it for itself periodically.
+	KeepNode(ctx context.Context, node string) (int, error)
 	// PurgeNode forgets every session of node and its room memberships, and
 	// returns how many it removed.
 	PurgeNode(ctx context.Context, node string) (int, error)

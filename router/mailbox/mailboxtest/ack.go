@@ -124,13 +124,23 @@ func testPendingCount(t *testing.T, f LogFactory) {
 	h.add(two, "m4", 4)
 	h.wantCount(two, 1)
 
-	// Devices that read before the first message are known all the same.
+	// Reading a stream nobody wrote to records nothing (it is every
+	// connect's first read): devices count from their first read or ack
+	// of a stream that holds messages.
 	early := mailbox.UserStream("early")
 	h.wantPending(early, "A", 0, 0)
 	h.wantPending(early, "B", 0, 0)
 	h.add(early, "a", 1)
 	h.ack(early, "A", 1)
-	h.wantCount(early, 1) // B has not acknowledged it
+	h.wantCount(early, 0) // B never read it since it holds a message
+	if n, err := h.mb.PendingCount(h.ctx, early, "A", "B"); err != nil || n != 1 {
+		t.Fatalf("PendingCount(early, A, B) = %d, %v; want 1: B (connected, say) acknowledged nothing", n, err)
+	}
+	if n, err := h.mb.PendingCount(h.ctx, early, "A"); err != nil || n != 0 {
+		t.Fatalf("PendingCount(early, A) = %d, %v; want 0", n, err)
+	}
+	h.wantPending(early, "B", 0, 0, 1)
+	h.wantCount(early, 1) // now B is known, and lacks it
 
 	// Ack alone makes a device known.
 	acker := mailbox.UserStream("acker")
@@ -212,4 +222,25 @@ func testAckBatch(t *testing.T, f LogFactory) {
 	if err := h.mb.AckBatch(h.ctx, nil); err != nil {
 		t.Fatalf("empty AckBatch: %v", err)
 	}
+}
+
+// testHeld: Held counts unexpired messages whoever acknowledged them.
+func testHeld(t *testing.T, f LogFactory) {
+	h := setup(t, f, mailbox.Config{})
+	s := mailbox.AllStream
+	held := func(want int) {
+		t.Helper()
+		if n, err := h.mb.Held(h.ctx, s); err != nil || n != want {
+			t.Fatalf("Held(%q) = %d, %v; want %d", s, n, err, want)
+		}
+	}
+	held(0) // never written
+	h.addTTL(s, "short", time.Minute, 1)
+	h.addTTL(s, "long", time.Hour, 2)
+	h.ack(s, "A", 1, 2)
+	held(2)
+	h.clk.Advance(time.Minute)
+	held(1)
+	h.clk.Advance(time.Hour)
+	held(0)
 }

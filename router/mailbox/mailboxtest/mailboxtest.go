@@ -58,6 +58,7 @@ func RunLog(t *testing.T, newLog LogFactory) {
 		{"TwoDevicesIndependent", testTwoDevices},
 		{"PendingCount", testPendingCount},
 		{"DeviceTTL", testDeviceTTL},
+		{"Held", testHeld},
 		{"ResultsAreCopies", testResultsAreCopies},
 		{"ConcurrentAppend", testConcurrentAppend},
 		{"ConcurrentSameID", testConcurrentSameID},

@@ -15,6 +15,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"courier/router/registry"
@@ -54,6 +55,7 @@ func RunSessions(t *testing.T, newSessions SessionsFactory) {
 		{"RememberRoom", testRememberRoom},
 		{"DeviceRoomTTL", testDeviceRoomTTL},
 		{"NodeSessions", testNodeSessions},
+		{"Arrive", testArrive},
 		{"PurgeNode", testPurgeNode},
 		{"Concurrent", testConcurrent},
 	}
@@ -67,37 +69,47 @@ func RunSessions(t *testing.T, newSessions SessionsFactory) {
 
 // harness is one Sessions with its clock and terse, failing-fast helpers.
 type harness struct {
-	t   *testing.T
-	r   registry.Sessions
-	clk *testkit.Clock
-	ctx context.Context
+	t     *testing.T
+	r     registry.Sessions
+	clk   *testkit.Clock
+	ctx   context.Context
+	mu    sync.Mutex
+	nodes map[string]bool // every node a session was added on, for wantNodes
+}
+
+func (h *harness) used(node string) {
+	h.mu.Lock()
+	h.nodes[node] = true
+	h.mu.Unlock()
 }
 
 func setup(t *testing.T, newSessions SessionsFactory, cfg registry.Config) *harness {
 	t.Helper()
 	clk := testkit.NewClock()
 	cfg.Now = clk.Now
-	return &harness{t: t, r: newSessions(t, cfg), clk: clk, ctx: t.Context()}
+	return &harness{t: t, r: newSessions(t, cfg), clk: clk, ctx: t.Context(), nodes: map[string]bool{"never-used": true}}
 }
 
 // session builds a session connected now.
 func (h *harness) session(id, user, device, node string) registry.Session {
+	h.used(node)
 	return registry.Session{ID: id, User: user, Device: device, Node: node, ConnectedAt: h.clk.Now()}
 }
 
 func (h *harness) add(ss ...registry.Session) {
 	h.t.Helper()
 	for _, s := range ss {
+		h.used(s.Node)
 		if err := h.r.Add(h.ctx, s); err != nil {
 			h.t.Fatalf("Add(%+v): %v", s, err)
 		}
 	}
 }
 
-func (h *harness) remove(id string) {
+func (h *harness) remove(s registry.Session) {
 	h.t.Helper()
-	if err := h.r.Remove(h.ctx, id); err != nil {
-		h.t.Fatalf("Remove(%q): %v", id, err)
+	if err := h.r.Remove(h.ctx, s); err != nil {
+		h.t.Fatalf("Remove(%q): %v", s.ID, err)
 	}
 }
 
@@ -168,14 +180,24 @@ func (h *harness) wantDeviceRooms(user, device string, want ...string) {
 	}
 }
 
+// wantNodes checks NodeSessions of every node the test used, and KeepNode
+// of each.
 func (h *harness) wantNodes(want map[string]int) {
 	h.t.Helper()
-	got, err := h.r.NodeSessions(h.ctx)
+	h.mu.Lock()
+	nodes := slices.Sorted(maps.Keys(h.nodes))
+	h.mu.Unlock()
+	got, err := h.r.NodeSessions(h.ctx, nodes)
 	if err != nil {
 		h.t.Fatalf("NodeSessions: %v", err)
 	}
 	if !maps.Equal(got, want) {
-		h.t.Fatalf("NodeSessions = %v; want %v", got, want)
+		h.t.Fatalf("NodeSessions(%v) = %v; want %v", nodes, got, want)
+	}
+	for _, node := range nodes {
+		if n, err := h.r.KeepNode(h.ctx, node); err != nil || n != want[node] {
+			h.t.Fatalf("KeepNode(%q) = %d, %v; want %d", node, n, err, want[node])
+		}
 	}
 }
 

@@ -45,7 +45,7 @@ func testJoinNotLive(t *testing.T, f SessionsFactory) {
 	h.join("r", ghost) // never added
 	h.wantRoom("r", 0)
 	h.add(ghost)
-	h.remove("ghost")
+	h.remove(ghost)
 	h.join("r", ghost) // already removed
 	h.wantRoom("r", 0)
 	h.add(ghost) // a new session with that id starts in no room
@@ -59,7 +59,7 @@ func testRemoveLeavesRooms(t *testing.T, f SessionsFactory) {
 	h.add(s1, s2)
 	h.join("a", s1, s2)
 	h.join("b", s1)
-	h.remove("s1")
+	h.remove(s1)
 	h.wantRoom("a", 1, "n2")
 	h.wantRoom("b", 0)
 	h.add(s1) // back with the same id: no memberships survive Remove
@@ -134,7 +134,7 @@ func testConcurrent(t *testing.T, f SessionsFactory) {
 					}
 				}
 				if i%2 == 1 { // every other session disconnects again
-					if err := h.r.Remove(h.ctx, s.ID); err != nil {
+					if err := h.r.Remove(h.ctx, s); err != nil {
 						t.Errorf("Remove(%s): %v", s.ID, err)
 					}
 				}

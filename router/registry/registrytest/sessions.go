@@ -1,6 +1,7 @@
 package registrytest
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -13,10 +14,10 @@ func testAddRemove(t *testing.T, f SessionsFactory) {
 	s := h.session("s1", "alice", "phone", "n1")
 	h.add(s)
 	h.wantUser("alice", s)
-	h.remove("s1")
+	h.remove(s)
 	h.wantUser("alice")
-	h.remove("s1")      // again: no error
-	h.remove("unknown") // never added: no error
+	h.remove(s)                                            // again: no error
+	h.remove(h.session("unknown", "alice", "phone", "n1")) // never added: no error
 	h.wantNodes(map[string]int{})
 }
 
@@ -37,13 +38,9 @@ func testReplace(t *testing.T, f SessionsFactory) {
 	h.add(s)
 	h.wantNodes(map[string]int{"n2": 1})
 	h.wantRoom("room", 1, "n2") // membership stays, on the new node
-
-	s.User = "bob"
-	h.add(s)
-	h.wantUser("alice")
-	h.wantUser("bob", s)
-	h.remove("s1")
+	h.remove(s)
 	h.wantRoom("room", 0)
+	h.wantNodes(map[string]int{})
 }
 
 func testUserSessions(t *testing.T, f SessionsFactory) {
@@ -59,22 +56,19 @@ func testUserSessions(t *testing.T, f SessionsFactory) {
 	h.wantUser("bob", b1)
 	h.wantUser("{alice}", odd)
 	h.wantUser("carol")
-	h.remove("a2")
+	h.remove(a2)
 	h.wantUser("alice", a1, a3)
 }
 
 func testNodeSessions(t *testing.T, f SessionsFactory) {
 	h := setup(t, f, registry.Config{})
 	h.wantNodes(map[string]int{})
-	h.add(
-		h.session("s1", "u1", "d", "n1"),
-		h.session("s2", "u2", "d", "n1"),
-		h.session("s3", "u1", "d", "n2"),
-	)
+	s1, s2, s3 := h.session("s1", "u1", "d", "n1"), h.session("s2", "u2", "d", "n1"), h.session("s3", "u1", "d", "n2")
+	h.add(s1, s2, s3)
 	h.wantNodes(map[string]int{"n1": 2, "n2": 1})
-	h.remove("s3")
+	h.remove(s3)
 	h.wantNodes(map[string]int{"n1": 2}) // n2 has none: left out
-	h.remove("s1")
+	h.remove(s1)
 	h.wantNodes(map[string]int{"n1": 1})
 }
 
@@ -100,4 +94,45 @@ func testPurgeNode(t *testing.T, f SessionsFactory) {
 	h.purge("never-seen", 0)
 	h.join("dead-only", a1) // a late join of a purged session leaves no ghost
 	h.wantRoom("dead-only", 0)
+}
+
+// testArrive: a new session is registered with its device's remembered
+// rooms returned (sorted, bounded) and entered; Remove undoes all of it.
+func testArrive(t *testing.T, f SessionsFactory) {
+	const ttl = time.Hour
+	h := setup(t, f, registry.Config{DeviceTTL: ttl})
+	for _, room := range []string{"c", "a", "b"} {
+		h.remember("alice", "phone", room, true)
+	}
+	h.remember("alice", "laptop", "other", true)
+	s := h.session("s1", "alice", "phone", "n1")
+	rooms, err := h.r.Arrive(h.ctx, s, 2)
+	if err != nil || !slices.Equal(rooms, []string{"a", "b"}) {
+		t.Fatalf("Arrive = %v, %v; want [a b] (sorted, at most 2)", rooms, err)
+	}
+	h.wantUser("alice", s)
+	h.wantNodes(map[string]int{"n1": 1})
+	if err := h.r.Enter(h.ctx, s, rooms); err != nil {
+		t.Fatal(err)
+	}
+	h.wantRoom("a", 1, "n1")
+	h.wantRoom("b", 1, "n1")
+	h.wantRoom("c", 0)
+	h.wantDeviceRooms("alice", "phone", "a", "b", "c") // arriving forgets nothing
+
+	fresh := h.session("s2", "bob", "phone", "n2")
+	if rooms, err := h.r.Arrive(h.ctx, fresh, 10); err != nil || len(rooms) != 0 {
+		t.Fatalf("Arrive of a device with no rooms = %v, %v", rooms, err)
+	}
+	h.remove(s)
+	h.wantRoom("a", 0)
+	h.wantRoom("b", 0)
+	h.wantUser("alice")
+	h.wantNodes(map[string]int{"n2": 1})
+
+	h.clk.Advance(ttl) // the device's rooms expired
+	late := h.session("s3", "alice", "phone", "n1")
+	if rooms, err := h.r.Arrive(h.ctx, late, 10); err != nil || len(rooms) != 0 {
+		t.Fatalf("Arrive after the device TTL = %v, %v; want none", rooms, err)
+	}
 }
