@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -32,6 +33,7 @@ import (
 type childLine struct {
 	Counts      fleetCounts    `json:"counts"`
 	Ramped      bool           `json:"ramped,omitempty"`
+	NotUp       []int32        `json:"not_up,omitempty"` // with Ramped: the clients without a connection (indexes over the run)
 	Final       bool           `json:"final,omitempty"`
 	Errors      map[string]int `json:"errors,omitempty"`
 	DropReasons map[string]int `json:"drop_reasons,omitempty"`
@@ -137,7 +139,7 @@ func runChild(ctx context.Context, cfg Config, log *slog.Logger, runID string, o
 		}
 	}()
 	f.ramp(ctx)
-	write(childLine{Counts: f.counts(), Ramped: true})
+	write(childLine{Counts: f.counts(), Ramped: true, NotUp: f.notUp()})
 	select {
 	case <-stdinClosed:
 	case <-ctx.Done():
@@ -169,6 +171,7 @@ type children struct {
 	stdins       []io.WriteCloser
 	mu           sync.Mutex
 	last         []childLine
+	notUp        []int32 // from every child's ramped line
 	ramped       []chan struct{}
 	final        []chan struct{}
 }
@@ -227,6 +230,8 @@ func (ch *children) read(i int, r io.Reader, ramped, final chan struct{}) {
 		ch.unexpected.Add(l.Unexpected)
 		l.Receipts = nil
 		ch.mu.Lock()
+		ch.notUp = append(ch.notUp, l.NotUp...)
+		l.NotUp = nil
 		ch.last[i] = l
 		ch.mu.Unlock()
 		if l.Ramped {
@@ -258,7 +263,13 @@ func (ch *children) send(cmd string) {
 }
 
 func (ch *children) startRedial(context.Context) { ch.send("redial") }
-func (ch *children) dropAll()                    { ch.send("drop") }
+
+func (ch *children) notUpAfterRamp() []int32 {
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	return slices.Clone(ch.notUp)
+}
+func (ch *children) dropAll() { ch.send("drop") }
 
 func (ch *children) counts() fleetCounts {
 	ch.mu.Lock()

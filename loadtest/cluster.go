@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -113,6 +114,10 @@ type clusterReport struct {
 	// node listed here kept sessions of clients that were gone.
 	SessionsLeft        map[string]int `json:"sessions_left"`
 	SessionsGoneSeconds float64        `json:"sessions_gone_seconds"`
+	// Counters are the nodes' refused connections and disconnects by
+	// reason at the end of the run, summed over the nodes (a restarted
+	// node counts from its restart).
+	Counters map[string]float64 `json:"node_counters,omitempty"`
 }
 
 const clusterUsage = "usage: loadtest cluster connect|push|room|reconnect --courier-bin PATH [--nodes N] [--out DIR] " +
@@ -232,6 +237,7 @@ func runCluster(args []string) error {
 	}
 	stopWatch()
 	wwg.Wait()
+	rep.Counters = nodeCounters(ctx, cfg.Targets)
 	// Every client closed: the registry should forget them all soon.
 	t0 := time.Now()
 	rep.SessionsLeft = sessionsLeft(ctx, st.targets, 15*time.Second)
@@ -278,6 +284,14 @@ func (r *clusterReport) lines() []string {
 	}
 	if r.AtStop != nil {
 		out = append(out, r.AtStop.lines("node logs while stopping", false)...)
+	}
+	var counters []string
+	for k, v := range r.Counters {
+		counters = append(counters, fmt.Sprintf("%s %.0f", k, v))
+	}
+	slices.Sort(counters)
+	if len(counters) > 0 {
+		out = append(out, "node counters: "+strings.Join(counters, ", "))
 	}
 	if len(r.SessionsLeft) == 0 {
 		out = append(out, fmt.Sprintf("registry: no session left %.1f s after the clients closed", r.SessionsGoneSeconds))
@@ -395,6 +409,26 @@ func (n *procNode) ready(ctx context.Context) bool {
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	return resp.StatusCode == http.StatusOK
+}
+
+// nodeCounters sums the refused connections and disconnects by reason over
+// the nodes' /metrics, without the zeros.
+func nodeCounters(ctx context.Context, targets []*url.URL) map[string]float64 {
+	hc := &http.Client{Timeout: 2 * time.Second}
+	out := map[string]float64{}
+	for _, t := range targets {
+		m, err := scrapeMetrics(ctx, hc, t)
+		if err != nil {
+			out["unanswered /metrics"]++
+			continue
+		}
+		for k, v := range m.Samples {
+			if v != 0 && (strings.HasPrefix(k, "courier_connects_refused_total") || strings.HasPrefix(k, "courier_disconnects_total")) {
+				out[k] += v
+			}
+		}
+	}
+	return out
 }
 
 // sessionsLeft polls /v1/cluster (of the first target that answers) until

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -359,6 +360,29 @@ func TestSessionsLeft(t *testing.T) {
 	}
 	if left := sessionsLeft(t.Context(), []string{down}, 100*time.Millisecond); left["?"] != -1 {
 		t.Fatalf("nobody answered: %v", left)
+	}
+}
+
+func TestNodeCounters(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("# HELP x\nprocess_resident_memory_bytes 1e+07\n" +
+			"courier_connects_refused_total{reason=\"overloaded\"} 3\n" +
+			"courier_connects_refused_total{reason=\"token\"} 0\n" +
+			"courier_disconnects_total{reason=\"shutdown\"} 5\n" +
+			"courier_deliveries_total 9\n"))
+	}))
+	defer srv.Close()
+	u, _ := url.Parse(srv.URL)
+	down, _ := url.Parse("http://127.0.0.1:1")
+	got := nodeCounters(t.Context(), []*url.URL{u, u, down})
+	want := map[string]float64{`courier_connects_refused_total{reason="overloaded"}`: 6, `courier_disconnects_total{reason="shutdown"}`: 10, "unanswered /metrics": 1}
+	if len(got) != len(want) {
+		t.Fatalf("%v", got)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Fatalf("%s: %v (all: %v)", k, got[k], got)
+		}
 	}
 }
 

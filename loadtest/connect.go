@@ -19,6 +19,9 @@ type crowd interface {
 	// dropAll closes every connection from the client side.
 	startRedial(ctx context.Context)
 	dropAll()
+	// notUpAfterRamp is the clients (indexes over the run) without a
+	// connection once the ramp is done.
+	notUpAfterRamp() []int32
 	// finish closes every connection and fills the result's connection
 	// fields (connected, failed, errors, handshake times, time offline).
 	finish(res *Result)
@@ -31,6 +34,7 @@ func (l localCrowd) ramp(ctx context.Context)        { l.f.ramp(ctx) }
 func (l localCrowd) counts() fleetCounts             { return l.f.counts() }
 func (l localCrowd) startRedial(ctx context.Context) { l.f.startRedial(ctx) }
 func (l localCrowd) dropAll()                        { l.f.dropAll() }
+func (l localCrowd) notUpAfterRamp() []int32         { return l.f.notUp() }
 func (l localCrowd) finish(res *Result) {
 	offline, away := l.f.offline(time.Now())
 	l.f.closeAll()

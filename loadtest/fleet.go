@@ -317,6 +317,17 @@ func (f *fleet) offline(now time.Time) (gaps []int64, away int64) {
 	return gaps, away
 }
 
+// notUp is the clients without a connection now (indexes over the run).
+func (f *fleet) notUp() []int32 {
+	var out []int32
+	for i, c := range f.clients {
+		if !c.up.Load() {
+			out = append(out, int32(f.idBase+i))
+		}
+	}
+	return out
+}
+
 // rampOpen is the ramp's first and last CONNECT answered (unix ns; 0 = none).
 func (f *fleet) rampOpen() (first, last int64) { return f.firstOpen.Load(), f.lastOpen.Load() }
 

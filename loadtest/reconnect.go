@@ -89,7 +89,7 @@ func runReconnect(ctx context.Context, cfg Config, log *slog.Logger, runID strin
 	if cfg.Mode == "roll" && h.roll == nil {
 		return nil, errors.New("--mode roll needs a runner that restarts the nodes: run it under `loadtest cluster`")
 	}
-	n := cfg.Clients // pushes: one per user
+	n := cfg.Clients // pushes: one per user (connected after the ramp)
 	if cfg.Mode == "roll" {
 		n = int(math.Ceil(cfg.Rate * cfg.RollTimeout.Seconds()))
 	}
@@ -122,8 +122,15 @@ func runReconnect(ctx context.Context, cfg Config, log *slog.Logger, runID strin
 	cr.ramp(ctx)
 	res.RampSeconds = round3(time.Since(t0).Seconds())
 	before := cr.counts().Live
-	if before == 0 {
+	// Pushes go only to users that connected: one that never did cannot get
+	// its message back, and is counted in failed (and skipped) instead.
+	receivers := upIDs(cfg.Clients, cr.notUpAfterRamp())
+	res.Skipped = cfg.Clients - len(receivers)
+	if before == 0 || len(receivers) == 0 {
 		return res, errors.New("no client connected")
+	}
+	if cfg.Mode != "roll" {
+		n = len(receivers)
 	}
 	sleep(ctx, cfg.Settle)
 	cr.startRedial(ctx)
@@ -177,7 +184,7 @@ func runReconnect(ctx context.Context, cfg Config, log *slog.Logger, runID strin
 	acceptedBy := make([]int8, n) // target that answered 202, -1 = none
 	pacedUntil(ctx, roll, cfg.Rate, n, cfg.PushWorkers, func(k int) {
 		r := &rec.recs[k]
-		to := k % cfg.Clients
+		to := int(receivers[k%len(receivers)])
 		r.user.Store(int32(to))
 		acceptedBy[k] = -1
 		// The idempotency key makes a retry safe: a push whose 202 was lost
@@ -276,6 +283,23 @@ func runReconnect(ctx context.Context, cfg Config, log *slog.Logger, runID strin
 	fillLatency(res, a.lat)
 	res.LatencySendMs = stats.Summarize(a.latSend)
 	return res, nil
+}
+
+// upIDs is 0..clients-1 without the ids in down.
+func upIDs(clients int, down []int32) []int32 {
+	isDown := make([]bool, clients)
+	for _, id := range down {
+		if id >= 0 && int(id) < clients {
+			isDown[id] = true
+		}
+	}
+	out := make([]int32, 0, clients-len(down))
+	for i, d := range isDown {
+		if !d {
+			out = append(out, int32(i))
+		}
+	}
+	return out
 }
 
 // deadlines is how late the accepted pushes of a arrived; its two

@@ -51,7 +51,7 @@ func TestChildReceiptsReachTheParent(t *testing.T) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.Encode(childLine{Counts: fleetCounts{Live: 2, Connected: 2}, Receipts: rx, Unexpected: 1})
-	enc.Encode(childLine{Counts: fleetCounts{Live: 2, Connected: 2}, Ramped: true})
+	enc.Encode(childLine{Counts: fleetCounts{Live: 2, Connected: 2}, Ramped: true, NotUp: []int32{1002}})
 	enc.Encode(childLine{Counts: fleetCounts{Live: 1, Connected: 2, Disconnects: 1, Reconnects: 1, LastUp: 77}, Receipts: [][4]int64{{43, 1001, 5, 6}}})
 	enc.Encode(childLine{Counts: fleetCounts{Live: 0, Connected: 2, Disconnects: 1, Reconnects: 1, LastUp: 77}, Final: true,
 		FirstOpen: 10e9, LastOpen: 12.5e9, OfflineUs: []int64{700_000, 6_000_000}, Away: 1})
@@ -75,6 +75,9 @@ func TestChildReceiptsReachTheParent(t *testing.T) {
 	}
 	if ch.last[0].Receipts != nil {
 		t.Fatal("the last line keeps its receipts")
+	}
+	if nu := ch.notUpAfterRamp(); len(nu) != 1 || nu[0] != 1002 {
+		t.Fatalf("not up after the ramp: %v", nu)
 	}
 	res := &Result{}
 	mergeChildren(res, ch.last, ch.offlineLimit)
@@ -127,6 +130,9 @@ func TestFleetOfflineAndRampOpen(t *testing.T) {
 	if away != 1 || len(g) != 2 || g[0] != 1500 || g[1] != 2_000_000 {
 		t.Fatalf("gaps %v away %d", g, away)
 	}
+	if nu := f.notUp(); len(nu) != 2 || nu[0] != 0 || nu[1] != 1 {
+		t.Fatalf("not up %v", nu)
+	}
 	var a atomic.Int64
 	for _, v := range []int64{50, 20, 70, 30} {
 		storeMin(&a, v)
@@ -164,5 +170,15 @@ func TestPacedUntilStops(t *testing.T) {
 	paced(t.Context(), 1000, 5, 2, func(int) { n.Add(1) })
 	if n.Load() != 5 {
 		t.Fatalf("paced ran %d of 5", n.Load())
+	}
+}
+
+func TestUpIDs(t *testing.T) {
+	got := upIDs(6, []int32{4, 1, 9, -1})
+	if len(got) != 4 || got[0] != 0 || got[1] != 2 || got[2] != 3 || got[3] != 5 {
+		t.Fatalf("%v", got)
+	}
+	if len(upIDs(2, nil)) != 2 {
+		t.Fatal("nothing down")
 	}
 }
