@@ -191,7 +191,7 @@ func runSide(ctx context.Context, log *slog.Logger, cf compareFlags, side, sc st
 		if cf.store == "memory" {
 			st, err = startCourierMemory(ctx, log, cf.courierBin, dir)
 		} else {
-			st, err = startCourier(ctx, log, cf.courierBin, dir, nodes)
+			st, err = startCourier(ctx, log, cf.courierBin, dir, nodes, nodeSetup{})
 		}
 	} else {
 		st, err = startPeer(ctx, log, cf.peerDir, dir)

@@ -60,6 +60,9 @@ type Config struct {
 	Down          time.Duration // between the kill and the restart; pushes go out meanwhile
 	ReconnectWait time.Duration // bound on waiting for everyone to be back and replayed
 	PushRetry     time.Duration // how long one push is retried (same id) while no target accepts it
+	RollTimeout   time.Duration // --mode roll: bound on the whole rolling restart; sizes the push table
+	OfflineLimit  time.Duration // a client away longer than this after a drop counts in offline.over_limit
+	DeliverWithin time.Duration // an accepted push received later than this after its request counts as late
 
 	Progress string   // auto, bars, log, off
 	Args     []string // as parsed: what child processes are started with
@@ -118,12 +121,15 @@ func parseConfig(args []string) (Config, error) {
 	fs.IntVar(&c.PerProcess, "per-process", 18000, "connect: most clients one process holds (20,000 open files); more are split over child processes")
 	fs.StringVar(&c.RunID, "run-id", "", "user names are lt-<run id>-<i>; default random (children get the parent's)")
 	child := fs.String("child", "", "internal: I/N, this process is child I of N of a connect run")
-	fs.StringVar(&c.Mode, "mode", "drop", "reconnect: drop (close every connection) or kill (--kill-cmd, then --restart-cmd)")
+	fs.StringVar(&c.Mode, "mode", "drop", "reconnect: drop (close every connection), kill (--kill-cmd, then --restart-cmd) or roll (SIGTERM, restart, ready, one node after the other: `loadtest cluster` only)")
 	fs.StringVar(&c.KillCmd, "kill-cmd", "", "reconnect --mode kill: shell command that kills a node (sh -c)")
 	fs.StringVar(&c.RestartCmd, "restart-cmd", "", "reconnect --mode kill: shell command that starts it again, run in the background")
 	fs.DurationVar(&c.Down, "down", 5*time.Second, "reconnect: time between the kill (or drop) and the restart; pushes go out meanwhile")
 	fs.DurationVar(&c.PushRetry, "push-retry", 30*time.Second, "reconnect: retry a push no target accepted (same idempotency id, pausing 0.1 s doubling to 2 s) for this long; 0 = one try per target")
 	fs.DurationVar(&c.ReconnectWait, "reconnect-wait", 2*time.Minute, "reconnect: bound on waiting until every client is back and replayed")
+	fs.DurationVar(&c.RollTimeout, "roll-timeout", 5*time.Minute, "reconnect --mode roll: bound on the whole rolling restart; pushes go on at --rate until it is done")
+	fs.DurationVar(&c.OfflineLimit, "offline-limit", 5*time.Second, "reconnect: a client without a connection longer than this after a drop counts in offline.over_limit")
+	fs.DurationVar(&c.DeliverWithin, "deliver-within", 5*time.Second, "reconnect: an accepted push received later than this after its request counts in delivery_deadline.late")
 	fs.StringVar(&c.Progress, "progress", "auto", "auto (bars on a terminal, log lines otherwise), bars, log or off")
 	if err := fs.Parse(args[1:]); err != nil {
 		return c, err
@@ -168,13 +174,17 @@ func (c Config) Validate() error {
 		return errors.New("--per-process is 1..19500 (20,000 open files per process)")
 	case (c.ChildCount+1)*max(c.SourceIPs, 1) > 250:
 		return errors.New("--source-ips × child processes must stay under 250 addresses of 127.0.0.0/24")
-	case c.Scenario == "reconnect" && c.Mode != "drop" && c.Mode != "kill":
-		return errors.New("--mode is drop or kill")
+	case c.Scenario == "reconnect" && c.Mode != "drop" && c.Mode != "kill" && c.Mode != "roll":
+		return errors.New("--mode is drop, kill or roll")
 	case c.Scenario == "reconnect" && c.Mode == "kill" && c.KillCmd == "":
 		return errors.New("--mode kill needs --kill-cmd (and usually --restart-cmd)")
 	case c.Down < 0 || c.Down > 10*time.Minute || c.ReconnectWait <= 0 || c.ReconnectWait > 30*time.Minute ||
 		c.PushRetry < 0 || c.PushRetry > 10*time.Minute:
 		return errors.New("--down and --push-retry are at most 10m, --reconnect-wait in (0, 30m]")
+	case c.RollTimeout <= 0 || c.RollTimeout > 30*time.Minute || c.OfflineLimit < 0 || c.DeliverWithin < 0:
+		return errors.New("--roll-timeout is in (0, 30m], --offline-limit and --deliver-within not negative")
+	case c.Scenario == "reconnect" && c.Mode == "roll" && c.Rate*c.RollTimeout.Seconds() > 5e6:
+		return errors.New("--rate × --roll-timeout is at most 5,000,000 pushes (the audit holds a record of each)")
 	case c.Scenario == "cmd" && !validCmdName(c.CmdName):
 		return fmt.Errorf("--name %q: want /pkg.Service/Method", c.CmdName)
 	}
@@ -231,6 +241,11 @@ func (c Config) deadline() time.Duration {
 		load += time.Minute
 	case "reconnect":
 		load += c.Down + c.ReconnectWait + c.PushRetry
+		if c.Mode == "roll" {
+			load += c.RollTimeout
+		} else { // one push per client
+			load += time.Duration(float64(c.Clients) / c.Rate * float64(time.Second))
+		}
 	}
 	return ramp + c.Settle + time.Minute + c.Baseline + load + 30*time.Second
 }

@@ -15,19 +15,31 @@ import (
 type crowd interface {
 	ramp(ctx context.Context)
 	counts() fleetCounts
+	// startRedial makes every later drop reconnect (reconnect scenario);
+	// dropAll closes every connection from the client side.
+	startRedial(ctx context.Context)
+	dropAll()
+	// notUpAfterRamp is the clients (indexes over the run) without a
+	// connection once the ramp is done.
+	notUpAfterRamp() []int32
 	// finish closes every connection and fills the result's connection
-	// fields (connected, failed, errors, handshake times).
+	// fields (connected, failed, errors, handshake times, time offline).
 	finish(res *Result)
 }
 
 // localCrowd is a fleet in this process.
 type localCrowd struct{ f *fleet }
 
-func (l localCrowd) ramp(ctx context.Context) { l.f.ramp(ctx) }
-func (l localCrowd) counts() fleetCounts      { return l.f.counts() }
+func (l localCrowd) ramp(ctx context.Context)        { l.f.ramp(ctx) }
+func (l localCrowd) counts() fleetCounts             { return l.f.counts() }
+func (l localCrowd) startRedial(ctx context.Context) { l.f.startRedial(ctx) }
+func (l localCrowd) dropAll()                        { l.f.dropAll() }
+func (l localCrowd) notUpAfterRamp() []int32         { return l.f.notUp() }
 func (l localCrowd) finish(res *Result) {
+	offline, away := l.f.offline(time.Now())
 	l.f.closeAll()
 	fillFleet(res, l.f)
+	fillOffline(res, offline, away, l.f.cfg.OfflineLimit)
 }
 
 // runConnect is the `connect` scenario: ramp cfg.Clients connections at
@@ -36,7 +48,7 @@ func (l localCrowd) finish(res *Result) {
 func runConnect(ctx context.Context, cfg Config, log *slog.Logger, runID string) (*Result, error) {
 	var cr crowd
 	if cfg.Clients > cfg.PerProcess {
-		ch, err := startChildren(ctx, cfg, log, runID)
+		ch, err := startChildren(ctx, cfg, log, runID, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -108,6 +120,23 @@ func newResult(cfg Config, runID string) *Result {
 		res.Targets = append(res.Targets, u.String())
 	}
 	return res
+}
+
+// fillOffline puts the times clients were without a connection (µs) and
+// the count of clients still away into res; longer than limit is too long.
+func fillOffline(res *Result, offline []int64, away int64, limit time.Duration) {
+	if len(offline) == 0 && away == 0 {
+		return
+	}
+	o := &offlineResult{LimitSeconds: limit.Seconds(), StillAway: away}
+	for _, us := range offline {
+		if limit > 0 && us > limit.Microseconds() {
+			o.OverLimit++
+		}
+	}
+	o.Ms = stats.Summarize(offline)
+	o.MaxSeconds = round3(o.Ms.Max / 1000)
+	res.Offline = o
 }
 
 // fillLatency puts the latency summary and histogram of µs samples into res.

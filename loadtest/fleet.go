@@ -45,18 +45,22 @@ type fleet struct {
 	disconnects atomic.Int64 // connections that ended before we closed them
 	live        atomic.Int64 // connections open right now (the timeline's count)
 	reconnects  atomic.Int64 // successful reconnects after a drop
-	// redial makes a dropped client connect again (reconnect scenario),
-	// within ctx; nil = a drop is final.
-	redial context.Context
-	lastUp atomic.Int64 // unix ns of the latest successful reconnect
-	rooms  []string     // `rooms` claim of every token (room scenario)
-	idBase int          // first client id of this process (child processes)
+	// redialOn makes a dropped client connect again (reconnect scenario),
+	// within redial; off = a drop is final. startRedial sets both.
+	redial    context.Context
+	redialOn  atomic.Bool
+	lastUp    atomic.Int64 // unix ns of the latest successful reconnect
+	firstOpen atomic.Int64 // unix ns of the ramp's first CONNECT answered
+	lastOpen  atomic.Int64 // and of its last
+	rooms     []string     // `rooms` claim of every token (room scenario)
+	idBase    int          // first client id of this process (child processes)
 
 	mu          sync.Mutex
 	errs        map[string]int
 	connectLat  []int64 // handshake times, µs
 	dropReasons map[string]int
 	dropped     []int32 // clients whose connection the server side ended
+	gaps        []int64 // µs each client was without a connection, per drop it came back from
 	closing     atomic.Bool
 	wg          sync.WaitGroup
 }
@@ -75,11 +79,14 @@ func newFleetRange(cfg Config, log *slog.Logger, runID string, onEvent func(*cli
 	for i := range f.clients {
 		g := lo + i
 		t := g % len(cfg.Targets)
-		f.clients[i] = &client{id: int32(i), target: t, user: "lt-" + runID + "-" + strconv.Itoa(g)}
+		f.clients[i] = &client{id: int32(i), target: t, user: userName(runID, g)}
 		f.byTarget[t] = append(f.byTarget[t], int32(i))
 	}
 	return f
 }
+
+// userName is the user of client g (its index over the whole run).
+func userName(runID string, g int) string { return "lt-" + runID + "-" + strconv.Itoa(g) }
 
 // ramp opens every connection at most cfg.ConnectRate per second with at
 // most cfg.ConnectConcurrency handshakes in flight, and returns once each
@@ -132,6 +139,8 @@ func (f *fleet) connect(ctx context.Context, c *client, url string, secret []byt
 	lat := time.Since(t0).Microseconds()
 	c.since = time.Now()
 	f.connected.Add(1)
+	storeMin(&f.firstOpen, c.since.UnixNano())
+	storeMax(&f.lastOpen, c.since.UnixNano())
 	f.mu.Lock()
 	f.connectLat = append(f.connectLat, lat)
 	f.mu.Unlock()
@@ -163,11 +172,34 @@ func (f *fleet) dial(ctx context.Context, c *client, url string, secret []byte) 
 	})
 }
 
+// startRedial makes every drop from now on followed by reconnecting,
+// within ctx.
+func (f *fleet) startRedial(ctx context.Context) {
+	f.redial = ctx
+	f.redialOn.Store(true) // publishes f.redial to the readers that see it set
+}
+
+// dropAll closes every connection from the client side; they count as
+// drops (and reconnect once startRedial was called).
+func (f *fleet) dropAll() {
+	for _, c := range f.clients {
+		if conn := c.conn.Load(); conn != nil {
+			conn.Close()
+		}
+	}
+}
+
 // hold reads conn until it ends; a drop the server caused is counted and,
-// with f.redial set, followed by reconnecting.
+// after startRedial, followed by reconnecting.
 func (f *fleet) hold(c *client, conn *sioclient.Conn) {
 	c.conn.Store(conn)
-	c.upAt.Store(time.Now().UnixNano())
+	now := time.Now().UnixNano()
+	if down := c.downAt.Load(); down > 0 && down >= c.upAt.Load() {
+		f.mu.Lock() // back after a drop: how long it was away
+		f.gaps = append(f.gaps, (now-down)/1000)
+		f.mu.Unlock()
+	}
+	c.upAt.Store(now)
 	c.up.Store(true)
 	f.live.Add(1)
 	f.wg.Add(1)
@@ -189,7 +221,7 @@ func (f *fleet) hold(c *client, conn *sioclient.Conn) {
 		f.dropReasons[errKey(err)]++
 		f.dropped = append(f.dropped, c.id)
 		f.mu.Unlock()
-		if f.redial != nil {
+		if f.redialOn.Load() {
 			f.wg.Add(1)
 			go func() { defer f.wg.Done(); f.reconnect(f.redial, c) }()
 			return
@@ -266,6 +298,39 @@ func (f *fleet) pick(avoid int, rnd func(int) int) int32 {
 	return -1
 }
 
+// offline is every time a client was without a connection since it first
+// connected (µs): the drops it came back from and, for a client away now,
+// the time since its drop (away counts those); with redial off, nothing.
+func (f *fleet) offline(now time.Time) (gaps []int64, away int64) {
+	if !f.redialOn.Load() {
+		return nil, 0
+	}
+	f.mu.Lock()
+	gaps = append(gaps, f.gaps...)
+	f.mu.Unlock()
+	for _, c := range f.clients {
+		if down := c.downAt.Load(); !c.up.Load() && down > 0 {
+			gaps = append(gaps, max(0, now.UnixNano()-down)/1000)
+			away++
+		}
+	}
+	return gaps, away
+}
+
+// notUp is the clients without a connection now (indexes over the run).
+func (f *fleet) notUp() []int32 {
+	var out []int32
+	for i, c := range f.clients {
+		if !c.up.Load() {
+			out = append(out, int32(f.idBase+i))
+		}
+	}
+	return out
+}
+
+// rampOpen is the ramp's first and last CONNECT answered (unix ns; 0 = none).
+func (f *fleet) rampOpen() (first, last int64) { return f.firstOpen.Load(), f.lastOpen.Load() }
+
 // closeAll closes every connection and waits for their readers to end.
 func (f *fleet) closeAll() {
 	f.closing.Store(true)
@@ -275,6 +340,24 @@ func (f *fleet) closeAll() {
 		}
 	}
 	f.wg.Wait()
+}
+
+// storeMin lowers a to v when a is unset (0) or above v.
+func storeMin(a *atomic.Int64, v int64) {
+	for cur := a.Load(); cur == 0 || v < cur; cur = a.Load() {
+		if a.CompareAndSwap(cur, v) {
+			return
+		}
+	}
+}
+
+// storeMax raises a to v when a is below v.
+func storeMax(a *atomic.Int64, v int64) {
+	for cur := a.Load(); v > cur; cur = a.Load() {
+		if a.CompareAndSwap(cur, v) {
+			return
+		}
+	}
 }
 
 // sleep waits d or until ctx ends.

@@ -34,6 +34,9 @@ func run(args []string) error {
 	if len(args) > 0 && args[0] == "compare" {
 		return runCompare(args[1:])
 	}
+	if len(args) > 0 && args[0] == "cluster" {
+		return runCluster(args[1:])
+	}
 	cfg, err := parseConfig(args)
 	if err != nil {
 		return err

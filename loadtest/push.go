@@ -119,6 +119,10 @@ func fillFleet(res *Result, f *fleet) {
 	res.Connected, res.Failed, res.Disconnects = f.connected.Load(), f.failed.Load(), f.disconnects.Load()
 	res.ConnectErrors, res.DropReasons = f.errs, f.dropReasons
 	res.ConnectMs = stats.Summarize(append([]int64(nil), f.connectLat...))
+	res.Reconnects = f.reconnects.Load()
+	if first, last := f.rampOpen(); first > 0 {
+		res.RampOpenSeconds = round3(float64(last-first) / 1e9)
+	}
 }
 
 // redisSnapshot reads commandstats when --redis is set; nil otherwise or on

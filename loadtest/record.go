@@ -44,15 +44,32 @@ func newRecorder(n int) *recorder {
 
 // onEvent runs on a connection's reading goroutine; it does not allocate.
 func (r *recorder) onEvent(c *client, name, args []byte) {
-	now := time.Now()
-	k, ok := sioclient.ScanInt(args, "k")
+	now := time.Now().UnixNano()
+	k, ts, ok := scanPush(name, args)
+	if !ok {
+		r.unexpected.Add(1)
+		return
+	}
+	r.receive(k, c.id, now, now/1000-ts*1000)
+}
+
+// scanPush reads a load test push: its index k and meta.ts (unix ms).
+func scanPush(name, args []byte) (k, ts int64, ok bool) {
+	k, ok = sioclient.ScanInt(args, "k")
 	ts, ok2 := sioclient.ScanInt(args, "ts")
-	if string(name) != pushEvent || !ok || !ok2 || k < 0 || k >= int64(len(r.recs)) {
+	return k, ts, ok && ok2 && string(name) == pushEvent && k >= 0
+}
+
+// receive counts push k received by client id (its index over the whole
+// run) at unix ns at, latUs after meta.ts: here, or in a child process
+// that passed it on.
+func (r *recorder) receive(k int64, id int32, at, latUs int64) {
+	if k < 0 || k >= int64(len(r.recs)) {
 		r.unexpected.Add(1)
 		return
 	}
 	rec := &r.recs[k]
-	if rec.user.Load() != c.id {
+	if rec.user.Load() != id {
 		r.misrouted.Add(1)
 		return
 	}
@@ -60,9 +77,9 @@ func (r *recorder) onEvent(c *client, name, args []byte) {
 		r.duplicates.Add(1)
 		return
 	}
-	rec.recvAt.Store(now.UnixNano())
-	rec.lat.Store(now.UnixMicro() - ts*1000)
-	rec.latSend.Store((now.UnixNano() - rec.sent.Load()) / 1000)
+	rec.recvAt.Store(at)
+	rec.lat.Store(latUs)
+	rec.latSend.Store((at - rec.sent.Load()) / 1000)
 	r.delivered.Add(1)
 }
 

@@ -33,8 +33,10 @@ type Result struct {
 	ConnectErrors map[string]int `json:"connect_errors,omitempty"`
 	ConnectMs     stats.Summary  `json:"connect_ms"` // dial + OPEN + CONNECT answered
 	RampSeconds   float64        `json:"ramp_seconds"`
-	Disconnects   int64          `json:"disconnects"` // connections the server ended during the run
-	DropReasons   map[string]int `json:"drop_reasons,omitempty"`
+	// RampOpenSeconds is the first CONNECT answered until the last one of the ramp.
+	RampOpenSeconds float64        `json:"ramp_open_seconds"`
+	Disconnects     int64          `json:"disconnects"` // connections the server ended during the run
+	DropReasons     map[string]int `json:"drop_reasons,omitempty"`
 
 	Pushed             int64                 `json:"pushed"`   // requests sent
 	Accepted           int64                 `json:"accepted"` // answered 202
@@ -75,9 +77,41 @@ type Result struct {
 	Reconnects         int64   `json:"reconnects,omitempty"`
 	AllBackSeconds     float64 `json:"all_back_seconds,omitempty"`
 	AllReplayedSeconds float64 `json:"all_replayed_seconds,omitempty"`
+	// Offline is how long clients were without a connection, each time one
+	// was dropped (reconnect), and Deadline how late the pushes arrived.
+	Offline  *offlineResult  `json:"offline,omitempty"`
+	Deadline *deadlineResult `json:"delivery_deadline,omitempty"`
+	// RollSteps is the rolling restart (reconnect --mode roll), one node
+	// after the other; times in seconds from the roll's start.
+	RollSteps   []rollStep `json:"roll_steps,omitempty"`
+	RollSeconds float64    `json:"roll_seconds,omitempty"`
+	// UnderRunner says what `loadtest cluster` started and saw (cluster.go).
+	Cluster *clusterReport `json:"cluster,omitempty"`
 
 	LatencyHist []histBucket `json:"latency_histogram,omitempty"`
 	Timeline    []sample     `json:"timeline,omitempty"`
+}
+
+// offlineResult is every time a client was without a connection: from its
+// drop until it was answered CONNECT again (µs → ms), or until the end for
+// the clients still away.
+type offlineResult struct {
+	Ms           stats.Summary `json:"ms"`
+	MaxSeconds   float64       `json:"max_seconds"`
+	LimitSeconds float64       `json:"limit_seconds"`
+	OverLimit    int64         `json:"over_limit"` // drops a client was away longer than the limit after
+	StillAway    int64         `json:"still_away"` // clients without a connection at the end
+}
+
+// deadlineResult is how late accepted pushes arrived: from the start of the
+// request that was answered 202, and from meta.ts (the accepting node's
+// clock). Late counts those received later than the limit after their
+// request; lost ones are in Lost, not here.
+type deadlineResult struct {
+	LimitSeconds      float64 `json:"limit_seconds"`
+	Late              int64   `json:"late"`
+	MaxFromSendMs     float64 `json:"max_from_send_ms"`
+	MaxFromAcceptedMs float64 `json:"max_from_accepted_ms"`
 }
 
 // nodeReport is one node at the end of the run; Delta is the change of its

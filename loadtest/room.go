@@ -159,6 +159,12 @@ func pushRoom(ctx context.Context, cfg Config, log *slog.Logger, room string, n 
 // paced calls fn(0..n-1) at rate per second on workers goroutines and
 // returns when every call returned.
 func paced(ctx context.Context, rate float64, n, workers int, fn func(k int)) {
+	pacedUntil(ctx, nil, rate, n, workers, fn)
+}
+
+// pacedUntil is paced that also stops handing out jobs once stop is closed
+// (nil: never); the jobs under way finish.
+func pacedUntil(ctx context.Context, stop <-chan struct{}, rate float64, n, workers int, fn func(k int)) {
 	jobs := make(chan int, workers)
 	var wg sync.WaitGroup
 	for range workers {
@@ -170,9 +176,22 @@ func paced(ctx context.Context, rate float64, n, workers int, fn func(k int)) {
 	}
 	start := time.Now()
 	interval := float64(time.Second) / rate
-	for k := 0; k < n && ctx.Err() == nil; k++ {
+	stopped := func() bool {
+		select {
+		case <-stop:
+			return true
+		default:
+			return false
+		}
+	}
+	for k := 0; k < n && ctx.Err() == nil && !stopped(); k++ {
 		if d := time.Until(start.Add(time.Duration(float64(k) * interval))); d >= time.Millisecond {
-			if sleep(ctx, d) != nil {
+			select {
+			case <-time.After(d):
+			case <-stop:
+			case <-ctx.Done():
+			}
+			if ctx.Err() != nil || stopped() {
 				break
 			}
 		}

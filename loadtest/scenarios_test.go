@@ -3,6 +3,7 @@ package main
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestChildRangeCoversEveryClientOnce(t *testing.T) {
@@ -27,7 +28,7 @@ func TestMergeChildren(t *testing.T) {
 		{Counts: fleetCounts{Live: 5, Connected: 6, Disconnects: 1}, Final: true, DropReasons: map[string]int{"eof": 1}, ConnectUs: []int64{2000}},
 	}
 	res := &Result{}
-	mergeChildren(res, lines)
+	mergeChildren(res, lines, 5*time.Second)
 	if res.Connected != 16 || res.Failed != 1 || res.Disconnects != 1 || res.Processes != 2 {
 		t.Fatalf("merged %+v", res)
 	}

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -35,6 +36,8 @@ type proc struct {
 	exited chan struct{}
 	err    error
 	starts int
+	// grace is how long stop waits after SIGTERM before SIGKILL; 0 = 10 s.
+	grace time.Duration
 }
 
 func (p *proc) start() error {
@@ -69,10 +72,14 @@ func (p *proc) stop() {
 	if p.cmd == nil || p.cmd.Process == nil {
 		return
 	}
+	grace := p.grace
+	if grace <= 0 {
+		grace = 10 * time.Second
+	}
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-p.exited:
-	case <-time.After(10 * time.Second):
+	case <-time.After(grace):
 		p.cmd.Process.Kill()
 		<-p.exited
 	}
@@ -94,13 +101,47 @@ type stack struct {
 	log     *slog.Logger
 	targets []string
 	pids    pidList
-	procs   []*proc // stopped in reverse order: nodes before Redis
+	procs   []*proc // stop ends the nodes before Redis
 }
 
+// stop ends the nodes, all at once (each drains), then Redis.
 func (s *stack) stop() {
-	for i := len(s.procs) - 1; i >= 0; i-- {
-		s.procs[i].stop()
+	var wg sync.WaitGroup
+	for _, p := range s.procs {
+		if p.name != "redis" {
+			wg.Go(p.stop)
+		}
 	}
+	wg.Wait()
+	for _, p := range s.procs {
+		if p.name == "redis" {
+			p.stop()
+		}
+	}
+}
+
+// nodeSetup is how startCourier starts each node beyond the ports, the
+// store and the seeds.
+type nodeSetup struct {
+	logLevel        string        // --log-level; "" = warn
+	shutdownTimeout time.Duration // --shutdown-timeout; 0 = 5s
+	secret          string        // --cluster-secret; "" = none
+	extra           []string      // more flags, after the others
+}
+
+func (ns nodeSetup) args() []string {
+	level, timeout := ns.logLevel, ns.shutdownTimeout
+	if level == "" {
+		level = "warn"
+	}
+	if timeout <= 0 {
+		timeout = 5 * time.Second
+	}
+	a := []string{"--shutdown-timeout", timeout.String(), "--log-level", level}
+	if ns.secret != "" {
+		a = append(a, "--cluster-secret", ns.secret)
+	}
+	return append(a, ns.extra...)
 }
 
 // freePorts returns n distinct ports free on 127.0.0.1 for TCP and UDP
@@ -167,8 +208,8 @@ func tryPort(port int) (int, bool) {
 	return got, true
 }
 
-// startCourier starts Redis and n courier nodes sharing it.
-func startCourier(ctx context.Context, log *slog.Logger, bin, dir string, n int) (*stack, error) {
+// startCourier starts Redis and n courier nodes sharing it, each with ns.
+func startCourier(ctx context.Context, log *slog.Logger, bin, dir string, n int, ns nodeSetup) (*stack, error) {
 	ports, err := freePorts(1 + 3*n)
 	if err != nil {
 		return nil, err
@@ -197,8 +238,7 @@ func startCourier(ctx context.Context, log *slog.Logger, bin, dir string, n int)
 		if len(seeds) == 0 {
 			seeds = []string{"127.0.0.1:" + strconv.Itoa(gossip)}
 		}
-		err := s.startNode(bin, dir, i+1, http,
-			"--redis", "redis://127.0.0.1:"+strconv.Itoa(ports[0]),
+		err := s.startNode(bin, dir, i+1, http, ns, "--redis", "redis://127.0.0.1:"+strconv.Itoa(ports[0]),
 			"--gossip-listen", "127.0.0.1:"+strconv.Itoa(gossip), "--peer-listen", "127.0.0.1:"+strconv.Itoa(peer),
 			"--join", strings.Join(seeds, ","))
 		if err != nil {
@@ -217,18 +257,24 @@ func startCourierMemory(ctx context.Context, log *slog.Logger, bin, dir string) 
 		return nil, err
 	}
 	s := &stack{log: log}
-	if err := s.startNode(bin, dir, 1, ports[0]); err != nil {
+	if err := s.startNode(bin, dir, 1, ports[0], nodeSetup{}); err != nil {
 		return nil, err
 	}
 	return s, s.waitNodes(ctx)
 }
 
 // startNode starts courier node n (id "n<n>", log dir/n<n>.log) on HTTP
-// port http with the compare key and secret, plus extra flags.
-func (s *stack) startNode(bin, dir string, n, http int, extra ...string) error {
+// port http with the compare key and secret, plus where flags, then ns's.
+func (s *stack) startNode(bin, dir string, n, http int, ns nodeSetup, where ...string) error {
 	args := append([]string{bin, "--listen", "127.0.0.1:" + strconv.Itoa(http), "--node-id", fmt.Sprintf("n%d", n),
-		"--api-key", cmpKey, "--jwt-secret", cmpSecret, "--shutdown-timeout", "5s", "--log-level", "warn"}, extra...)
-	p := &proc{name: fmt.Sprintf("courier-n%d", n), log: filepath.Join(dir, fmt.Sprintf("n%d.log", n)), args: args}
+		"--api-key", cmpKey, "--jwt-secret", cmpSecret}, where...)
+	args = append(args, ns.args()...)
+	timeout := ns.shutdownTimeout
+	if timeout <= 0 {
+		timeout = 5 * time.Second
+	}
+	p := &proc{name: fmt.Sprintf("courier-n%d", n), log: filepath.Join(dir, fmt.Sprintf("n%d.log", n)), args: args,
+		grace: timeout + 5*time.Second}
 	if err := p.start(); err != nil {
 		return fmt.Errorf("%s: %w", bin, err)
 	}

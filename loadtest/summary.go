@@ -13,32 +13,62 @@ type metric struct {
 	// lowerBetter is true for costs (memory, latency, lost): the ratio
 	// courier/node then reads "<1 is better for courier".
 	lowerBetter bool
+	// zeroCounts says when a zero is a result (an audit: nothing lost), not
+	// "does not apply"; nil = never.
+	zeroCounts func(*Result) bool
+}
+
+func pushed(r *Result) bool      { return r.Accepted > 0 }
+func wasAway(r *Result) bool     { return r.Offline != nil }
+func hadDeadline(r *Result) bool { return r.Deadline != nil && r.Accepted > 0 }
+
+func offline(r *Result) offlineResult {
+	if r.Offline == nil {
+		return offlineResult{}
+	}
+	return *r.Offline
+}
+
+func deadline(r *Result) deadlineResult {
+	if r.Deadline == nil {
+		return deadlineResult{}
+	}
+	return *r.Deadline
 }
 
 var metrics = []metric{
-	{"connected", func(r *Result) float64 { return float64(r.Connected) }, false},
-	{"failed", func(r *Result) float64 { return float64(r.Failed) }, true},
-	{"server drops", func(r *Result) float64 { return float64(r.Disconnects) }, true},
-	{"ramp s", func(r *Result) float64 { return r.RampSeconds }, true},
-	{"connect p50 ms", func(r *Result) float64 { return r.ConnectMs.P50 }, true},
-	{"connect p99 ms", func(r *Result) float64 { return r.ConnectMs.P99 }, true},
-	{"server RSS before MiB", func(r *Result) float64 { return float64(r.RSSBeforeBytes) / (1 << 20) }, true},
-	{"server RSS idle MiB", func(r *Result) float64 { return float64(r.RSSIdleBytes) / (1 << 20) }, true},
-	{"memory per connection KiB", func(r *Result) float64 { return r.MemPerConnBytes / 1024 }, true},
-	{"CPU % per 10k idle", func(r *Result) float64 { return r.CPUPer10kIdlePct }, true},
-	{"room members", func(r *Result) float64 { return float64(r.RoomMembers) }, false},
-	{"pushes accepted", func(r *Result) float64 { return float64(r.Accepted) }, false},
-	{"delivered", func(r *Result) float64 { return float64(r.Delivered) }, false},
-	{"lost", func(r *Result) float64 { return float64(r.Lost) }, true},
-	{"duplicates", func(r *Result) float64 { return float64(r.Duplicates) }, true},
-	{"msgs/s", func(r *Result) float64 { return r.MsgsPerSec }, false},
-	{"latency p50 ms", func(r *Result) float64 { return r.LatencyMs.P50 }, true},
-	{"latency p99 ms", func(r *Result) float64 { return r.LatencyMs.P99 }, true},
-	{"latency p99.9 ms", func(r *Result) float64 { return r.LatencyMs.P999 }, true},
-	{"dropped clients", func(r *Result) float64 { return float64(r.DroppedClients) }, false},
-	{"all back s", func(r *Result) float64 { return r.AllBackSeconds }, true},
-	{"all replayed s", func(r *Result) float64 { return r.AllReplayedSeconds }, true},
-	{"server RSS end MiB", func(r *Result) float64 { return float64(r.ServerRSSBytes) / (1 << 20) }, true},
+	{"connected", func(r *Result) float64 { return float64(r.Connected) }, false, nil},
+	{"failed", func(r *Result) float64 { return float64(r.Failed) }, true, nil},
+	{"server drops", func(r *Result) float64 { return float64(r.Disconnects) }, true, nil},
+	{"ramp s", func(r *Result) float64 { return r.RampSeconds }, true, nil},
+	{"first to last connect s", func(r *Result) float64 { return r.RampOpenSeconds }, true, nil},
+	{"connect p50 ms", func(r *Result) float64 { return r.ConnectMs.P50 }, true, nil},
+	{"connect p99 ms", func(r *Result) float64 { return r.ConnectMs.P99 }, true, nil},
+	{"connect p99.9 ms", func(r *Result) float64 { return r.ConnectMs.P999 }, true, nil},
+	{"server RSS before MiB", func(r *Result) float64 { return float64(r.RSSBeforeBytes) / (1 << 20) }, true, nil},
+	{"server RSS idle MiB", func(r *Result) float64 { return float64(r.RSSIdleBytes) / (1 << 20) }, true, nil},
+	{"memory per connection KiB", func(r *Result) float64 { return r.MemPerConnBytes / 1024 }, true, nil},
+	{"CPU % per 10k idle", func(r *Result) float64 { return r.CPUPer10kIdlePct }, true, nil},
+	{"room members", func(r *Result) float64 { return float64(r.RoomMembers) }, false, nil},
+	{"pushes accepted", func(r *Result) float64 { return float64(r.Accepted) }, false, nil},
+	{"delivered", func(r *Result) float64 { return float64(r.Delivered) }, false, nil},
+	{"lost", func(r *Result) float64 { return float64(r.Lost) }, true, pushed},
+	{"duplicates", func(r *Result) float64 { return float64(r.Duplicates) }, true, pushed},
+	{"msgs/s", func(r *Result) float64 { return r.MsgsPerSec }, false, nil},
+	{"latency p50 ms", func(r *Result) float64 { return r.LatencyMs.P50 }, true, nil},
+	{"latency p99 ms", func(r *Result) float64 { return r.LatencyMs.P99 }, true, nil},
+	{"latency p99.9 ms", func(r *Result) float64 { return r.LatencyMs.P999 }, true, nil},
+	{"dropped clients", func(r *Result) float64 { return float64(r.DroppedClients) }, false, nil},
+	{"all back s", func(r *Result) float64 { return r.AllBackSeconds }, true, nil},
+	{"all replayed s", func(r *Result) float64 { return r.AllReplayedSeconds }, true, nil},
+	{"max delivery ms", func(r *Result) float64 { return deadline(r).MaxFromSendMs }, true, nil},
+	{"delivered late", func(r *Result) float64 { return float64(deadline(r).Late) }, true, hadDeadline},
+	{"longest offline s", func(r *Result) float64 { return offline(r).MaxSeconds }, true, wasAway},
+	{"offline p99 ms", func(r *Result) float64 { return offline(r).Ms.P99 }, true, nil},
+	{"offline > limit", func(r *Result) float64 { return float64(offline(r).OverLimit) }, true, wasAway},
+	{"still away", func(r *Result) float64 { return float64(offline(r).StillAway) }, true, wasAway},
+	{"roll s", func(r *Result) float64 { return r.RollSeconds }, true, nil},
+	{"server RSS end MiB", func(r *Result) float64 { return float64(r.ServerRSSBytes) / (1 << 20) }, true, nil},
 }
 
 // summaryRows is the table: metric name, then one value per run; a metric
@@ -54,7 +84,7 @@ func summaryRows(runs []namedResult) [][]string {
 			row = append(row, fmtVal(v))
 		}
 		// An audit's zero is a result, not "does not apply".
-		if any || ((m.name == "lost" || m.name == "duplicates") && runs[0].Res.Accepted > 0) {
+		if any || (m.zeroCounts != nil && m.zeroCounts(runs[0].Res)) {
 			rows = append(rows, row)
 		}
 	}
@@ -87,7 +117,7 @@ func compareLines(a, b *Result) []string {
 	out := []string{fmt.Sprintf("%-28s %12s %12s %14s", "metric", "courier", "node", "courier/node")}
 	for _, m := range metrics {
 		va, vb := m.get(a), m.get(b)
-		if va == 0 && vb == 0 && !((m.name == "lost" || m.name == "duplicates") && a.Accepted > 0) {
+		if va == 0 && vb == 0 && (m.zeroCounts == nil || !m.zeroCounts(a)) {
 			continue
 		}
 		r := "-"

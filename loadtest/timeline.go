@@ -30,11 +30,13 @@ type fleetCounts struct {
 	Failed      int64 `json:"failed"`
 	Disconnects int64 `json:"disconnects"`
 	Delivered   int64 `json:"delivered"`
+	Reconnects  int64 `json:"reconnects,omitempty"` // successful reconnects after a drop
+	LastUp      int64 `json:"last_up,omitempty"`    // unix ns of the latest of them
 }
 
 func (f *fleet) counts() fleetCounts {
 	return fleetCounts{Live: f.live.Load(), Connected: f.connected.Load(), Failed: f.failed.Load(),
-		Disconnects: f.disconnects.Load()}
+		Disconnects: f.disconnects.Load(), Reconnects: f.reconnects.Load(), LastUp: f.lastUp.Load()}
 }
 
 // sampler records a sample every second and drives the progress display.
