@@ -68,7 +68,9 @@ func (n *Node) Connected(c engine.Conn, a any) {
 	// Arrived before OnClose is set: a connection that is already gone is
 	// removed right there, and its Remove must come after the arrival.
 	// (Its events wait until Connected returns.)
+	start := time.Now()
 	n.hub.Arrive(ctx, s)
+	n.metrics.arrivals.Observe(time.Since(start).Seconds())
 	c.OnEvent(func(event string, args []any, ack func(...any)) { n.onClientEvent(s, event, args, ack) })
 	c.OnClose(func(reason string) {
 		ctx, cancel := n.storeContext()

@@ -12,6 +12,7 @@ import (
 type metrics struct {
 	reg         *prometheus.Registry
 	connects    prometheus.Counter
+	arrivals    prometheus.Histogram
 	pushes      *prometheus.CounterVec
 	deliveries  prometheus.Counter
 	acks        prometheus.Counter
@@ -27,6 +28,9 @@ func newMetrics(connections func() float64, mailboxSize func() float64) *metrics
 		reg: prometheus.NewRegistry(),
 		connects: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "courier_connects_total", Help: "Client connections accepted."}),
+		arrivals: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "courier_arrival_seconds", Help: "Time from an accepted CONNECT to the session registered with its first reads (the store work of a connect).",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}}),
 		pushes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "courier_pushes_total", Help: "Pushes accepted, by target kind."}, []string{"target"}),
 		deliveries: prometheus.NewCounter(prometheus.CounterOpts{
@@ -44,7 +48,7 @@ func newMetrics(connections func() float64, mailboxSize func() float64) *metrics
 		purges: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "courier_dead_node_purges_total", Help: "Dead nodes whose sessions this node purged from the registry."}),
 	}
-	m.reg.MustRegister(m.connects, m.pushes, m.deliveries, m.acks, m.retries, m.disconnects, m.refused, m.linkDrops, m.purges,
+	m.reg.MustRegister(m.connects, m.arrivals, m.pushes, m.deliveries, m.acks, m.retries, m.disconnects, m.refused, m.linkDrops, m.purges,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "courier_connections", Help: "Client connections held now."}, connections),
 		collectors.NewGoCollector(),

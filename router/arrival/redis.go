@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/redis/go-redis/v9"
 
@@ -23,6 +25,13 @@ type pipelined struct {
 	client redis.UniversalClient
 	reg    *registry.Redis
 	log    *mailbox.Redis
+
+	// loading makes the scripts load once for all the arrivals that met
+	// NOSCRIPT together (a node's first connect storm, a restarted Redis):
+	// loads is how many loads finished, so a waiter whose batch failed
+	// before the last one finished retries without loading again.
+	loading sync.Mutex
+	loads   atomic.Uint64
 }
 
 func (p *pipelined) Arrive(ctx context.Context, s registry.Session, maxRooms int, reads []Read) ([]string, []Result, error) {
@@ -46,6 +55,7 @@ func (p *pipelined) Enter(ctx context.Context, s registry.Session, rooms []strin
 // step in it is idempotent.
 func (p *pipelined) run(ctx context.Context, reads []Read, register func(redis.Pipeliner)) ([]Result, error) {
 	for attempt := 0; ; attempt++ {
+		loads := p.loads.Load()
 		pipe := p.client.Pipeline()
 		register(pipe)
 		regCmds := pipe.Len()
@@ -55,10 +65,7 @@ func (p *pipelined) run(ctx context.Context, reads []Read, register func(redis.P
 		}
 		cmds, _ := pipe.Exec(ctx)
 		if attempt == 0 && noScript(cmds) {
-			if err := p.reg.LoadScripts(ctx); err != nil {
-				return failed(len(reads), err), unavailable(err)
-			}
-			if err := p.log.LoadScripts(ctx); err != nil {
+			if err := p.loadScripts(ctx, loads); err != nil {
 				return failed(len(reads), err), unavailable(err)
 			}
 			continue
@@ -74,6 +81,24 @@ func (p *pipelined) run(ctx context.Context, reads []Read, register func(redis.P
 		}
 		return got, nil
 	}
+}
+
+// loadScripts loads both stores' scripts, unless a load finished since
+// seen (the count of loads when the caller's batch was sent).
+func (p *pipelined) loadScripts(ctx context.Context, seen uint64) error {
+	p.loading.Lock()
+	defer p.loading.Unlock()
+	if p.loads.Load() != seen {
+		return nil
+	}
+	if err := p.reg.LoadScripts(ctx); err != nil {
+		return err
+	}
+	if err := p.log.LoadScripts(ctx); err != nil {
+		return err
+	}
+	p.loads.Add(1)
+	return nil
 }
 
 func noScript(cmds []redis.Cmder) bool {

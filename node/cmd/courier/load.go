@@ -64,6 +64,7 @@ func loadNode(args []string, getenv func(string) string) (settings, error) {
 		return settings{}, fmt.Errorf("unexpected argument %q (subcommands are token and version)", fs.Arg(0))
 	}
 	var s settings
+	s.Config.DrainDelay, s.Config.DrainSpread = defaultDrainDelay, defaultDrainSpread
 	if err := resolve(&s, opts, flags, getenv); err != nil {
 		return settings{}, err
 	}

@@ -38,6 +38,12 @@ func TestDefaults(t *testing.T) {
 	if c.Listen != "127.0.0.1:8080" || c.DefaultTTL != 300*time.Second || c.ShutdownTimeout != 30*time.Second || c.MailboxLimit != 1000 {
 		t.Errorf("defaults not applied: %+v", c)
 	}
+	if c.DrainDelay != 5*time.Second || c.DrainSpread != 10*time.Second {
+		t.Errorf("drain %v / %v: want the 5s / 10s that -h shows", c.DrainDelay, c.DrainSpread)
+	}
+	if s, _ := loadNode([]string{"--drain-delay", "0", "--drain-spread", "0"}, env()); s.Config.DrainDelay != 0 || s.Config.DrainSpread != 0 {
+		t.Errorf("--drain-delay 0 --drain-spread 0 gave %v / %v", s.Config.DrainDelay, s.Config.DrainSpread)
+	}
 	if !strings.HasSuffix(c.NodeID, "-8080") {
 		t.Errorf("node id %q: want host name + -8080", c.NodeID)
 	}

@@ -28,6 +28,14 @@ type settings struct {
 // more GC work while connections churn.
 const defaultGCPercent = 50
 
+// The binary drains by default (the library's zero drains at once, which
+// suits tests): a load balancer gets defaultDrainDelay to stop sending new
+// clients, and the node's clients reconnect over defaultDrainSpread.
+const (
+	defaultDrainDelay  = 5 * time.Second
+	defaultDrainSpread = 10 * time.Second
+)
+
 // option is one setting with one name used three ways: --name, env
 // COURIER_NAME, and the YAML key name.
 type option struct {
@@ -71,8 +79,8 @@ func nodeOptions() []option {
 		text("debug-listen", "", "loopback `address` serving Go profiles at /debug/pprof/; empty = off", func(s *settings) *string { return &cfg(s).DebugListen }),
 		duration("shutdown-timeout", d.ShutdownTimeout, "drain `time` on SIGTERM/SIGINT", func(s *settings) *time.Duration { return &cfg(s).ShutdownTimeout }),
 		integer("max-connecting", d.MaxConnecting, "handshakes whose store work may be under way at once; past it new clients get 503", func(s *settings) *int { return &cfg(s).MaxConnecting }),
-		duration("drain-delay", 5*time.Second, "on SIGTERM, answer /readyz 503 this `long` before telling clients to reconnect", func(s *settings) *time.Duration { return &cfg(s).DrainDelay }),
-		duration("drain-spread", 10*time.Second, "tell clients to reconnect spread over this `long`", func(s *settings) *time.Duration { return &cfg(s).DrainSpread }),
+		duration("drain-delay", defaultDrainDelay, "on SIGTERM, answer /readyz 503 this `long` before telling clients to reconnect", func(s *settings) *time.Duration { return &cfg(s).DrainDelay }),
+		duration("drain-spread", defaultDrainSpread, "tell clients to reconnect spread over this `long`", func(s *settings) *time.Duration { return &cfg(s).DrainSpread }),
 		duration("default-ttl", d.DefaultTTL, "`ttl` of a push that names none", func(s *settings) *time.Duration { return &cfg(s).DefaultTTL }),
 		integer("mailbox-limit", d.MailboxLimit, "cached `messages` per user mailbox and per room log", func(s *settings) *int { return &cfg(s).MailboxLimit }),
 		duration("call-timeout", d.CallTimeout, "default `timeout` of a command call", func(s *settings) *time.Duration { return &cfg(s).CallTimeout }),
