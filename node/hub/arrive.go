@@ -42,7 +42,8 @@ func (h *Hub) Arrive(ctx context.Context, s *session.Session) {
 	}
 	rooms, got, err := h.cfg.Arrival.Arrive(ctx, entry, h.cfg.MaxRooms, reads(opened))
 	if err != nil {
-		h.log.Warn("session not registered", "session", s.ID(), "err", err)
+		h.log.Warn("session not registered; healing registers it later", "session", s.ID(), "err", err)
+		h.missing.add(s)
 	}
 	hand(s, opened, got)
 	if err != nil {
@@ -80,9 +81,11 @@ func (h *Hub) Arrive(ctx context.Context, s *session.Session) {
 	hand(s, opened, got)
 }
 
-// RegisteredCount is the number of sessions held here that finished
-// registering: the registry holds at least as many, unless it lost some.
-func (h *Hub) RegisteredCount() int { return h.local.count() - int(h.arriving.Load()) }
+// RegisteredCount is the number of sessions held here that registered:
+// the registry holds at least as many, unless it lost some.
+func (h *Hub) RegisteredCount() int {
+	return h.local.count() - int(h.arriving.Load()) - h.missing.count()
+}
 
 func reads(opened []session.FirstRead) []arrival.Read {
 	out := make([]arrival.Read, len(opened))
@@ -150,4 +153,63 @@ func (a *allLog) saw() {
 	a.seen++
 	a.emptyTill = time.Time{}
 	a.mu.Unlock()
+}
+
+// missing holds the sessions here whose registration failed (the store was
+// slow or down when they arrived). Healing registers them again first, one
+// by one, and only then compares counts: a few failed registrations must
+// not look like a store that lost this node's sessions, whose cure (every
+// session registered again and read from the start) would feed the very
+// overload that made them fail.
+type missing struct {
+	mu  sync.Mutex
+	set map[*session.Session]struct{}
+}
+
+func (m *missing) add(s *session.Session) {
+	m.mu.Lock()
+	if m.set == nil {
+		m.set = make(map[*session.Session]struct{})
+	}
+	m.set[s] = struct{}{}
+	m.mu.Unlock()
+}
+
+func (m *missing) remove(s *session.Session) {
+	m.mu.Lock()
+	delete(m.set, s)
+	m.mu.Unlock()
+}
+
+func (m *missing) count() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.set)
+}
+
+func (m *missing) list() []*session.Session {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]*session.Session, 0, len(m.set))
+	for s := range m.set {
+		out = append(out, s)
+	}
+	return out
+}
+
+// RegisterMissing registers the sessions whose registration failed, and
+// has each read its streams past what it queued: pushes made meanwhile
+// did not find it. It stops at the first store error (the next heal goes
+// on) and returns how many it registered.
+func (h *Hub) RegisterMissing(ctx context.Context) (int, error) {
+	n := 0
+	for _, s := range h.missing.list() {
+		if err := h.Reregister(ctx, s); err != nil {
+			return n, err
+		}
+		h.missing.remove(s)
+		s.CatchUpAll()
+		n++
+	}
+	return n, nil
 }

@@ -74,6 +74,7 @@ type Hub struct {
 	log      *slog.Logger
 	local    *index
 	arriving atomic.Int64 // sessions in the index whose registration is under way
+	missing  missing      // sessions in the index whose registration failed
 	all      allLog
 }
 

@@ -193,3 +193,45 @@ func TestEnvelopesFromAPeerDeliverHere(t *testing.T) {
 	})
 	testkit.Eventually(t, 5*time.Second, "delivered", func() bool { return len(c.EmitsOf("news")) == 1 })
 }
+
+// unregistering fails every registration of an arrival, as a store that
+// timed out would; its reads go through.
+type unregistering struct{ arrival.Store }
+
+func (u unregistering) Arrive(ctx context.Context, s registry.Session, maxRooms int, reads []arrival.Read) ([]string, []arrival.Result, error) {
+	_, got, _ := u.Store.Arrive(ctx, s, maxRooms, reads)
+	return nil, got, errors.New("registry unavailable: context deadline exceeded")
+}
+
+// A session whose registration failed does not count as registered (so
+// healing does not take it for a store that lost this node's sessions),
+// and RegisterMissing registers it alone.
+func TestFailedRegistrationIsHealedAlone(t *testing.T) {
+	f := newFixture(t, nil)
+	ok := f.hub.cfg.Arrival
+	f.connect(t, "bob", "d")
+	f.hub.cfg.Arrival = unregistering{ok}
+	f.connect(t, "alice", "d")
+	if got := f.hub.RegisteredCount(); got != 1 {
+		t.Fatalf("RegisteredCount = %d with alice's registration failed; want 1 (bob)", got)
+	}
+	f.hub.cfg.Arrival = ok
+	if n, err := f.hub.RegisterMissing(context.Background()); n != 1 || err != nil {
+		t.Fatalf("RegisterMissing = %d, %v; want 1", n, err)
+	}
+	if sessions, _ := f.reg.UserSessions(context.Background(), "alice"); len(sessions) != 1 {
+		t.Fatalf("alice in the registry: %v", sessions)
+	}
+	if got := f.hub.RegisteredCount(); got != 2 {
+		t.Fatalf("RegisteredCount = %d; want 2", got)
+	}
+	if n, _ := f.hub.RegisterMissing(context.Background()); n != 0 {
+		t.Fatalf("a second RegisterMissing registered %d again", n)
+	}
+	f.hub.cfg.Arrival = unregistering{ok}
+	_, gone := f.connect(t, "carol", "d")
+	gone.Close("client")
+	if n, _ := f.hub.RegisterMissing(context.Background()); n != 0 {
+		t.Fatalf("RegisterMissing registered %d sessions that had closed", n)
+	}
+}

@@ -16,6 +16,7 @@ func (h *Hub) Remove(ctx context.Context, s *session.Session, reason string) {
 	if !h.local.remove(s) {
 		return
 	}
+	h.missing.remove(s)
 	if err := h.cfg.Registry.Remove(ctx, h.registryEntry(s)); err != nil {
 		h.log.Warn("session not unregistered", "session", s.ID(), "err", err)
 	}

@@ -2,6 +2,8 @@ package peers
 
 import (
 	"context"
+	"errors"
+	"net"
 	"time"
 )
 
@@ -35,9 +37,19 @@ func (p *Peers) healRegistry(ctx context.Context, wasShort bool) bool {
 	// when one left in between (the hub forgets a session before the
 	// registry does). A surplus is such leavers, not a loss; a shortfall
 	// counts only when the next check sees it too.
+	if n, err := h.RegisterMissing(ctx); err != nil {
+		p.log.Warn("sessions whose registration failed are not registered yet", "registered", n, "err", err)
+	} else if n > 0 {
+		p.log.Info("registered sessions whose registration had failed", "sessions", n)
+	}
 	held := h.RegisteredCount()
 	registered, err := p.cfg.Registry.KeepNode(ctx, p.cfg.Node)
-	p.storeDown.Store(err != nil)
+	// Unreachable means refused or failing, not slow: a check that timed out
+	// on a loaded store says nothing its arrivals do not (they wait, and
+	// past --max-connecting the node sheds as store_slow), and refusing
+	// every client for a heal interval on one late answer would turn a
+	// slow moment into an outage.
+	p.storeDown.Store(err != nil && !isTimeout(err))
 	if err != nil {
 		return wasShort
 	}
@@ -56,4 +68,11 @@ func (p *Peers) healRegistry(ctx context.Context, wasShort bool) bool {
 		s.Resync()
 	}
 	return false
+}
+
+// isTimeout reports an error that is the store being slow: a deadline (the
+// check's context) or a network timeout (the client's read timeout).
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
 }

@@ -102,7 +102,8 @@ type Peers struct {
 	// the peers' loops, purges and store calls derive from it.
 	ctx context.Context
 
-	// storeDown is set while the healer's last look at the registry failed.
+	// storeDown is set while the healer's last look at the registry failed
+	// other than by timing out.
 	storeDown atomic.Bool
 
 	mu      sync.RWMutex
@@ -319,7 +320,7 @@ func (p *Peers) Send(node string, env forward.Envelope) bool {
 }
 
 // StoreReachable reports whether the healer's last look at the registry
-// (every HealInterval) succeeded; true before the first.
+// (every HealInterval) succeeded or only timed out; true before the first.
 func (p *Peers) StoreReachable() bool { return !p.storeDown.Load() }
 
 // PeerAddr is where this node's delivery links listen ("" without them).

@@ -306,6 +306,14 @@ func (s *Session) CatchUp(stream mailbox.Stream) {
 	}
 }
 
+// CatchUpAll is CatchUp for every stream the session reads.
+func (s *Session) CatchUpAll() {
+	s.mu.Lock()
+	s.eachStream(func(st *streamState) { st.replay = true })
+	s.mu.Unlock()
+	s.kick()
+}
+
 // Unsubscribe stops reading stream. Messages in flight may still be acked.
 func (s *Session) Unsubscribe(stream mailbox.Stream) {
 	s.mu.Lock()
