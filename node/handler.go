@@ -4,6 +4,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"courier/node/auth"
@@ -70,7 +71,9 @@ func (n *Node) Connected(c engine.Conn, a any) {
 	// (Its events wait until Connected returns.)
 	start := time.Now()
 	n.hub.Arrive(ctx, s)
-	n.metrics.arrivals.Observe(time.Since(start).Seconds())
+	took := time.Since(start)
+	n.metrics.arrivals.Observe(took.Seconds())
+	n.arrivalTime.observe(took)
 	c.OnEvent(func(event string, args []any, ack func(...any)) { n.onClientEvent(s, event, args, ack) })
 	c.OnClose(func(reason string) {
 		ctx, cancel := n.storeContext()
@@ -111,18 +114,45 @@ func (n *Node) onClientEvent(s *session.Session, event string, args []any, ack f
 }
 
 // overloaded names why the node sheds new clients now ("" when it takes
-// them): the store is unreachable, or so slow that MaxConnecting
-// handshakes wait on it. A refused client retries (elsewhere, behind a
-// balancer) instead of queueing here and making the store slower still.
+// them): the store is unreachable, or slow: arrivals take longer than
+// slowArrival while many wait, or MaxConnecting wait at all. A burst that
+// the store keeps up with (a node's clients all coming back at once) is
+// taken; a refused client retries (elsewhere, behind a balancer) instead of
+// queueing here and making a slow store slower still.
 func (n *Node) overloaded() string {
+	waiting := int(n.connecting.Load())
 	switch {
 	case !n.peers.StoreReachable():
 		return "store_unreachable"
-	case int(n.connecting.Load()) >= n.cfg.MaxConnecting:
+	case waiting >= n.cfg.MaxConnecting:
+		return "store_slow"
+	case waiting >= minSlowWaiting && n.arrivalTime.average() >= slowArrival:
 		return "store_slow"
 	}
 	return ""
 }
+
+// An arrival this slow on average, with at least minSlowWaiting under way,
+// means the store no longer keeps up.
+const (
+	slowArrival    = time.Second
+	minSlowWaiting = 64
+)
+
+// movingTime is an exponentially weighted moving average of durations
+// (weight 1/8 for the newest), safe for concurrent use.
+type movingTime struct{ ns atomic.Int64 }
+
+func (m *movingTime) observe(d time.Duration) {
+	for {
+		old := m.ns.Load()
+		if m.ns.CompareAndSwap(old, old+(int64(d)-old)/8) {
+			return
+		}
+	}
+}
+
+func (m *movingTime) average() time.Duration { return time.Duration(m.ns.Load()) }
 
 // shedHandshakes refuses a new socket.io session with 503 and Retry-After
 // before any upgrade while the node is overloaded; requests of sessions

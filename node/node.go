@@ -67,7 +67,8 @@ type Node struct {
 	started  started
 	loops    sync.WaitGroup // goroutines of the node's own (memory trim, debug server)
 
-	connecting atomic.Int32 // Connected calls under way: their store work
+	connecting  atomic.Int32 // Connected calls under way: their store work
+	arrivalTime movingTime   // how long their store work takes, lately
 }
 
 // started is what Serve brought up, published under Node.mu.

@@ -16,14 +16,14 @@ import (
 	"courier/router/testkit"
 )
 
-// slowArrival holds every arrival until released: a store that stopped
+// stuckArrival holds every arrival until released: a store that stopped
 // answering in time.
-type slowArrival struct {
+type stuckArrival struct {
 	arrival.Store
 	release chan struct{}
 }
 
-func (a *slowArrival) Arrive(ctx context.Context, s registry.Session, maxRooms int, reads []arrival.Read) ([]string, []arrival.Result, error) {
+func (a *stuckArrival) Arrive(ctx context.Context, s registry.Session, maxRooms int, reads []arrival.Read) ([]string, []arrival.Result, error) {
 	select {
 	case <-a.release:
 	case <-ctx.Done():
@@ -37,7 +37,7 @@ func (a *slowArrival) Arrive(ctx context.Context, s registry.Session, maxRooms i
 // again, clients are taken.
 func TestSlowStoreShedsNewHandshakes(t *testing.T) {
 	const limit = 4
-	slow := &slowArrival{release: make(chan struct{})}
+	slow := &stuckArrival{release: make(chan struct{})}
 	n := newTestNodeOn(t, func(c *Config) { c.MaxConnecting = limit }, func(st *stores) {
 		slow.Store = st.arrival
 		st.arrival = slow
@@ -70,5 +70,34 @@ func TestSlowStoreShedsNewHandshakes(t *testing.T) {
 	testkit.Eventually(t, 5*time.Second, "the store work done", func() bool { return n.connecting.Load() == 0 })
 	if _, err := n.Authenticate(hs); err != nil {
 		t.Fatalf("handshake with the store back: %v", err)
+	}
+}
+
+// Many handshakes waiting on a store whose answers lately took over a
+// second on average are refused as store_slow; as many waiting on a
+// store that answers quickly (a burst it keeps up with) are taken, and so
+// are a few on a slow one.
+func TestSlowArrivalsShedOnlyWhenManyWait(t *testing.T) {
+	n := newTestNode(t, nil)
+	n.connecting.Store(minSlowWaiting)
+	if why := n.overloaded(); why != "" {
+		t.Fatalf("a burst on a quick store: overloaded %q", why)
+	}
+	for range 30 {
+		n.arrivalTime.observe(5 * time.Second) // arrivals timing out
+	}
+	if why := n.overloaded(); why != "store_slow" {
+		t.Fatalf("many waiting on a slow store: overloaded %q, want store_slow", why)
+	}
+	n.connecting.Store(minSlowWaiting - 1)
+	if why := n.overloaded(); why != "" {
+		t.Fatalf("a few waiting on a slow store: overloaded %q", why)
+	}
+	n.connecting.Store(minSlowWaiting)
+	for range 40 {
+		n.arrivalTime.observe(time.Millisecond) // the store is back
+	}
+	if why := n.overloaded(); why != "" {
+		t.Fatalf("the store quick again: overloaded %q", why)
 	}
 }

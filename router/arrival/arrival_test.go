@@ -3,9 +3,11 @@ package arrival_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -168,5 +170,76 @@ func TestRedisDown(t *testing.T) {
 	got, err = st.arrival.Enter(t.Context(), s, []string{"r"}, []arrival.Read{{Stream: mailbox.RoomStream("r"), Device: "d"}})
 	if !errors.Is(err, registry.ErrUnavailable) || !errors.Is(got[0].Err, mailbox.ErrUnavailable) {
 		t.Fatalf("Enter with Redis down: %v, %v", err, got[0].Err)
+	}
+}
+
+// Arrivals under way together share pipelines, and each still gets its
+// own answers.
+func TestRedisBatchesConcurrentArrivals(t *testing.T) {
+	c := redistest.Client(t, "redis://"+redistest.StartServer(t))
+	rt := &roundTrips{}
+	c.AddHook(rt)
+	st := redisStores(c, "batch")
+	ctx := t.Context()
+	const n = 300
+	for i := range n {
+		if i%2 == 0 { // every other user has a message waiting and a room
+			user := fmt.Sprint("u", i)
+			if _, _, err := st.log.Append(ctx, mailbox.UserStream(user), mailbox.Message{ID: "m" + user, Expires: time.Now().Add(time.Hour).UnixMilli()}); err != nil {
+				t.Fatal(err)
+			}
+			if err := st.reg.RememberRoom(ctx, user, "d", "room"+user, true); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	warm := registry.Session{ID: "w", User: "warm", Node: "n1"}
+	if _, _, err := st.arrival.Arrive(ctx, warm, 1, []arrival.Read{{Stream: mailbox.AllStream, Device: "d"}}); err != nil {
+		t.Fatal(err)
+	}
+	rt.n.Store(0)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			user := fmt.Sprint("u", i)
+			s := registry.Session{ID: fmt.Sprint("s", i), User: user, Device: "d", Node: "n1"}
+			rooms, got, err := st.arrival.Arrive(ctx, s, 4, []arrival.Read{{Stream: mailbox.UserStream(user), Device: "d", Limit: 10}})
+			if err != nil || got[0].Err != nil {
+				t.Errorf("%s: %v %v", user, err, got[0].Err)
+				return
+			}
+			wantMsgs, wantRooms := 0, 0
+			if i%2 == 0 {
+				wantMsgs, wantRooms = 1, 1
+			}
+			if len(got[0].Msgs) != wantMsgs || len(rooms) != wantRooms || (wantMsgs == 1 && got[0].Msgs[0].ID != "m"+user) {
+				t.Errorf("%s got %d messages, rooms %v", user, len(got[0].Msgs), rooms)
+			}
+		})
+	}
+	wg.Wait()
+	if trips := rt.n.Load(); trips > n/2 {
+		t.Errorf("%d concurrent arrivals took %d round trips; want them batched (at most %d)", n, trips, n/2)
+	} else {
+		t.Logf("%d concurrent arrivals in %d round trips", n, trips)
+	}
+	if sessions, _ := st.reg.NodeSessions(ctx, []string{"n1"}); sessions["n1"] != n+1 {
+		t.Fatalf("NodeSessions = %v; want %d", sessions, n+1)
+	}
+}
+
+// An arrival whose caller gave up does not hold back the others.
+func TestRedisArrivalGivesUpWithItsContext(t *testing.T) {
+	c := redistest.Client(t, "redis://"+redistest.StartServer(t))
+	st := redisStores(c, "cancel")
+	gone, cancel := context.WithCancel(t.Context())
+	cancel()
+	s := registry.Session{ID: "s1", User: "u", Device: "d", Node: "n1"}
+	if _, _, err := st.arrival.Arrive(gone, s, 1, nil); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Arrive with its context cancelled: %v", err)
+	}
+	s.ID = "s2"
+	if _, _, err := st.arrival.Arrive(t.Context(), s, 1, nil); err != nil {
+		t.Fatalf("the next arrival: %v", err)
 	}
 }

@@ -2,7 +2,6 @@ package arrival
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -16,9 +15,12 @@ import (
 
 // NewRedis returns a Store whose Arrive and Enter are one pipeline each
 // (on a Cluster, one per master, in parallel) over the Redis registry and
-// mailbox, which must share client.
+// mailbox, which must share client; arrivals under way together share
+// their pipelines (batch.go).
 func NewRedis(client redis.UniversalClient, reg *registry.Redis, log *mailbox.Redis) Store {
-	return &pipelined{client: client, reg: reg, log: log}
+	p := &pipelined{client: client, reg: reg, log: log}
+	p.batch.p = p
+	return p
 }
 
 type pipelined struct {
@@ -32,6 +34,8 @@ type pipelined struct {
 	// before the last one finished retries without loading again.
 	loading sync.Mutex
 	loads   atomic.Uint64
+
+	batch batcher
 }
 
 func (p *pipelined) Arrive(ctx context.Context, s registry.Session, maxRooms int, reads []Read) ([]string, []Result, error) {
@@ -48,39 +52,11 @@ func (p *pipelined) Enter(ctx context.Context, s registry.Session, rooms []strin
 	return p.run(ctx, reads, func(pipe redis.Pipeliner) { p.reg.QueueEnter(ctx, pipe, s, rooms) })
 }
 
-// run sends the registry's commands (queued by register, first) and the
-// reads in one pipeline and returns each read's result and the first
-// registry error. If a server lacks a script (restarted, a new master),
-// both stores' scripts are loaded and the batch is sent once more: every
-// step in it is idempotent.
+// run sends an arrival's registry commands (queued by register) and reads
+// in the next batch, and returns each read's result and the first registry
+// error.
 func (p *pipelined) run(ctx context.Context, reads []Read, register func(redis.Pipeliner)) ([]Result, error) {
-	for attempt := 0; ; attempt++ {
-		loads := p.loads.Load()
-		pipe := p.client.Pipeline()
-		register(pipe)
-		regCmds := pipe.Len()
-		readers := make([]func() ([]mailbox.Message, error), len(reads))
-		for i, r := range reads {
-			readers[i] = p.log.QueuePending(ctx, pipe, r.Stream, r.Device, r.After, r.Limit)
-		}
-		cmds, _ := pipe.Exec(ctx)
-		if attempt == 0 && noScript(cmds) {
-			if err := p.loadScripts(ctx, loads); err != nil {
-				return failed(len(reads), err), unavailable(err)
-			}
-			continue
-		}
-		got := make([]Result, len(reads))
-		for i, read := range readers {
-			got[i].Msgs, got[i].Err = read()
-		}
-		for _, c := range cmds[:regCmds] {
-			if err := c.Err(); err != nil && !errors.Is(err, redis.Nil) {
-				return got, unavailable(err)
-			}
-		}
-		return got, nil
-	}
+	return p.batch.do(ctx, &job{register: register, reads: reads})
 }
 
 // loadScripts loads both stores' scripts, unless a load finished since
