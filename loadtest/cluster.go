@@ -39,13 +39,14 @@ type clusterFlags struct {
 	shutdownTimeout time.Duration
 	nodeFlags       []string
 	poll            time.Duration // /v1/cluster of every node; 0 = off
+	redisNice       int           // redis-server's nice value (setpriority); 0 = left alone
 	dryRun          bool          // print what would run and stop
 }
 
 // splitClusterFlags takes the runner's own flags out of args.
 func splitClusterFlags(args []string) (clusterFlags, []string, error) {
 	cf := clusterFlags{out: "loadtest-cluster", nodes: 3, secret: "lt-cluster-secret", logLevel: "info",
-		shutdownTimeout: 30 * time.Second, poll: 2 * time.Second}
+		shutdownTimeout: 30 * time.Second, poll: 2 * time.Second, redisNice: -10}
 	var rest []string
 	for i := 0; i < len(args); i++ {
 		name, val, hasVal := strings.Cut(strings.TrimLeft(args[i], "-"), "=")
@@ -54,7 +55,7 @@ func splitClusterFlags(args []string) (clusterFlags, []string, error) {
 			continue
 		}
 		switch name {
-		case "courier-bin", "out", "nodes", "cluster-secret", "node-log-level", "node-shutdown-timeout", "node-flag", "cluster-poll":
+		case "courier-bin", "out", "nodes", "cluster-secret", "node-log-level", "node-shutdown-timeout", "node-flag", "cluster-poll", "redis-nice":
 		default:
 			rest = append(rest, args[i])
 			continue
@@ -87,6 +88,8 @@ func splitClusterFlags(args []string) (clusterFlags, []string, error) {
 			cf.nodeFlags = append(cf.nodeFlags, val)
 		case "cluster-poll":
 			cf.poll, err = time.ParseDuration(val)
+		case "redis-nice":
+			cf.redisNice, err = strconv.Atoi(val)
 		}
 		if err != nil {
 			return cf, nil, fmt.Errorf("--%s %q: %v", name, val, err)
@@ -156,7 +159,7 @@ func runCluster(args []string) error {
 	if sc == "reconnect" && check.Mode != "drop" && cf.nodes < 2 {
 		return fmt.Errorf("reconnect --mode %s needs --nodes 2 or more: the clients need somewhere to go", check.Mode)
 	}
-	ns := nodeSetup{logLevel: cf.logLevel, shutdownTimeout: cf.shutdownTimeout, secret: cf.secret, extra: cf.nodeFlags}
+	ns := nodeSetup{logLevel: cf.logLevel, shutdownTimeout: cf.shutdownTimeout, secret: cf.secret, extra: cf.nodeFlags, redisNice: cf.redisNice}
 	warnings := fdWarnings(check, cf.nodes, openFilesLimit())
 	if cf.dryRun {
 		procs := 1

@@ -127,6 +127,12 @@ type nodeSetup struct {
 	shutdownTimeout time.Duration // --shutdown-timeout; 0 = 5s
 	secret          string        // --cluster-secret; "" = none
 	extra           []string      // more flags, after the others
+	// redisNice is redis-server's nice value (0: left alone). Sharing two
+	// cores with ten nodes and eight load processes, Redis waited about
+	// 280 ms for the CPU per round trip (redis-cli --latency) while using
+	// 9% of a core: a priority stands in for the cores of its own it has
+	// in a deployment.
+	redisNice int
 }
 
 func (ns nodeSetup) args() []string {
@@ -221,6 +227,13 @@ func startCourier(ctx context.Context, log *slog.Logger, bin, dir string, n int,
 		return nil, fmt.Errorf("redis-server: %w", err)
 	}
 	s.procs = append(s.procs, redis)
+	if ns.redisNice != 0 {
+		if err := syscall.Setpriority(syscall.PRIO_PROCESS, redis.cmd.Process.Pid, ns.redisNice); err != nil {
+			log.Warn("redis-server keeps its priority", "nice", ns.redisNice, "err", err)
+		} else {
+			log.Info("redis-server runs at a higher priority", "nice", ns.redisNice)
+		}
+	}
 	if err := waitTCP(ctx, ports[0]); err != nil {
 		s.stop()
 		return nil, err
