@@ -125,7 +125,7 @@ func (n *Node) build() error {
 		Node: cfg.NodeID, APIAddr: cfg.Listen, GossipListen: cfg.GossipListen, Join: cfg.Join,
 		PeerListen: cfg.PeerListen, Secret: cfg.ClusterSecret, Store: cfg.Redis,
 		Registry: n.stores.registry, Mailbox: n.stores.mailbox, Metrics: n.metrics,
-		Log:          n.log.With("component", "peers"),
+		Log:          n.log, // each part names its own component
 		HealInterval: cfg.HealInterval, NudgeInterval: cfg.NudgeInterval,
 		GossipTransport: cfg.GossipTransport, GossipTuning: cfg.GossipTuning, PeerDial: cfg.PeerDial,
 	})

@@ -130,7 +130,7 @@ func New(cfg Config) (*Peers, error) {
 	if cfg.PurgeGrace <= 0 {
 		cfg.PurgeGrace = 500 * time.Millisecond
 	}
-	return &Peers{cfg: cfg, log: cfg.Log, alive: map[string]cluster.Member{}, apiAddr: cfg.APIAddr}, nil
+	return &Peers{cfg: cfg, log: cfg.Log.With("component", "peers"), alive: map[string]cluster.Member{}, apiAddr: cfg.APIAddr}, nil
 }
 
 // SetHub gives the peers the hub they deliver to; call it before Start.
@@ -178,7 +178,7 @@ func (p *Peers) join(ctx context.Context, apiAddr string) error {
 		h := p.hub
 		srv, err := forward.NewServer(forward.ServerConfig{
 			Listen: p.cfg.PeerListen, Secret: p.cfg.Secret, NodeID: p.cfg.Node,
-			Log: p.log.With("component", "peer-server"),
+			Log: p.cfg.Log.With("component", "peer-server"),
 			Handler: func(from string, envs []forward.Envelope) {
 				ctx, cancel := context.WithTimeout(ctx, storeTimeout)
 				defer cancel()
@@ -189,7 +189,7 @@ func (p *Peers) join(ctx context.Context, apiAddr string) error {
 			return fmt.Errorf("--peer-listen: %w", err)
 		}
 		links, err := forward.NewLinks(forward.LinksConfig{
-			NodeID: p.cfg.Node, Secret: p.cfg.Secret, Log: p.log.With("component", "peer-links"),
+			NodeID: p.cfg.Node, Secret: p.cfg.Secret, Log: p.cfg.Log.With("component", "peer-links"),
 			NetDial: p.cfg.PeerDial,
 		})
 		if err != nil {
@@ -207,7 +207,7 @@ func (p *Peers) join(ctx context.Context, apiAddr string) error {
 		Join:         p.cfg.Join,
 		Secret:       p.cfg.Secret,
 		Meta:         cluster.NodeMeta{APIAddr: apiAddr, PeerAddr: peerAddr, Store: storeID(p.cfg.Store)},
-		Log:          p.log.With("component", "cluster"),
+		Log:          p.cfg.Log.With("component", "cluster"),
 		Events: cluster.Events{
 			OnAlive:  func(m cluster.Member) { p.setAlive(m, true) },
 			OnUpdate: func(m cluster.Member) { p.setAlive(m, true) },

@@ -58,7 +58,7 @@ func New(cfg Config) (*Cluster, error) {
 	c := &Cluster{
 		id:         cfg.NodeID,
 		cfg:        cfg,
-		log:        cfg.Log.With("component", "cluster", "node", cfg.NodeID),
+		log:        cfg.Log,
 		meta:       cfg.Meta,
 		events:     newEventQueue(),
 		since:      time.Now(),
@@ -71,7 +71,7 @@ func New(cfg Config) (*Cluster, error) {
 	}
 	mc := cfg.Tuning.memberlistConfig()
 	c.table = newTable(cfg.RememberDead, longestSuspicion(mc))
-	bridge := &logBridge{log: cfg.Log.With("component", "memberlist", "node", cfg.NodeID), onSuspect: c.table.markSuspect}
+	bridge := &logBridge{log: cfg.Log.With("from", "memberlist"), onSuspect: c.table.markSuspect}
 	logger := newStdLogger(bridge)
 
 	transport := cfg.Transport

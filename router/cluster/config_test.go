@@ -43,8 +43,10 @@ func TestLogBridge(t *testing.T) {
 	l.Printf("[DEBUG] memberlist: Stream connection from=x")
 	l.Printf("[ERR] memberlist: Failed to send")
 	l.Printf("[INFO] memberlist: Suspect node-7 has failed, no acks received")
+	l.Printf("[ERR] memberlist: Failed to send UDP ping: write udp 127.0.0.1:1->127.0.0.1:2: use of closed network connection")
 	out := sb.String()
-	for _, want := range []string{`level=DEBUG msg="Stream connection from=x"`, `level=ERROR msg="Failed to send"`, `level=INFO msg="Suspect node-7`} {
+	for _, want := range []string{`level=DEBUG msg="Stream connection from=x"`, `level=ERROR msg="Failed to send"`, `level=INFO msg="Suspect node-7`,
+		`level=DEBUG msg="Failed to send UDP ping`} {
 		if !strings.Contains(out, want) {
 			t.Errorf("log lacks %q:\n%s", want, out)
 		}

@@ -35,6 +35,9 @@ func (b *logBridge) Write(p []byte) (int, error) {
 		}
 	}
 	msg = strings.TrimPrefix(msg, "memberlist: ")
+	if level > slog.LevelDebug && strings.Contains(msg, "use of closed network connection") {
+		level = slog.LevelDebug // a send racing this node's own shutdown: nothing failed
+	}
 	if b.onSuspect != nil {
 		if rest, ok := strings.CutPrefix(msg, "Suspect "); ok {
 			if name, ok := strings.CutSuffix(rest, " has failed, no acks received"); ok {
