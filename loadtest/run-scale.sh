@@ -30,8 +30,7 @@ case "$WHAT" in
     PRESET=(reconnect --mode kill --nodes 3 --clients 45000 --connect-rate 2500 --connect-concurrency 2000
       --settle 5s --down 5s --rate 3000 --offline-limit 3s --deliver-within 5s) ;;
   roll)
-    # The drain times are given: the node's -h says 5s and 10s, but a node
-    # started without the flags drains with 0 and 0.
+    # The drain times are the node's defaults, given to be explicit.
     PRESET=(reconnect --mode roll --nodes 3 --clients 45000 --connect-rate 2500 --connect-concurrency 2000
       --settle 5s --rate 1000 --offline-limit 5s --deliver-within 5s
       --node-flag=--drain-delay=5s --node-flag=--drain-spread=10s) ;;
