@@ -6,11 +6,8 @@ import (
 	"maps"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 
 	"courier/node/engine/enginetest"
 	"courier/node/push"
@@ -18,41 +15,18 @@ import (
 	"courier/router/testkit"
 )
 
-// roundTrips counts the requests a node sends Redis (a pipeline counts
-// once), leaving out what a new connection sends before its first request,
-// and the node's probe of the log of pushes to all (ZCOUNT: at most one
-// per second per node, whatever the connects), counted apart.
-type roundTrips struct{ n, probes atomic.Int64 }
-
-func (r *roundTrips) DialHook(next redis.DialHook) redis.DialHook { return next }
-func (r *roundTrips) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error { r.count(cmd); return next(ctx, cmd) }
-}
-func (r *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error { r.count(cmds[0]); return next(ctx, cmds) }
-}
-func (r *roundTrips) count(first redis.Cmder) {
-	switch first.Name() {
-	case "hello", "client":
-	case "zcount":
-		r.probes.Add(1)
-	default:
-		r.n.Add(1)
-	}
-}
-
 // storeCost measures what a step costs Redis: round trips from the node,
 // and commands executed by the server (INFO commandstats, the commands
 // scripts run included).
 type storeCost struct {
 	t      *testing.T
 	addr   string
-	trips  *roundTrips
+	trips  *redistest.RoundTrips
 	before map[string]int64
 }
 
 func (c *storeCost) start() {
-	c.trips.n.Store(0)
+	c.trips.Reset()
 	c.before = redistest.CommandCalls(c.t, c.addr)
 }
 
@@ -73,7 +47,7 @@ func (c *storeCost) stop(steps int) (trips, commands float64, by string) {
 			parts = append(parts, fmt.Sprintf("%s=%.1f", name, float64(n)/float64(steps)))
 		}
 	}
-	return float64(c.trips.n.Load()) / float64(steps), float64(total) / float64(steps), strings.Join(parts, " ")
+	return float64(c.trips.Count()) / float64(steps), float64(total) / float64(steps), strings.Join(parts, " ")
 }
 
 // What a connection costs Redis, measured against a real redis-server
@@ -82,7 +56,9 @@ func (c *storeCost) stop(steps int) (trips, commands float64, by string) {
 // commands, a whole session's life at most 16.
 func TestConnectionCostOnRedis(t *testing.T) {
 	addr := redistest.StartServer(t)
-	trips := &roundTrips{}
+	// the node's probe of the log of pushes to all (ZCOUNT, at most one a
+	// second whatever the connects) is counted apart
+	trips := &redistest.RoundTrips{Apart: "zcount"}
 	n := newTestNodeOn(t, func(c *Config) { c.Redis = "redis://" + addr }, func(st *stores) { st.redis.AddHook(trips) })
 	cost := &storeCost{t: t, addr: addr, trips: trips}
 	const clients = 200

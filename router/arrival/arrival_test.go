@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -39,28 +38,11 @@ func redisStores(c redis.UniversalClient, prefix string) stores {
 	return stores{reg, log, arrival.NewRedis(c, reg, log)}
 }
 
-// roundTrips counts what goes to Redis (a pipeline counts once), leaving
-// out what a new connection sends before its first request.
-type roundTrips struct{ n atomic.Int64 }
-
-func (r *roundTrips) DialHook(next redis.DialHook) redis.DialHook { return next }
-func (r *roundTrips) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error { r.count(cmd); return next(ctx, cmd) }
-}
-func (r *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error { r.count(cmds[0]); return next(ctx, cmds) }
-}
-func (r *roundTrips) count(first redis.Cmder) {
-	if name := first.Name(); name != "hello" && name != "client" {
-		r.n.Add(1)
-	}
-}
-
 func TestMemory(t *testing.T) { testArrival(t, memoryStores(t), nil) }
 
 func TestRedis(t *testing.T) {
 	c := redistest.Client(t, "redis://"+redistest.StartServer(t))
-	rt := &roundTrips{}
+	rt := &redistest.RoundTrips{}
 	c.AddHook(rt)
 	testArrival(t, redisStores(c, "arrival"), rt)
 
@@ -83,7 +65,7 @@ func TestRedisCluster(t *testing.T) {
 // testArrival: Arrive registers the session, returns its device's rooms
 // and reads its streams; Enter makes it a member and reads the rooms. With
 // rt, each is one round trip.
-func testArrival(t *testing.T, st stores, rt *roundTrips) {
+func testArrival(t *testing.T, st stores, rt *redistest.RoundTrips) {
 	ctx := t.Context()
 	now := time.Now()
 	msg := func(id string) mailbox.Message {
@@ -105,7 +87,7 @@ func testArrival(t *testing.T, st stores, rt *roundTrips) {
 		if rt == nil {
 			return 0
 		}
-		return rt.n.Swap(0)
+		return rt.Reset()
 	}
 	// a first arrival loads the scripts (a server's first EVALSHA misses)
 	warm := registry.Session{ID: "w", User: "warm", Device: "d", Node: "n1"}
@@ -177,7 +159,7 @@ func TestRedisDown(t *testing.T) {
 // own answers.
 func TestRedisBatchesConcurrentArrivals(t *testing.T) {
 	c := redistest.Client(t, "redis://"+redistest.StartServer(t))
-	rt := &roundTrips{}
+	rt := &redistest.RoundTrips{}
 	c.AddHook(rt)
 	st := redisStores(c, "batch")
 	ctx := t.Context()
@@ -197,7 +179,7 @@ func TestRedisBatchesConcurrentArrivals(t *testing.T) {
 	if _, _, err := st.arrival.Arrive(ctx, warm, 1, []arrival.Read{{Stream: mailbox.AllStream, Device: "d"}}); err != nil {
 		t.Fatal(err)
 	}
-	rt.n.Store(0)
+	rt.Reset()
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() {
@@ -218,7 +200,7 @@ func TestRedisBatchesConcurrentArrivals(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if trips := rt.n.Load(); trips > n/2 {
+	if trips := rt.Count(); trips > n/2 {
 		t.Errorf("%d concurrent arrivals took %d round trips; want them batched (at most %d)", n, trips, n/2)
 	} else {
 		t.Logf("%d concurrent arrivals in %d round trips", n, trips)

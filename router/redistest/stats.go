@@ -1,9 +1,13 @@
 package redistest
 
 import (
+	"context"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // CommandCalls reads INFO commandstats of the server at addr: calls per
@@ -34,4 +38,42 @@ func CommandCalls(t testing.TB, addr string) map[string]int64 {
 		}
 	}
 	return calls
+}
+
+// RoundTrips is a go-redis hook (client.AddHook) that counts the requests
+// a client sends, a pipeline once, leaving out what a new connection sends
+// before its first request. Requests whose first command is named Apart
+// are counted apart (a periodic probe, say).
+type RoundTrips struct {
+	Apart    string
+	n, apart atomic.Int64
+}
+
+// Count is how many requests were sent since the last Reset.
+func (r *RoundTrips) Count() int64 { return r.n.Load() }
+
+// ApartCount is how many requests named Apart were sent since the last Reset.
+func (r *RoundTrips) ApartCount() int64 { return r.apart.Load() }
+
+// Reset starts counting again and returns the count so far.
+func (r *RoundTrips) Reset() int64 { r.apart.Store(0); return r.n.Swap(0) }
+
+func (r *RoundTrips) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (r *RoundTrips) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error { r.count(cmd); return next(ctx, cmd) }
+}
+
+func (r *RoundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error { r.count(cmds[0]); return next(ctx, cmds) }
+}
+
+func (r *RoundTrips) count(first redis.Cmder) {
+	switch name := first.Name(); {
+	case name == "hello" || name == "client":
+	case name == r.Apart:
+		r.apart.Add(1)
+	default:
+		r.n.Add(1)
+	}
 }

@@ -7,7 +7,6 @@ import (
 	"net"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -208,20 +207,9 @@ func TestRedisUnavailable(t *testing.T) {
 	}
 }
 
-// roundTrips counts what goes to Redis (a pipeline counts once).
-type roundTrips struct{ n atomic.Int64 }
-
-func (r *roundTrips) DialHook(next redis.DialHook) redis.DialHook { return next }
-func (r *roundTrips) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error { r.n.Add(1); return next(ctx, cmd) }
-}
-func (r *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error { r.n.Add(1); return next(ctx, cmds) }
-}
-
-func benchRedis(b *testing.B) (*registry.Redis, *roundTrips) {
+func benchRedis(b *testing.B) (*registry.Redis, *redistest.RoundTrips) {
 	c := redistest.Client(b, "redis://"+redistest.StartServer(b)+"/0")
-	rt := &roundTrips{}
+	rt := &redistest.RoundTrips{}
 	c.AddHook(rt)
 	return registry.NewRedis(c, registry.Config{}, "bench"), rt
 }
@@ -237,7 +225,7 @@ func BenchmarkRedisUserSessions(b *testing.B) {
 		}
 	}
 	b.ReportAllocs()
-	rt.n.Store(0)
+	rt.Reset()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			if ss, err := r.UserSessions(ctx, "u42"); err != nil || len(ss) != 2 {
@@ -245,7 +233,7 @@ func BenchmarkRedisUserSessions(b *testing.B) {
 			}
 		}
 	})
-	b.ReportMetric(float64(rt.n.Load())/float64(b.N), "roundtrips/op")
+	b.ReportMetric(float64(rt.Count())/float64(b.N), "roundtrips/op")
 }
 
 // BenchmarkRedisConnect: one session's connect, room join and disconnect.
@@ -254,7 +242,7 @@ func BenchmarkRedisConnect(b *testing.B) {
 	ctx := b.Context()
 	s := registry.Session{ID: "s", User: "u", Device: "d", Node: "n"}
 	b.ReportAllocs()
-	rt.n.Store(0)
+	rt.Reset()
 	for b.Loop() {
 		if err := r.Add(ctx, s); err != nil {
 			b.Fatal(err)
@@ -266,5 +254,5 @@ func BenchmarkRedisConnect(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	b.ReportMetric(float64(rt.n.Load())/float64(b.N), "roundtrips/op")
+	b.ReportMetric(float64(rt.Count())/float64(b.N), "roundtrips/op")
 }
