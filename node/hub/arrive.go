@@ -197,8 +197,9 @@ func (m *missing) list() []*session.Session {
 	return out
 }
 
-// RegisterMissing registers the sessions whose registration failed, and
-// has each read its streams past what it queued: pushes made meanwhile
+// RegisterMissing registers the sessions whose registration failed, puts
+// each back in the rooms its device was in (its arrival never learnt them),
+// and has each read its streams past what it queued: pushes made meanwhile
 // did not find it. It stops at the first store error (the next heal goes
 // on) and returns how many it registered.
 func (h *Hub) RegisterMissing(ctx context.Context) (int, error) {
@@ -206,6 +207,19 @@ func (h *Hub) RegisterMissing(ctx context.Context) (int, error) {
 	for _, s := range h.missing.list() {
 		if err := h.Reregister(ctx, s); err != nil {
 			return n, err
+		}
+		rooms, err := h.cfg.Registry.DeviceRooms(ctx, s.User, s.Device)
+		if err != nil {
+			return n, err
+		}
+		entry := h.registryEntry(s)
+		for _, room := range rooms[:min(len(rooms), h.cfg.MaxRooms)] {
+			if s.MayJoin(room) && h.local.join(room, s) {
+				if err := h.cfg.Registry.Join(ctx, room, entry); err != nil {
+					return n, err
+				}
+				s.Subscribe(mailbox.RoomStream(room))
+			}
 		}
 		h.missing.remove(s)
 		s.CatchUpAll()

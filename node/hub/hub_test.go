@@ -205,13 +205,19 @@ func (u unregistering) Arrive(ctx context.Context, s registry.Session, maxRooms 
 
 // A session whose registration failed does not count as registered (so
 // healing does not take it for a store that lost this node's sessions),
-// and RegisterMissing registers it alone.
+// and RegisterMissing registers it alone, back in its device's rooms.
 func TestFailedRegistrationIsHealedAlone(t *testing.T) {
 	f := newFixture(t, nil)
 	ok := f.hub.cfg.Arrival
 	f.connect(t, "bob", "d")
+	if err := f.reg.RememberRoom(context.Background(), "alice", "d", "lobby", true); err != nil {
+		t.Fatal(err)
+	}
 	f.hub.cfg.Arrival = unregistering{ok}
-	f.connect(t, "alice", "d")
+	alice, _ := f.connect(t, "alice", "d", "*")
+	if rooms := f.hub.RoomsOf(alice); len(rooms) != 0 {
+		t.Fatalf("alice in %v before her registration", rooms)
+	}
 	if got := f.hub.RegisteredCount(); got != 1 {
 		t.Fatalf("RegisteredCount = %d with alice's registration failed; want 1 (bob)", got)
 	}
@@ -221,6 +227,12 @@ func TestFailedRegistrationIsHealedAlone(t *testing.T) {
 	}
 	if sessions, _ := f.reg.UserSessions(context.Background(), "alice"); len(sessions) != 1 {
 		t.Fatalf("alice in the registry: %v", sessions)
+	}
+	if rooms := f.hub.RoomsOf(alice); len(rooms) != 1 || rooms[0] != "lobby" {
+		t.Fatalf("alice back in %v; want [lobby]", rooms)
+	}
+	if members, _, _ := f.reg.Room(context.Background(), "lobby"); members != 1 {
+		t.Fatalf("lobby has %d members in the registry; want 1", members)
 	}
 	if got := f.hub.RegisteredCount(); got != 2 {
 		t.Fatalf("RegisteredCount = %d; want 2", got)
