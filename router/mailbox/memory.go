@@ -123,55 +123,48 @@ func (m *Memory) Append(_ context.Context, name Stream, msg Message) (uint64, bo
 	return msg.Seq, true, nil
 }
 
-// Pending implements Log. Reading an empty stream still makes the device
-// known: a device that connected before the first message must count in
-// PendingCount once another device acknowledges.
+// Pending implements Log. A stream never written (or forgotten) is read
+// without a trace: the device becomes known to a stream once it holds messages.
 func (m *Memory) Pending(_ context.Context, name Stream, dev string, after uint64, limit int) ([]Message, error) {
+	var out []Message
+	m.written(name, func(s *stream, now int64) {
+		d, _ := s.live(dev, now, m.deviceTTL)
+		out = s.pending(&d, after, limit)
+		s.put(dev, d, now)
+		s.touched = now
+	})
+	return out, nil
+}
+
+// written locks name's shard and, when the stream was ever written (and is
+// not forgotten), drops what expired and calls fn with it and now (ms).
+func (m *Memory) written(name Stream, fn func(s *stream, now int64)) {
 	now := m.nowMs()
 	sh := m.shard(string(name))
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	s := sh.streams[name]
-	if s == nil {
-		return nil, nil // never written (or forgotten): nothing to read, nothing to record
+	if s := sh.streams[name]; s != nil {
+		sh.nMsgs.Add(-int64(s.expire(now)))
+		fn(s, now)
 	}
-	sh.nMsgs.Add(-int64(s.expire(now)))
-	d, _ := s.live(dev, now, m.deviceTTL)
-	out := s.pending(&d, after, limit)
-	s.put(dev, d, now)
-	s.touched = now
-	return out, nil
 }
 
 // Held implements Log.
 func (m *Memory) Held(_ context.Context, name Stream) (int, error) {
-	now := m.nowMs()
-	sh := m.shard(string(name))
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	s := sh.streams[name]
-	if s == nil {
-		return 0, nil
-	}
-	sh.nMsgs.Add(-int64(s.expire(now)))
-	return s.held(), nil
+	n := 0
+	m.written(name, func(s *stream, _ int64) { n = s.held() })
+	return n, nil
 }
 
-// Ack implements Log. It also makes the device known to the stream.
+// Ack implements Log. It also makes the device known to the stream; a
+// stream that holds nothing has nothing to acknowledge.
 func (m *Memory) Ack(_ context.Context, name Stream, dev string, seq uint64) error {
-	now := m.nowMs()
-	sh := m.shard(string(name))
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	s := sh.streams[name]
-	if s == nil {
-		return nil // nothing held: nothing to acknowledge
-	}
-	sh.nMsgs.Add(-int64(s.expire(now)))
-	d, _ := s.live(dev, now, m.deviceTTL)
-	s.ack(&d, seq)
-	s.put(dev, d, now)
-	s.touched = now
+	m.written(name, func(s *stream, now int64) {
+		d, _ := s.live(dev, now, m.deviceTTL)
+		s.ack(&d, seq)
+		s.put(dev, d, now)
+		s.touched = now
+	})
 	return nil
 }
 
@@ -188,16 +181,9 @@ func (m *Memory) AckBatch(ctx context.Context, acks []Ack) error {
 
 // PendingCount implements Log.
 func (m *Memory) PendingCount(_ context.Context, name Stream, devices ...string) (int, error) {
-	now := m.nowMs()
-	sh := m.shard(string(name))
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	s := sh.streams[name]
-	if s == nil {
-		return 0, nil
-	}
-	sh.nMsgs.Add(-int64(s.expire(now)))
-	return s.count(now, m.deviceTTL, devices), nil
+	n := 0
+	m.written(name, func(s *stream, now int64) { n = s.count(now, m.deviceTTL, devices) })
+	return n, nil
 }
 
 // Claim implements Claims. A ttl <= 0 binds nothing and returns id.
