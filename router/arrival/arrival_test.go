@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"slices"
 	"strings"
 	"sync"
@@ -136,13 +135,7 @@ func testArrival(t *testing.T, st stores, rt *redistest.RoundTrips) {
 
 // TestRedisDown: every result says the store is unavailable, nothing hangs.
 func TestRedisDown(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	c := redistest.Client(t, "redis://"+addr+"/0?max_retries=-1&dial_timeout=200ms")
+	c := redistest.Unreachable(t)
 	st := redisStores(c, "down")
 	s := registry.Session{ID: "s", User: "u", Node: "n"}
 	_, got, err := st.arrival.Arrive(t.Context(), s, 10, []arrival.Read{{Stream: mailbox.AllStream, Device: "d"}})

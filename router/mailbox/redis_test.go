@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -76,13 +75,7 @@ func testSafetyTTL(t *testing.T, c redis.UniversalClient) {
 // TestRedisUnavailable: a dead server surfaces as ErrUnavailable, quickly.
 func TestRedisUnavailable(t *testing.T) {
 	t.Parallel()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close() // nothing listens there now
-	c := redistest.Client(t, "redis://"+addr+"/0?max_retries=-1&dial_timeout=200ms")
+	c := redistest.Unreachable(t)
 	m := mailbox.NewRedis(c, mailbox.Config{}, "down")
 	ctx := t.Context()
 	s := mailbox.UserStream("u")

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -176,13 +175,7 @@ func testJoinRacesRemove(t *testing.T, c redis.UniversalClient) {
 // TestRedisUnavailable: a dead server surfaces as ErrUnavailable.
 func TestRedisUnavailable(t *testing.T) {
 	t.Parallel()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	c := redistest.Client(t, "redis://"+addr+"/0?max_retries=-1&dial_timeout=200ms")
+	c := redistest.Unreachable(t)
 	r := registry.NewRedis(c, registry.Config{}, "down")
 	ctx := t.Context()
 	s := registry.Session{ID: "s", User: "u", Node: "n"}
