@@ -31,9 +31,8 @@ func (r *Redis) Add(ctx context.Context, s Session) error {
 		}
 		// Always, even when unchanged: it also repairs an Add whose caller died here.
 		p.SAdd(ctx, r.nodeKey(s.Node, nodeBucket(s.ID)), member)
-		for _, room := range res[1:] {
-			name, _ := room.(string)
-			evalSha(ctx, p, r.room, r.roomKeys(name), "move", s.ID, s.Node)
+		for _, room := range stringsOf(res[1:]) {
+			evalSha(ctx, p, r.room, r.roomKeys(room), "move", s.ID, s.Node)
 		}
 	})
 	return err
@@ -72,7 +71,8 @@ func (r *Redis) QueueArrive(ctx context.Context, p redis.Pipeliner, s Session, m
 		if err != nil {
 			return nil, unavailable(err)
 		}
-		return strings_(v), nil
+		res, _ := v.([]any)
+		return stringsOf(res), nil
 	}
 }
 
@@ -89,9 +89,8 @@ func (r *Redis) QueueEnter(ctx context.Context, p redis.Pipeliner, s Session, ro
 	}
 }
 
-// strings_ is a script's array reply of strings.
-func strings_(v any) []string {
-	res, _ := v.([]any)
+// stringsOf reads a script's array reply (or part of it) as strings.
+func stringsOf(res []any) []string {
 	if len(res) == 0 {
 		return nil
 	}
@@ -142,7 +141,7 @@ func (r *Redis) removeMany(ctx context.Context, sessions []indexed, node string)
 		if res[0] == int64(1) {
 			n++
 		}
-		rooms[i] = strings_(res[1:])
+		rooms[i] = stringsOf(res[1:])
 	}
 	_, err = r.pipe(ctx, func(p redis.Pipeliner) {
 		for i, s := range sessions {
@@ -269,14 +268,7 @@ func (r *Redis) DeviceRooms(ctx context.Context, user, device string) ([]string,
 		return nil, err
 	}
 	res, _ := v.([]any)
-	if len(res) == 0 {
-		return nil, nil
-	}
-	out := make([]string, 0, len(res))
-	for _, x := range res {
-		s, _ := x.(string)
-		out = append(out, s)
-	}
+	out := stringsOf(res)
 	slices.Sort(out)
 	return out, nil
 }
