@@ -47,28 +47,17 @@ type clusterFlags struct {
 func splitClusterFlags(args []string) (clusterFlags, []string, error) {
 	cf := clusterFlags{out: "loadtest-cluster", nodes: 3, secret: "lt-cluster-secret", logLevel: "info",
 		shutdownTimeout: 30 * time.Second, poll: 2 * time.Second, redisNice: -10}
-	var rest []string
-	for i := 0; i < len(args); i++ {
-		name, val, hasVal := strings.Cut(strings.TrimLeft(args[i], "-"), "=")
-		if name == "dry-run" && !hasVal {
-			cf.dryRun = true
-			continue
-		}
-		switch name {
-		case "courier-bin", "out", "nodes", "cluster-secret", "node-log-level", "node-shutdown-timeout", "node-flag", "cluster-poll", "redis-nice":
-		default:
-			rest = append(rest, args[i])
-			continue
-		}
-		if !hasVal {
-			if i+1 >= len(args) {
-				return cf, nil, fmt.Errorf("--%s needs a value", name)
-			}
-			i++
-			val = args[i]
-		}
+	own, rest, err := splitOwnFlags(args, []string{"courier-bin", "out", "nodes", "cluster-secret", "node-log-level",
+		"node-shutdown-timeout", "node-flag", "cluster-poll", "redis-nice"}, []string{"dry-run"})
+	if err != nil {
+		return cf, nil, err
+	}
+	for _, f := range own {
+		name, val := f.name, f.val
 		var err error
 		switch name {
+		case "dry-run":
+			cf.dryRun = true
 		case "courier-bin":
 			cf.courierBin = val
 		case "out":
@@ -220,24 +209,14 @@ func runCluster(args []string) error {
 	}
 	log.Info("running", "scenario", sc, "targets", st.targets, "pids", cfg.WatchPIDs.String())
 	runID := fmt.Sprintf("c%d", os.Getpid())
-	var res *Result
-	switch sc {
-	case "connect":
-		res, err = runConnect(rctx, cfg, log, runID)
-	case "room":
-		res, err = runRoom(rctx, cfg, log, runID)
-	case "push":
-		res, err = runPush(rctx, cfg, log, runID)
-	case "reconnect":
-		h := hooks{}
-		switch cfg.Mode {
-		case "kill":
-			h = st.killHooks()
-		case "roll":
-			h = st.rollHooks(log, cf.shutdownTimeout)
-		}
-		res, err = runReconnect(rctx, cfg, log, runID, h)
+	h := hooks{}
+	switch {
+	case sc == "reconnect" && cfg.Mode == "kill":
+		h = st.killHooks()
+	case sc == "reconnect" && cfg.Mode == "roll":
+		h = st.rollHooks(log, cf.shutdownTimeout)
 	}
+	res, _, err := runScenario(rctx, cfg, log, runID, h) // sc was checked on the way in
 	stopWatch()
 	wwg.Wait()
 	rep.Counters = nodeCounters(ctx, cfg.Targets)

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -43,36 +45,15 @@ var suiteOrder = []string{"connect", "room", "push", "reconnect"}
 // splitCompareFlags takes the compare runner's own flags out of args.
 func splitCompareFlags(args []string) (compareFlags, []string, error) {
 	cf := compareFlags{peerDir: "loadtest/peers/node-socketio", out: "loadtest-compare", only: "both", store: "redis"}
-	var rest []string
 	nodes := "0"
-	for i := 0; i < len(args); i++ {
-		name, val, hasVal := strings.Cut(strings.TrimLeft(args[i], "-"), "=")
-		var dst *string
-		switch name {
-		case "courier-bin":
-			dst = &cf.courierBin
-		case "peer-dir":
-			dst = &cf.peerDir
-		case "out":
-			dst = &cf.out
-		case "only":
-			dst = &cf.only
-		case "courier-nodes":
-			dst = &nodes
-		case "courier-store":
-			dst = &cf.store
-		default:
-			rest = append(rest, args[i])
-			continue
-		}
-		if !hasVal {
-			if i+1 >= len(args) {
-				return cf, nil, fmt.Errorf("--%s needs a value", name)
-			}
-			i++
-			val = args[i]
-		}
-		*dst = val
+	dst := map[string]*string{"courier-bin": &cf.courierBin, "peer-dir": &cf.peerDir, "out": &cf.out,
+		"only": &cf.only, "courier-nodes": &nodes, "courier-store": &cf.store}
+	own, rest, err := splitOwnFlags(args, slices.Collect(maps.Keys(dst)), nil)
+	if err != nil {
+		return cf, nil, err
+	}
+	for _, f := range own {
+		*dst[f.name] = f.val
 	}
 	n, err := strconv.Atoi(nodes)
 	if err != nil || n < 0 || n > 8 {
@@ -215,22 +196,13 @@ func runSide(ctx context.Context, log *slog.Logger, cf compareFlags, side, sc st
 	rctx, cancel := context.WithTimeout(ctx, cfg.deadline())
 	defer cancel()
 	log.Info("running", "targets", st.targets, "pids", cfg.WatchPIDs.String())
-	var res *Result
 	runID := fmt.Sprintf("%s%d", side[:1], os.Getpid())
-	switch sc {
-	case "connect":
-		res, err = runConnect(rctx, cfg, log, runID)
-	case "room":
-		res, err = runRoom(rctx, cfg, log, runID)
-	case "push":
-		res, err = runPush(rctx, cfg, log, runID)
-	case "reconnect":
-		h := hooks{}
-		if cfg.Mode == "kill" {
-			h = st.killHooks()
-		}
-		res, err = runReconnect(rctx, cfg, log, runID, h)
-	default:
+	h := hooks{}
+	if sc == "reconnect" && cfg.Mode == "kill" {
+		h = st.killHooks()
+	}
+	res, known, err := runScenario(rctx, cfg, log, runID, h)
+	if !known {
 		return nil, fmt.Errorf("compare runs connect, room, push, reconnect or suite, not %q", sc)
 	}
 	if res != nil {

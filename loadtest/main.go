@@ -66,19 +66,11 @@ func run(args []string) error {
 		return runChild(ctx, cfg, log, runID, os.Stdout, os.Stdin)
 	}
 
-	var res *Result
-	switch cfg.Scenario {
-	case "push":
-		res, err = runPush(ctx, cfg, log, runID)
-	case "connect":
-		res, err = runConnect(ctx, cfg, log, runID)
-	case "room":
-		res, err = runRoom(ctx, cfg, log, runID)
-	case "reconnect":
-		res, err = runReconnect(ctx, cfg, log, runID, shellHooks(cfg, log))
-	case "cmd":
+	if cfg.Scenario == "cmd" {
 		return writeCmd(cfg, log)(runCmd(ctx, cfg, log, runID))
-	default:
+	}
+	res, known, err := runScenario(ctx, cfg, log, runID, shellHooks(cfg, log))
+	if !known {
 		return fmt.Errorf("unknown scenario %q (have: connect, push, room, reconnect, cmd, compare, trpc-echo)", cfg.Scenario)
 	}
 	if res != nil {
@@ -119,4 +111,23 @@ func writeCmd(cfg Config, log *slog.Logger) func(*CmdResult, error) error {
 		}
 		return err
 	}
+}
+
+// runScenario runs the scenario cfg names (connect, push, room or
+// reconnect, whose kill or roll h carries out); known is false for any
+// other name, which the caller reports in its own words.
+func runScenario(ctx context.Context, cfg Config, log *slog.Logger, runID string, h hooks) (res *Result, known bool, err error) {
+	switch cfg.Scenario {
+	case "push":
+		res, err = runPush(ctx, cfg, log, runID)
+	case "connect":
+		res, err = runConnect(ctx, cfg, log, runID)
+	case "room":
+		res, err = runRoom(ctx, cfg, log, runID)
+	case "reconnect":
+		res, err = runReconnect(ctx, cfg, log, runID, h)
+	default:
+		return nil, false, nil
+	}
+	return res, true, err
 }
