@@ -75,11 +75,7 @@ func (n *Node) Connected(c engine.Conn, a any) {
 	n.metrics.arrivals.Observe(took.Seconds())
 	n.arrivalTime.observe(took)
 	c.OnEvent(func(event string, args []any, ack func(...any)) { n.onClientEvent(s, event, args, ack) })
-	c.OnClose(func(reason string) {
-		ctx, cancel := n.storeContext()
-		defer cancel()
-		n.hub.Remove(ctx, s, reason)
-	})
+	c.OnClose(func(reason string) { n.hub.Remove(s, reason) })
 }
 
 func (n *Node) onClientEvent(s *session.Session, event string, args []any, ack func(...any)) {

@@ -166,6 +166,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	sleep(ctx, delay)
 	n.hub.CloseAll(ctx, session.ReasonShutdown, spread)
 	n.awaitSessionsGone(ctx, drainGrace)
+	n.hub.AwaitDepartures(ctx)
 	n.sessionOpts.FlushAcks(ctx)
 	err := n.server.Shutdown(ctx)
 	n.stopAll(ctx)

@@ -74,6 +74,7 @@ func TestConnectionCostOnRedis(t *testing.T) {
 			c.Close("transport close")
 		}
 		testkit.Eventually(t, 5*time.Second, "all removed", func() bool { return n.hub.Count() == 0 })
+		n.hub.AwaitDepartures(t.Context())
 	}
 	closeAll(connectAll("warm")) // loads the scripts
 

@@ -70,12 +70,13 @@ type Config struct {
 // Hub holds this node's sessions and delivers pushes to them. Safe for
 // concurrent use; every method that takes a ctx may block on the store.
 type Hub struct {
-	cfg      Config
-	log      *slog.Logger
-	local    *index
-	arriving atomic.Int64 // sessions in the index whose registration is under way
-	missing  missing      // sessions in the index whose registration failed
-	all      allLog
+	cfg       Config
+	log       *slog.Logger
+	local     *index
+	arriving  atomic.Int64 // sessions in the index whose registration is under way
+	missing   missing      // sessions in the index whose registration failed
+	departing *departures  // closed sessions on their way out of the registry
+	all       allLog
 }
 
 // New makes a Hub.
@@ -93,7 +94,7 @@ func New(cfg Config) (*Hub, error) {
 		cfg.Metrics = noMetrics{}
 	}
 	cfg.Limits = cfg.Limits.WithDefaults()
-	return &Hub{cfg: cfg, log: cfg.Log, local: newIndex()}, nil
+	return &Hub{cfg: cfg, log: cfg.Log, local: newIndex(), departing: newDepartures(cfg.Registry, cfg.Log)}, nil
 }
 
 // unavailable logs a store failure and answers the retryable 503.

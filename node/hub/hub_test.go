@@ -81,7 +81,7 @@ func (f *fixture) connect(t *testing.T, user, device string, rooms ...string) (*
 	c := &enginetest.Conn{Id: fmt.Sprintf("c%d", conns)}
 	s := session.New(f.opts, c, auth.Claims{Sub: user, Rooms: rooms}, device)
 	f.hub.Arrive(context.Background(), s)
-	c.OnClose(func(reason string) { f.hub.Remove(context.Background(), s, reason) })
+	c.OnClose(func(reason string) { f.hub.Remove(s, reason) })
 	return s, c
 }
 
@@ -167,6 +167,7 @@ func TestClosedSessionLeavesAndItsDeviceComesBackToItsRooms(t *testing.T) {
 	if f.hub.Count() != 0 {
 		t.Fatalf("%d sessions held after close", f.hub.Count())
 	}
+	f.hub.AwaitDepartures(context.Background())
 	if sessions, _ := f.reg.UserSessions(context.Background(), "alice"); len(sessions) != 0 {
 		t.Fatalf("registry still has %v", sessions)
 	}

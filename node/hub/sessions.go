@@ -9,18 +9,35 @@ import (
 	"courier/router/mailbox"
 )
 
-// Remove forgets s, here and in the registry, once its connection closed.
-// Removing a session twice does nothing the second time.
-func (h *Hub) Remove(ctx context.Context, s *session.Session, reason string) {
+// Remove forgets s once its connection closed: here at once, in the
+// registry with the next batch of departures (depart.go). Removing a
+// session twice does nothing the second time.
+func (h *Hub) Remove(s *session.Session, reason string) {
 	s.Closed(session.ReasonClientClose)
 	if !h.local.remove(s) {
 		return
 	}
 	h.missing.remove(s)
-	if err := h.cfg.Registry.Remove(ctx, h.registryEntry(s)); err != nil {
-		h.log.Warn("session not unregistered", "session", s.ID(), "err", err)
-	}
+	h.departing.add(h.registryEntry(s))
 	h.log.Debug("session closed", "session", s.ID(), "user", s.User, "reason", reason)
+}
+
+// AwaitDepartures waits, within ctx, until the sessions closed so far are
+// removed from the registry or left to RemoveLeft.
+func (h *Hub) AwaitDepartures(ctx context.Context) { h.departing.wait(ctx) }
+
+// RemoveLeft removes from the registry the closed sessions whose batched
+// removal failed, for healing; it returns how many it removed.
+func (h *Hub) RemoveLeft(ctx context.Context) (int, error) {
+	left := h.departing.takeLeft()
+	if len(left) == 0 {
+		return 0, nil
+	}
+	if err := h.cfg.Registry.Remove(ctx, left...); err != nil {
+		h.departing.giveBack(left)
+		return 0, err
+	}
+	return len(left), nil
 }
 
 // CloseAll closes every session here with reason, each telling its client,

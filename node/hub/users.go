@@ -77,6 +77,11 @@ func (h *Hub) DisconnectUser(ctx context.Context, user string) (int, error) {
 	for _, s := range local {
 		s.Close(session.ReasonKicked)
 	}
+	if len(local) > 0 {
+		// So that what the API says next (room members, user sessions)
+		// no longer counts them.
+		h.departing.wait(ctx)
+	}
 	if !h.cfg.Peers.Enabled() {
 		return len(local), nil
 	}

@@ -42,6 +42,11 @@ func (p *Peers) healRegistry(ctx context.Context, wasShort bool) bool {
 	} else if n > 0 {
 		p.log.Info("registered sessions whose registration had failed", "sessions", n)
 	}
+	if n, err := h.RemoveLeft(ctx); err != nil {
+		p.log.Warn("closed sessions are not unregistered yet", "err", err)
+	} else if n > 0 {
+		p.log.Info("unregistered closed sessions whose removal had failed", "sessions", n)
+	}
 	held := h.RegisteredCount()
 	registered, err := p.cfg.Registry.KeepNode(ctx, p.cfg.Node)
 	// Unreachable means refused or failing, not slow: a check that timed out

@@ -205,10 +205,12 @@ func (m *Memory) Enter(_ context.Context, s Session, rooms []string) error {
 }
 
 // Remove implements Sessions.
-func (m *Memory) Remove(_ context.Context, s Session) error {
+func (m *Memory) Remove(_ context.Context, sessions ...Session) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.removeLocked(s.ID)
+	for _, s := range sessions {
+		m.removeLocked(s.ID)
+	}
 	return nil
 }
 

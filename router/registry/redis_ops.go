@@ -103,8 +103,15 @@ func stringsOf(res []any) []string {
 }
 
 // Remove implements Sessions.
-func (r *Redis) Remove(ctx context.Context, s Session) error {
-	_, err := r.removeMany(ctx, []indexed{{id: s.ID, user: s.User, node: s.Node}}, "")
+func (r *Redis) Remove(ctx context.Context, sessions ...Session) error {
+	if len(sessions) == 0 {
+		return nil
+	}
+	list := make([]indexed, len(sessions))
+	for i, s := range sessions {
+		list[i] = indexed{id: s.ID, user: s.User, node: s.Node}
+	}
+	_, err := r.removeMany(ctx, list, "")
 	return err
 }
 

@@ -44,9 +44,12 @@ type Sessions interface {
 	// Join it does not check that s is still live: the caller must not
 	// Remove s before Enter returned (a Remove after it cleans up).
 	Enter(ctx context.Context, s Session, rooms []string) error
-	// Remove forgets a session (s.ID, of s.User) and its room memberships.
-	// Unknown sessions are no error.
-	Remove(ctx context.Context, s Session) error
+	// Remove forgets sessions (each s.ID, of s.User) and their room
+	// memberships, all of them in the same few round trips (a node's
+	// disconnect storm goes in batches). Unknown sessions are no error; on
+	// an error some may be removed and the others not, and removing them
+	// all again is safe.
+	Remove(ctx context.Context, sessions ...Session) error
 	// UserSessions lists the live sessions of user.
 	UserSessions(ctx context.Context, user string) ([]Session, error)
 	// Join puts a live session in room; Leave takes it out. Both are

@@ -47,6 +47,7 @@ func RunSessions(t *testing.T, newSessions SessionsFactory) {
 		fn   func(*testing.T, SessionsFactory)
 	}{
 		{"AddRemove", testAddRemove},
+		{"RemoveMany", testRemoveMany},
 		{"Replace", testReplace},
 		{"UserSessions", testUserSessions},
 		{"RoomJoinLeave", testRoomJoinLeave},
@@ -106,10 +107,10 @@ func (h *harness) add(ss ...registry.Session) {
 	}
 }
 
-func (h *harness) remove(s registry.Session) {
+func (h *harness) remove(ss ...registry.Session) {
 	h.t.Helper()
-	if err := h.r.Remove(h.ctx, s); err != nil {
-		h.t.Fatalf("Remove(%q): %v", s.ID, err)
+	if err := h.r.Remove(h.ctx, ss...); err != nil {
+		h.t.Fatalf("Remove(%d sessions): %v", len(ss), err)
 	}
 }
 

@@ -21,6 +21,32 @@ func testAddRemove(t *testing.T, f SessionsFactory) {
 	h.wantNodes(map[string]int{})
 }
 
+// One Remove takes several sessions of several users, nodes and rooms at
+// once (a node's batch of departures), unknown ones and duplicates among
+// them, and leaves the others alone.
+func testRemoveMany(t *testing.T, f SessionsFactory) {
+	h := setup(t, f, registry.Config{})
+	a1 := h.session("a1", "alice", "phone", "n1")
+	a2 := h.session("a2", "alice", "laptop", "n2")
+	b1 := h.session("b1", "bob", "phone", "n1")
+	c1 := h.session("c1", "carol", "phone", "n1")
+	h.add(a1, a2, b1, c1)
+	h.join("lobby", a1, b1, c1)
+	h.join("game", a2, b1)
+	h.remove() // none: no error
+	h.remove(a1, b1, h.session("unknown", "dave", "phone", "n1"), a1)
+	h.wantUser("alice", a2)
+	h.wantUser("bob")
+	h.wantUser("carol", c1)
+	h.wantRoom("lobby", 1, "n1")
+	h.wantRoom("game", 1, "n2")
+	h.wantNodes(map[string]int{"n1": 1, "n2": 1})
+	h.remove(a2, c1)
+	h.wantRoom("lobby", 0)
+	h.wantRoom("game", 0)
+	h.wantNodes(map[string]int{})
+}
+
 func testReplace(t *testing.T, f SessionsFactory) {
 	h := setup(t, f, registry.Config{})
 	s := h.session("s1", "alice", "phone", "n1")
