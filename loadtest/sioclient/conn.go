@@ -114,6 +114,7 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 			nd := net.Dialer{}
 			if cfg.LocalIP != nil {
 				nd.LocalAddr = &net.TCPAddr{IP: cfg.LocalIP}
+				nd.Control = bindNoPort
 			}
 			return nd.DialContext(ctx, network, addr)
 		},

@@ -57,8 +57,9 @@ type Config struct {
 	Transport memberlist.NodeAwareTransport
 }
 
-// Tuning overrides memberlist's DefaultLANConfig timers; zero keeps the LAN default
-// (probe every 1 s, suspect for 4 × max(1, log10 n) probe intervals, push/pull every 30 s).
+// Tuning overrides the failure detector's timers; zero keeps courier's default:
+// memberlist's DefaultLANConfig (push/pull every 30 s, ...) with a longer probe and a
+// shorter suspicion (DefaultProbeInterval, DefaultProbeTimeout, DefaultSuspicionMult).
 type Tuning struct {
 	ProbeInterval    time.Duration
 	ProbeTimeout     time.Duration
@@ -185,10 +186,29 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// memberlistConfig is DefaultLANConfig with the tuning applied; the caller sets the
-// name, addresses, transport and delegates.
+// courier's failure detection, in place of the LAN default's (probe every 1 s, wait
+// 500 ms for the ack, suspect for 4 probe intervals). A probe fails when neither the
+// ping, nor the indirect pings through 3 other nodes, nor the TCP fallback brought an
+// ack within one probe interval. On a box saturated by a connect storm a node's
+// process can go that long without the CPU to answer (10 nodes, a 150,000-connection
+// ramp on 2 cores: a few suspicions per run, each refuted), so the probe gets 1.5 s.
+// The suspicion is shortened to keep a dead node's purge within 10 s: in a 3-node
+// cluster at worst 2 probe intervals until one of the 2 others probes it, 1.5 s of
+// probe, 3 s of suspicion (2 × max(1, log10 n) probe intervals, n ≤ 10), the node's
+// 500 ms purge grace: 8 s. An alive node stalled past its probe still has those 3 s to
+// refute once it runs again.
+const (
+	DefaultProbeInterval = 1500 * time.Millisecond
+	DefaultProbeTimeout  = time.Second
+	DefaultSuspicionMult = 2
+)
+
+// memberlistConfig is DefaultLANConfig with courier's failure detection and the tuning
+// applied; the caller sets the name, addresses, transport and delegates.
 func (t Tuning) memberlistConfig() *memberlist.Config {
 	mc := memberlist.DefaultLANConfig()
+	mc.ProbeInterval, mc.ProbeTimeout = DefaultProbeInterval, DefaultProbeTimeout
+	mc.SuspicionMult = DefaultSuspicionMult
 	set := func(dst *time.Duration, v time.Duration) {
 		if v > 0 {
 			*dst = v
