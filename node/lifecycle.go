@@ -55,7 +55,7 @@ func (n *Node) startUp(apiAddr string) error {
 		return err
 	}
 	if n.cfg.TRPCListen != "" {
-		srv, err := api.NewTRPCPushServer(n.cfg.TRPCListen, n, n.log.With("component", "trpc-server"))
+		srv, err := api.NewTRPCPushServer(n.cfg.TRPCListen, n, n.cfg.APIKeys, n.log.With("component", "trpc-server"))
 		if err != nil {
 			return err
 		}

@@ -104,9 +104,22 @@ func TestPushOverTRPC(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = pool.Close() })
-	call := func(body string) (*trpc.CallResponse, error) {
+	callWith := func(authorization, body string) (*trpc.CallResponse, error) {
+		var info map[string][]byte
+		if authorization != "" {
+			info = map[string][]byte{api.AuthorizationKey: []byte(authorization)}
+		}
 		return pool.Call(context.Background(), n.TRPCAddr(), &trpc.CallRequest{
-			Callee: "trpc.courier.push.Push", Func: api.PushFunc, Body: []byte(body), ContentType: trpc.ContentTypeJSON})
+			Callee: "trpc.courier.push.Push", Func: api.PushFunc, Body: []byte(body), ContentType: trpc.ContentTypeJSON, TransInfo: info})
+	}
+	call := func(body string) (*trpc.CallResponse, error) { return callWith("Bearer k", body) }
+	// Anyone who can reach the port is not a backend: an API key is required.
+	for _, authorization := range []string{"", "Bearer wrong", "k", "Bearer "} {
+		_, err := callWith(authorization, `{"to":{"all":true},"event":"news","ttl":600}`)
+		var te *trpc.Error
+		if !errors.As(err, &te) || te.FuncRet != 401 || !strings.Contains(te.Msg, "unauthorized") {
+			t.Fatalf("push with authorization %q answered %v, want 401", authorization, err)
+		}
 	}
 	res, err := call(`{"to":{"users":["alice"]},"event":"news","data":{"a":1},"ttl":60}`)
 	if err != nil {

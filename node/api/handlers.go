@@ -14,6 +14,7 @@ func (s *Server) push(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	req.Scope = keyScope(r.Context())
 	// The service checks req against the push contract (node/push).
 	res, err := s.svc.Push(r.Context(), &req)
 	if err != nil {

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
@@ -99,6 +100,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	key, ok := s.authenticate(r)
+	if ok {
+		r = r.WithContext(context.WithValue(r.Context(), apiKeyCtx{}, key))
+	}
 	if !ok {
 		WriteError(w, errcode.New(errcode.Unauthorized, "missing or bad API key: send Authorization: Bearer <key>"))
 		return
@@ -117,17 +121,31 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) authenticate(r *http.Request) (string, bool) {
-	h := r.Header.Get("Authorization")
-	token, ok := strings.CutPrefix(h, "Bearer ")
+	return matchKey(s.cfg.Keys, r.Header.Get("Authorization"))
+}
+
+// matchKey finds the API key an authorization value ("Bearer <key>")
+// names, in constant time per key.
+func matchKey(keys []string, authorization string) (string, bool) {
+	token, ok := strings.CutPrefix(authorization, "Bearer ")
 	if !ok || token == "" {
 		return "", false
 	}
-	for _, k := range s.cfg.Keys {
+	for _, k := range keys {
 		if subtle.ConstantTimeCompare([]byte(k), []byte(token)) == 1 {
 			return k, true
 		}
 	}
 	return "", false
+}
+
+// apiKeyCtx carries the API key a request authenticated with.
+type apiKeyCtx struct{}
+
+// keyScope is the idempotency scope of the request's API key.
+func keyScope(ctx context.Context) string {
+	key, _ := ctx.Value(apiKeyCtx{}).(string)
+	return push.KeyScope(key)
 }
 
 // decode reads a JSON body of at most limit bytes into v.
@@ -166,9 +184,23 @@ func Fail(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 		WriteError(w, e)
 		return
 	}
+	var conflict *push.Conflict
+	if errors.As(err, &conflict) {
+		WriteJSON(w, http.StatusConflict, conflictBody(conflict))
+		return
+	}
 	traceID := trace.ID(r.Context())
 	log.Error("api call failed", "trace", traceID, "path", r.URL.Path, "err", err)
 	WriteError(w, internalError(traceID))
+}
+
+// conflictBody is SPEC's answer to a reused idempotency id: the error and
+// the first request's message id.
+func conflictBody(c *push.Conflict) any {
+	return struct {
+		Error *errcode.Error `json:"error"`
+		ID    string         `json:"id"`
+	}{c.Err(), c.ID}
 }
 
 func internalError(traceID string) *errcode.Error {

@@ -17,11 +17,15 @@ import (
 const PushFunc = "/trpc.courier.push.Push/Send"
 
 // NewTRPCPushServer serves the push service on listen for backends that
-// push over tRPC. Errors come back as func_ret = the API's HTTP status (a
-// backend tells a bad request, 400, from a store outage, 503), with the
-// API's error body.
-func NewTRPCPushServer(listen string, svc Service, log *slog.Logger) (*trpc.Server, error) {
-	h := trpcPush{svc: svc, log: log}
+// push over tRPC, to callers that name one of keys (the API keys) in
+// trans_info `authorization: Bearer <key>`. Errors come back as func_ret =
+// the API's HTTP status (a backend tells a bad request, 400, from a store
+// outage, 503, and a missing key, 401), with the API's error body.
+func NewTRPCPushServer(listen string, svc Service, keys []string, log *slog.Logger) (*trpc.Server, error) {
+	if len(keys) == 0 {
+		return nil, errors.New("--trpc-listen: the push service needs an API key to check callers against (--api-key)")
+	}
+	h := trpcPush{svc: svc, keys: keys, log: log}
 	srv, err := trpc.NewServer(trpc.ServerConfig{Listen: listen, Log: log}, map[string]trpc.Handler{PushFunc: h.serve})
 	if err != nil {
 		return nil, fmt.Errorf("--trpc-listen: %w", err)
@@ -30,21 +34,36 @@ func NewTRPCPushServer(listen string, svc Service, log *slog.Logger) (*trpc.Serv
 }
 
 type trpcPush struct {
-	svc Service
-	log *slog.Logger
+	svc  Service
+	keys []string
+	log  *slog.Logger
 }
 
+// AuthorizationKey is the trans_info key of the push service's API key.
+const AuthorizationKey = "authorization"
+
 func (h trpcPush) serve(ctx context.Context, req *trpc.ServerRequest) *trpc.ServerResponse {
+	key, ok := matchKey(h.keys, string(req.TransInfo[AuthorizationKey]))
+	if !ok {
+		return trpcPushError(errcode.New(errcode.Unauthorized, "missing or bad API key: send trans_info authorization: Bearer <key>"))
+	}
 	var p push.Request
 	if err := json.Unmarshal(req.Body, &p); err != nil {
 		return trpcPushError(errcode.New(errcode.BadRequest, "request is not a push: "+err.Error()))
 	}
+	p.Scope = push.KeyScope(key)
 	// The service checks p against the push contract (node/push).
 	res, err := h.svc.Push(ctx, &p)
 	var e *errcode.Error
+	var conflict *push.Conflict
 	switch {
 	case errors.As(err, &e):
 		return trpcPushError(e)
+	case errors.As(err, &conflict):
+		body, _ := json.Marshal(conflictBody(conflict))
+		e := conflict.Err()
+		return &trpc.ServerResponse{FuncRet: int32(e.Code.HTTPStatus()), ErrorMsg: string(e.Code) + ": " + e.Message,
+			Body: body, ContentType: trpc.ContentTypeJSON}
 	case err != nil:
 		h.log.Error("tRPC push failed", "err", err)
 		return trpcPushError(errcode.New(errcode.Internal, "internal error"))

@@ -15,6 +15,7 @@ const (
 	NotFound         Code = "not_found"         // no such route
 	TooLarge         Code = "payload_too_large" // data over the limit
 	RateLimited      Code = "rate_limited"      // too many requests for this key
+	Conflict         Code = "conflict"          // an idempotency id reused for another request
 	LimitExceeded    Code = "limit_exceeded"    // a per-connection bound (rooms, commands in flight) is reached
 	ReservedEvent    Code = "reserved_event"    // event name the protocol keeps for itself
 	UnknownEvent     Code = "unknown_event"     // a client event the server does not serve
@@ -43,6 +44,8 @@ func (c Code) HTTPStatus() int {
 		return http.StatusRequestEntityTooLarge
 	case RateLimited:
 		return http.StatusTooManyRequests
+	case Conflict:
+		return http.StatusConflict
 	case Unavailable, ShuttingDown:
 		return http.StatusServiceUnavailable
 	case Timeout:
@@ -66,5 +69,5 @@ func (e *Error) Error() string { return string(e.Code) + ": " + e.Message }
 func New(code Code, message string) *Error { return &Error{Code: code, Message: message} }
 
 // All lists every code, for the SDKs' generated table and its test.
-var All = []Code{BadRequest, Unauthorized, Forbidden, NotFound, TooLarge, RateLimited, LimitExceeded, ReservedEvent,
+var All = []Code{BadRequest, Unauthorized, Forbidden, NotFound, TooLarge, RateLimited, Conflict, LimitExceeded, ReservedEvent,
 	UnknownEvent, Unavailable, Timeout, BackendError, ShuttingDown, Internal, MethodNotAllowed}

@@ -24,12 +24,17 @@ func (h *Hub) Push(ctx context.Context, req *push.Request) (push.Result, error) 
 	id := mailbox.NewID(now)
 	retried := false
 	if req.ID != "" {
-		bound, err := h.cfg.Mailbox.Claim(ctx, "push:"+req.ID, id, push.IdempotencyWindow)
+		fingerprint := push.Fingerprint(req)
+		bound, err := h.cfg.Mailbox.Claim(ctx, push.ClaimKey(req), push.ClaimValue(id, fingerprint), push.IdempotencyWindow)
 		if err != nil {
 			return push.Result{}, h.unavailable(ctx, err)
 		}
-		retried = bound != id
-		id = bound
+		first, firstFingerprint := push.ParseClaim(bound)
+		if first != id && firstFingerprint != "" && firstFingerprint != fingerprint {
+			return push.Result{}, &push.Conflict{ID: first}
+		}
+		retried = first != id
+		id = first
 	}
 	data := req.Data
 	if len(data) == 0 {

@@ -64,9 +64,15 @@ type Request struct {
 	Data  json.RawMessage `json:"data"`
 	// TTL in seconds; nil takes the node's default, 0 is fire-and-forget.
 	TTL *float64 `json:"ttl,omitempty"`
-	// ID is an optional idempotency key: the same key within
-	// IdempotencyWindow delivers nothing new and answers the same message id.
+	// ID is an optional idempotency key (idempotency.go): within
+	// IdempotencyWindow the same key with the same request answers the
+	// first message id and delivers nothing new; with another request, a
+	// Conflict.
 	ID string `json:"id,omitempty"`
+	// Scope is whose ID it is, set by the way in (a digest of the API key
+	// the request came with, KeyScope), never by the request: ids of
+	// different keys never collide.
+	Scope string `json:"-"`
 }
 
 // Result answers an accepted push.

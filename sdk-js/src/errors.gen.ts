@@ -15,6 +15,8 @@ export const ErrorCodes = {
   TooLarge: "payload_too_large",
   /** too many requests for this key */
   RateLimited: "rate_limited",
+  /** an idempotency id reused for another request */
+  Conflict: "conflict",
   /** a per-connection bound (rooms, commands in flight) is reached */
   LimitExceeded: "limit_exceeded",
   /** event name the protocol keeps for itself */
@@ -44,6 +46,7 @@ export const errorTable: Readonly<Record<ErrorCode, { readonly status: number; r
   "not_found": { status: 404, description: "no such route" },
   "payload_too_large": { status: 413, description: "data over the limit" },
   "rate_limited": { status: 429, description: "too many requests for this key" },
+  "conflict": { status: 409, description: "an idempotency id reused for another request" },
   "limit_exceeded": { status: 400, description: "a per-connection bound (rooms, commands in flight) is reached" },
   "reserved_event": { status: 400, description: "event name the protocol keeps for itself" },
   "unknown_event": { status: 400, description: "a client event the server does not serve" },

@@ -143,7 +143,12 @@ func TestNodeWithRealTRPCGo(t *testing.T) {
 	var out struct {
 		ID string `json:"id"`
 	}
-	if err := Invoke(context.Background(), trpcAddr, "trpc.courier.push.Push", "/trpc.courier.push.Push/Send", push, &out, nil); err != nil {
+	// without the API key in trans_info the push service refuses (401)
+	if err := Invoke(context.Background(), trpcAddr, "trpc.courier.push.Push", "/trpc.courier.push.Push/Send", push, &out, nil); errs.Code(err) != 401 {
+		t.Fatalf("push without an API key: %v", err)
+	}
+	authorized := map[string][]byte{"authorization": []byte("Bearer key")}
+	if err := Invoke(context.Background(), trpcAddr, "trpc.courier.push.Push", "/trpc.courier.push.Push/Send", push, &out, authorized); err != nil {
 		t.Fatal(err)
 	}
 	m := c.next()
@@ -156,7 +161,7 @@ func TestNodeWithRealTRPCGo(t *testing.T) {
 	}
 	// a refused push comes back to the tRPC-Go client as its error code
 	push["event"] = "connect"
-	if err := Invoke(context.Background(), trpcAddr, "trpc.courier.push.Push", "/trpc.courier.push.Push/Send", push, &out, nil); errs.Code(err) != 400 {
+	if err := Invoke(context.Background(), trpcAddr, "trpc.courier.push.Push", "/trpc.courier.push.Push/Send", push, &out, authorized); errs.Code(err) != 400 {
 		t.Fatalf("reserved event: %v", err)
 	}
 }
