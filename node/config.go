@@ -62,9 +62,17 @@ type Config struct {
 	// taken: 12,000 clients of a killed node came back in 3.2 s when
 	// taken, in 10.6 s when a bound of 1024 refused 2,253 of them. Each
 	// waiting handshake costs a goroutine.
-	MaxConnecting int           `yaml:"max-connecting"`
-	PingInterval  time.Duration `yaml:"ping-interval"` // default 25s
-	PingTimeout   time.Duration `yaml:"ping-timeout"`  // default 20s
+	MaxConnecting int `yaml:"max-connecting"`
+	// The HTTP server's bounds (SPEC, Limits): reading a whole request,
+	// headers and body; writing its answer (a long-polling GET waits up to
+	// PingInterval, so this must be longer); an idle keep-alive connection.
+	// An upgraded WebSocket leaves them for the engine's own ping and write
+	// timeouts.
+	HTTPReadTimeout  time.Duration `yaml:"http-read-timeout"`  // default 10s
+	HTTPWriteTimeout time.Duration `yaml:"http-write-timeout"` // default 30s
+	HTTPIdleTimeout  time.Duration `yaml:"http-idle-timeout"`  // default 60s
+	PingInterval     time.Duration `yaml:"ping-interval"`      // default 25s
+	PingTimeout      time.Duration `yaml:"ping-timeout"`       // default 20s
 	// LegacyWebSocket serves direct WebSocket clients on zishang520 instead
 	// of the lean engine (flag --lean-websocket=false): the fallback.
 	LegacyWebSocket bool `yaml:"-"`
@@ -130,6 +138,15 @@ func (c Config) WithDefaults() Config {
 	if c.MaxConnecting == 0 {
 		c.MaxConnecting = 8192
 	}
+	if c.HTTPReadTimeout == 0 {
+		c.HTTPReadTimeout = 10 * time.Second
+	}
+	if c.HTTPWriteTimeout == 0 {
+		c.HTTPWriteTimeout = 30 * time.Second
+	}
+	if c.HTTPIdleTimeout == 0 {
+		c.HTTPIdleTimeout = 60 * time.Second
+	}
 	if c.PingInterval == 0 {
 		c.PingInterval = 25 * time.Second
 	}
@@ -169,6 +186,19 @@ func (c Config) Validate() error {
 	}
 	if c.DrainDelay < 0 || c.DrainSpread < 0 {
 		return errors.New("--drain-delay and --drain-spread must not be negative")
+	}
+	if c.HTTPReadTimeout < 0 || c.HTTPIdleTimeout < 0 {
+		return errors.New("--http-read-timeout and --http-idle-timeout must not be negative")
+	}
+	// A long-polling GET is answered within a ping interval, and an HTTP
+	// command within its timeout: the write bound must leave them room.
+	longestCall := c.CallTimeout
+	for _, r := range c.Commands {
+		longestCall = max(longestCall, r.Timeout)
+	}
+	if need := max(c.PingInterval, longestCall) + time.Second; c.HTTPWriteTimeout < need {
+		return fmt.Errorf("--http-write-timeout %v is shorter than a long-polling wait or a command call may take (--ping-interval %v, the longest call timeout %v): make it at least %v",
+			c.HTTPWriteTimeout, c.PingInterval, longestCall, need)
 	}
 	return nil
 }

@@ -126,7 +126,9 @@ func (n *Node) startDebug() error {
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	// No write bound: a CPU profile or trace takes as long as it was asked to.
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: min(10*time.Second, n.cfg.HTTPReadTimeout),
+		ReadTimeout: n.cfg.HTTPReadTimeout, IdleTimeout: n.cfg.HTTPIdleTimeout}
 	if err := n.publish(nil, func(s *started) { s.debug = srv }); err != nil {
 		_ = ln.Close()
 		return err

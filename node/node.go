@@ -168,7 +168,8 @@ func (n *Node) build() error {
 	}); err != nil {
 		return err
 	}
-	n.server = &http.Server{Handler: n.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	n.server = &http.Server{Handler: n.Handler(), ReadHeaderTimeout: min(10*time.Second, cfg.HTTPReadTimeout),
+		ReadTimeout: cfg.HTTPReadTimeout, WriteTimeout: cfg.HTTPWriteTimeout, IdleTimeout: cfg.HTTPIdleTimeout}
 	return nil
 }
 

@@ -58,8 +58,8 @@ func startLoops(t *testing.T, n *Node) {
 }
 
 // serve runs n on a loopback port and waits until its start-up is done;
-// the test's cleanup shuts it down.
-func serve(t *testing.T, n *Node) {
+// the test's cleanup shuts it down. It returns the port's address.
+func serve(t *testing.T, n *Node) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -75,6 +75,7 @@ func serve(t *testing.T, n *Node) {
 	if len(served) > 0 {
 		t.Fatal(<-served)
 	}
+	return ln.Addr().String()
 }
 
 var connSeq int

@@ -124,6 +124,9 @@ func NewFrameReader(r io.Reader, maxFrame int) *FrameReader {
 	return &FrameReader{r: bufio.NewReaderSize(r, 32<<10), maxFrame: maxFrame}
 }
 
+// Buffered is how many bytes of the next frames were read ahead.
+func (fr *FrameReader) Buffered() int { return fr.r.Buffered() }
+
 // ReadFrame returns the next whole unary frame, head included, in a new
 // buffer the caller owns (handlers keep slices of it). io.EOF means the
 // stream ended cleanly between frames; io.ErrUnexpectedEOF mid-frame.

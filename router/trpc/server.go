@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	trpcpb "trpc.group/trpc/trpc-protocol/pb/go/trpc"
@@ -18,7 +19,14 @@ type ServerConfig struct {
 	MaxFrame        int           // default DefaultMaxFrame (10 MiB)
 	MaxCallsPerConn int           // handlers running at once per connection; default 256
 	WriteTimeout    time.Duration // one answer's write; default 10s
-	Log             *slog.Logger
+	// IdleTimeout closes a connection that sent nothing this long while
+	// none of its calls ran (default 60s, as tRPC-Go's server); ReadTimeout
+	// closes one that took this long to send the rest of a frame it began
+	// (default 10s). A silent or stalled client holds no goroutine and no
+	// file for long.
+	IdleTimeout time.Duration
+	ReadTimeout time.Duration
+	Log         *slog.Logger
 }
 
 // Validate reports a configuration that cannot work.
@@ -26,7 +34,7 @@ func (c ServerConfig) Validate() error {
 	if c.Listen == "" {
 		return errors.New("trpc: server needs a listen address")
 	}
-	if c.MaxFrame < 0 || c.MaxCallsPerConn < 0 || c.WriteTimeout < 0 {
+	if c.MaxFrame < 0 || c.MaxCallsPerConn < 0 || c.WriteTimeout < 0 || c.IdleTimeout < 0 || c.ReadTimeout < 0 {
 		return errors.New("trpc: negative server limit")
 	}
 	return nil
@@ -91,6 +99,12 @@ func NewServer(cfg ServerConfig, handlers map[string]Handler) (*Server, error) {
 	}
 	if cfg.WriteTimeout == 0 {
 		cfg.WriteTimeout = 10 * time.Second
+	}
+	if cfg.IdleTimeout == 0 {
+		cfg.IdleTimeout = 60 * time.Second
+	}
+	if cfg.ReadTimeout == 0 {
+		cfg.ReadTimeout = 10 * time.Second
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
@@ -160,9 +174,10 @@ func (s *Server) acceptLoop() {
 // serverConn is one client connection: its reader (serveConn) and the
 // handlers it started, which write answers under wmu.
 type serverConn struct {
-	s   *Server
-	nc  net.Conn
-	wmu sync.Mutex
+	s      *Server
+	nc     net.Conn
+	wmu    sync.Mutex
+	active atomic.Int64 // unix ns of the last frame read or answer written
 }
 
 func (s *Server) serveConn(nc net.Conn) {
@@ -179,9 +194,24 @@ func (s *Server) serveConn(nc net.Conn) {
 	}()
 	c := &serverConn{s: s, nc: nc}
 	sem := make(chan struct{}, s.cfg.MaxCallsPerConn) // full: stop reading (backpressure)
-	fr := NewFrameReader(nc, s.cfg.MaxFrame)
+	dl := &readDeadlines{nc: nc, stall: s.cfg.ReadTimeout}
+	fr := NewFrameReader(dl, s.cfg.MaxFrame)
+	c.active.Store(time.Now().UnixNano())
 	for {
+		// Idle counts from the last frame or answer, so a client waiting
+		// for a slow answer is not idle.
+		idleLeft := s.cfg.IdleTimeout - time.Since(time.Unix(0, c.active.Load()))
+		if len(sem) > 0 {
+			idleLeft = s.cfg.IdleTimeout // its calls run: look again after a while
+		}
+		dl.next(fr.Buffered() > 0, idleLeft)
 		h, frame, err := fr.ReadFrame()
+		if dl.idled(err) && (len(sem) > 0 || time.Since(time.Unix(0, c.active.Load())) < s.cfg.IdleTimeout) {
+			continue // its calls run, or one just answered
+		}
+		if err == nil {
+			c.active.Store(time.Now().UnixNano())
+		}
 		if errors.Is(err, ErrStreamFrame) {
 			s.log.Debug("streaming frame ignored", "remote", nc.RemoteAddr())
 			continue
@@ -276,4 +306,39 @@ func (c *serverConn) reply(version uint8, rsp *trpcpb.ResponseProtocol, body []b
 		c.s.log.Debug("write answer", "err", err)
 		_ = c.nc.Close() // a partial frame breaks the stream
 	}
+	c.active.Store(time.Now().UnixNano())
+}
+
+// readDeadlines bounds the reads of a connection: up to idle for the first
+// byte of a frame, then up to stall for the rest of it.
+type readDeadlines struct {
+	nc      net.Conn
+	stall   time.Duration
+	waiting bool // no byte of the next frame has come yet
+}
+
+// next arms the deadline for the next frame: idle from now when none of it
+// came yet, else stall (begun: part of it is already buffered).
+func (d *readDeadlines) next(begun bool, idle time.Duration) {
+	d.waiting = !begun
+	bound := idle
+	if begun {
+		bound = d.stall
+	}
+	_ = d.nc.SetReadDeadline(time.Now().Add(bound))
+}
+
+func (d *readDeadlines) Read(p []byte) (int, error) {
+	n, err := d.nc.Read(p)
+	if n > 0 && d.waiting {
+		d.waiting = false
+		_ = d.nc.SetReadDeadline(time.Now().Add(d.stall))
+	}
+	return n, err
+}
+
+// idled reports err as the idle bound passing before a frame began.
+func (d *readDeadlines) idled(err error) bool {
+	var ne net.Error
+	return d.waiting && errors.As(err, &ne) && ne.Timeout()
 }

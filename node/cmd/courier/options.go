@@ -93,6 +93,9 @@ func nodeOptions() []option {
 		integer("send-queue", d.SendQueue, "per-connection send queue `bound`", func(s *settings) *int { return &cfg(s).SendQueue }),
 		integer("ack-window", d.AckWindow, "unacknowledged `messages` in flight per connection", func(s *settings) *int { return &cfg(s).AckWindow }),
 		integer("max-rooms", d.MaxRooms, "rooms one connection may be in at once", func(s *settings) *int { return &cfg(s).MaxRooms }),
+		duration("http-read-timeout", d.HTTPReadTimeout, "bound on reading a whole HTTP request, headers and body (`time`)", func(s *settings) *time.Duration { return &cfg(s).HTTPReadTimeout }),
+		duration("http-write-timeout", d.HTTPWriteTimeout, "bound on writing an HTTP answer (`time`; longer than --ping-interval and --call-timeout)", func(s *settings) *time.Duration { return &cfg(s).HTTPWriteTimeout }),
+		duration("http-idle-timeout", d.HTTPIdleTimeout, "close an idle keep-alive HTTP connection after this `time`", func(s *settings) *time.Duration { return &cfg(s).HTTPIdleTimeout }),
 		duration("ping-interval", d.PingInterval, "Engine.IO ping `interval`", func(s *settings) *time.Duration { return &cfg(s).PingInterval }),
 		duration("ping-timeout", d.PingTimeout, "Engine.IO ping `timeout`", func(s *settings) *time.Duration { return &cfg(s).PingTimeout }),
 		{name: "lean-websocket", def: "true", usage: "serve direct WebSocket clients on the lean engine; false falls back to zishang520 (`bool`, give it as --lean-websocket=false)", set: func(s *settings, v []string) error {
