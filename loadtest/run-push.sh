@@ -38,7 +38,7 @@ until redis-cli -p $REDIS_PORT ping >/dev/null 2>&1; do sleep 0.1; done
 
 for i in 1 2 3; do
   /tmp/courier --listen 127.0.0.1:808$i --node-id n$i --redis redis://127.0.0.1:$REDIS_PORT \
-    --gossip-listen 127.0.0.1:794$i --peer-listen 127.0.0.1:795$i --join 127.0.0.1:7941 \
+    --gossip-listen 127.0.0.1:794$i --peer-listen 127.0.0.1:795$i --join 127.0.0.1:7941 --cluster-secret run-push-secret \
     --api-key $KEY --jwt-secret $SECRET --shutdown-timeout 5s --log-level ${NODE_LOG_LEVEL:-warn} >"$OUT/n$i.log" 2>&1 &
   PIDS+=($!)
 done

@@ -253,7 +253,7 @@ func startCourier(ctx context.Context, log *slog.Logger, bin, dir string, n int,
 		}
 		err := s.startNode(bin, dir, i+1, http, ns, "--redis", "redis://127.0.0.1:"+strconv.Itoa(ports[0]),
 			"--gossip-listen", "127.0.0.1:"+strconv.Itoa(gossip), "--peer-listen", "127.0.0.1:"+strconv.Itoa(peer),
-			"--join", strings.Join(seeds, ","))
+			"--join", strings.Join(seeds, ","), "--cluster-secret", "compare-cluster-secret")
 		if err != nil {
 			s.stop()
 			return nil, err

@@ -168,8 +168,17 @@ func (c Config) Validate() error {
 			}
 		}
 	}
-	if c.GossipListen != "" && c.ClusterSecret == "" && !IsLoopback(c.GossipListen) {
-		return fmt.Errorf("--gossip-listen %s is not loopback: --cluster-secret is required", c.GossipListen)
+	clustered := c.GossipListen != "" || c.GossipTransport != nil
+	if c.PeerListen != "" && !clustered {
+		return errors.New("--peer-listen needs --gossip-listen: peers find each other's links through gossip, so a node without it would never use its link")
+	}
+	if clustered && c.ClusterSecret == "" {
+		// Without it, any process that reaches the ports joins the
+		// cluster and injects envelopes, loopback included.
+		return errors.New("--gossip-listen needs --cluster-secret: it encrypts gossip and authenticates peer links")
+	}
+	if err := c.checkSecretLengths(); err != nil {
+		return err
 	}
 	if (c.GossipListen != "" || c.GossipTransport != nil) && c.Redis == "" {
 		return errors.New("--gossip-listen needs --redis: nodes on the in-memory backend cannot share sessions or messages, so they refuse to form a cluster")
@@ -199,6 +208,42 @@ func (c Config) Validate() error {
 	if need := max(c.PingInterval, longestCall) + time.Second; c.HTTPWriteTimeout < need {
 		return fmt.Errorf("--http-write-timeout %v is shorter than a long-polling wait or a command call may take (--ping-interval %v, the longest call timeout %v): make it at least %v",
 			c.HTTPWriteTimeout, c.PingInterval, longestCall, need)
+	}
+	return nil
+}
+
+// MinSecretLen is the shortest API key, JWT secret or cluster secret a node
+// accepts while any of its listeners is off loopback (256 bits, as HS256's
+// key should be).
+const MinSecretLen = 32
+
+// checkSecretLengths refuses short secrets unless every listener is on
+// loopback, where only this machine can guess at them.
+func (c Config) checkSecretLengths() error {
+	offLoopback := ""
+	for _, addr := range []string{c.Listen, c.GossipListen, c.PeerListen, c.TRPCListen} {
+		if addr != "" && !IsLoopback(addr) {
+			offLoopback = addr
+			break
+		}
+	}
+	if offLoopback == "" {
+		return nil
+	}
+	short := func(name, secret string) error {
+		return fmt.Errorf("%s is %d bytes; listening on %s, off loopback, every secret must have at least %d (e.g. openssl rand -hex 32)",
+			name, len(secret), offLoopback, MinSecretLen)
+	}
+	for i, k := range c.APIKeys {
+		if len(k) < MinSecretLen {
+			return short(fmt.Sprintf("--api-key number %d", i+1), k)
+		}
+	}
+	if len(c.JWTSecret) < MinSecretLen {
+		return short("--jwt-secret", c.JWTSecret)
+	}
+	if c.ClusterSecret != "" && len(c.ClusterSecret) < MinSecretLen {
+		return short("--cluster-secret", c.ClusterSecret)
 	}
 	return nil
 }

@@ -78,7 +78,8 @@ func TestNonLoopbackRefusesDevSecrets(t *testing.T) {
 			t.Errorf("%q: printed secrets of a node that does not start: %q", args, out)
 		}
 	}
-	code, _, errOut, cfg := runCLI(t, []string{"--listen", "0.0.0.0:8080", "--api-key", "k", "--jwt-secret", "s"}, env())
+	long := strings.Repeat("x", node.MinSecretLen)
+	code, _, errOut, cfg := runCLI(t, []string{"--listen", "0.0.0.0:8080", "--api-key", long, "--jwt-secret", long}, env())
 	if code != 0 || cfg == nil {
 		t.Errorf("real secrets on 0.0.0.0: exit %d %s", code, errOut)
 	}

@@ -72,7 +72,7 @@ func nodeOptions() []option {
 		text("gossip-listen", "no cluster", "memberlist bind `address`, e.g. 127.0.0.1:7946", func(s *settings) *string { return &cfg(s).GossipListen }),
 		list("join", ",", "", "comma-separated gossip `seeds` host:port", func(s *settings) *[]string { return &cfg(s).Join }),
 		text("peer-listen", "", "`address` for node-to-node delivery links", func(s *settings) *string { return &cfg(s).PeerListen }),
-		text("cluster-secret", "", "shared `secret`: encrypts gossip, authenticates peer links (required off loopback)", func(s *settings) *string { return &cfg(s).ClusterSecret }),
+		text("cluster-secret", "", "shared `secret`: encrypts gossip, authenticates peer links (required with --gossip-listen; 32 bytes or more off loopback)", func(s *settings) *string { return &cfg(s).ClusterSecret }),
 		list("api-key", ",", "generated, loopback only", "comma-separated push API `keys` (Authorization: Bearer KEY)", func(s *settings) *[]string { return &cfg(s).APIKeys }),
 		text("jwt-secret", "generated, loopback only", "HS256 `secret` for client tokens", func(s *settings) *string { return &cfg(s).JWTSecret }),
 		text("trpc-listen", "", "tRPC push service `address`", func(s *settings) *string { return &cfg(s).TRPCListen }),

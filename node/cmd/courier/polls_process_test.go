@@ -70,7 +70,7 @@ func TestPollRunsOnOneNodeAndMovesOnSIGKILL(t *testing.T) {
 		p := &proc{id: fmt.Sprintf("p%d", i+1), api: fmt.Sprintf("127.0.0.1:%d", ports[i])}
 		p.cmd = exec.Command(bin, "--listen", p.api, "--node-id", p.id, "--redis", "redis://"+redis,
 			"--gossip-listen", fmt.Sprintf("127.0.0.1:%d", ports[3+i]), "--join", fmt.Sprintf("127.0.0.1:%d", ports[3]),
-			"--peer-listen", fmt.Sprintf("127.0.0.1:%d", ports[6+i]), "--api-key", "k", "--jwt-secret", "s",
+			"--peer-listen", fmt.Sprintf("127.0.0.1:%d", ports[6+i]), "--api-key", "k", "--jwt-secret", "s", "--cluster-secret", "cs",
 			"--route", "test.poll.*="+backend.Addr().String(), "--log-level", "warn")
 		p.cmd.Stdout, p.cmd.Stderr = os.Stderr, os.Stderr
 		if err := p.cmd.Start(); err != nil {

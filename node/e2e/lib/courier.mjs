@@ -314,7 +314,7 @@ export async function clusterNodeSpec(nodeId) {
 export async function startClusterNode(spec, { redisUrl, join = [], extraArgs = [], healthTimeout } = {}) {
   const gossip = `127.0.0.1:${spec.gossipPort}`;
   const peer = `127.0.0.1:${spec.peerPort}`;
-  const args = ['--redis', redisUrl, '--gossip-listen', gossip, '--peer-listen', peer];
+  const args = ['--redis', redisUrl, '--gossip-listen', gossip, '--peer-listen', peer, '--cluster-secret', 'e2e-cluster-secret'];
   if (join.length > 0) args.push('--join', join.join(','));
   const server = await startServer([...args, ...extraArgs], { port: spec.port, nodeId: spec.nodeId, healthTimeout });
   return Object.assign(server, { spec, gossip, peer });
