@@ -20,6 +20,7 @@ type metrics struct {
 	disconnects *prometheus.CounterVec
 	refused     *prometheus.CounterVec
 	linkDrops   prometheus.Counter
+	peerRefused prometheus.Counter
 	purges      prometheus.Counter
 }
 
@@ -45,10 +46,12 @@ func newMetrics(connections func() float64, mailboxSize func() float64) *metrics
 			Name: "courier_connects_refused_total", Help: "Client connections refused, by reason."}, []string{"reason"}),
 		linkDrops: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "courier_peer_drops_total", Help: "Envelopes for other nodes not sent (link down or full): their messages arrive by replay."}),
+		peerRefused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "courier_peer_envelopes_refused_total", Help: "Envelopes from peers refused for breaking the rules of input (reserved event, size, names)."}),
 		purges: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "courier_dead_node_purges_total", Help: "Dead nodes whose sessions this node purged from the registry."}),
 	}
-	m.reg.MustRegister(m.connects, m.arrivals, m.pushes, m.deliveries, m.acks, m.retries, m.disconnects, m.refused, m.linkDrops, m.purges,
+	m.reg.MustRegister(m.connects, m.arrivals, m.pushes, m.deliveries, m.acks, m.retries, m.disconnects, m.refused, m.linkDrops, m.peerRefused, m.purges,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "courier_connections", Help: "Client connections held now."}, connections),
 		collectors.NewGoCollector(),
@@ -70,6 +73,7 @@ func (m *metrics) Disconnected(reason string) { m.disconnects.WithLabelValues(re
 // The hub.Metrics methods.
 func (m *metrics) Pushed(target string) { m.pushes.WithLabelValues(target).Inc() }
 func (m *metrics) PeerDropped()         { m.linkDrops.Inc() }
+func (m *metrics) PeerRefused()         { m.peerRefused.Inc() }
 
 // Purged implements peers.Metrics.
 func (m *metrics) Purged() { m.purges.Inc() }

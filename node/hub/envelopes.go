@@ -14,6 +14,11 @@ import (
 func (h *Hub) HandleEnvelopes(ctx context.Context, from string, envs []forward.Envelope) {
 	for i := range envs {
 		env := &envs[i]
+		if err := checkEnvelope(env, h.cfg.Limits); err != nil {
+			h.cfg.Metrics.PeerRefused()
+			h.log.Warn("envelope from a peer refused", "from", from, "kind", env.Kind, "err", err)
+			continue
+		}
 		switch env.Kind {
 		case forward.KindDeliver:
 			m := env.Msg

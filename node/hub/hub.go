@@ -47,6 +47,7 @@ type Peers interface {
 type Metrics interface {
 	Pushed(target string) // an accepted push, by push.Target.Kind
 	PeerDropped()         // an envelope a peer link did not take
+	PeerRefused()         // an envelope from a peer that broke the rules of input
 }
 
 // Config builds a Hub. Node, Mailbox, Registry, MaxRooms and Log are
@@ -114,6 +115,7 @@ type noMetrics struct{}
 
 func (noMetrics) Pushed(string) {}
 func (noMetrics) PeerDropped()  {}
+func (noMetrics) PeerRefused()  {}
 
 // registryEntry is how the registry knows s.
 func (h *Hub) registryEntry(s *session.Session) registry.Session {
