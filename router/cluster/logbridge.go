@@ -45,6 +45,28 @@ func (b *logBridge) Write(p []byte) (int, error) {
 			}
 		}
 	}
-	b.log.Log(context.Background(), level, msg)
+	var attrs []any
+	if level >= slog.LevelWarn {
+		msg, attrs = kindOf(msg)
+	}
+	b.log.Log(context.Background(), level, msg, attrs...)
 	return len(p), nil
+}
+
+// kindOf splits a memberlist warning into what kind of thing happened (the
+// text before the first ": ") and its particulars: the error's details and
+// memberlist's trailing "from=ADDR". The node's log keeps one line per kind
+// per interval, with a count, so a flood of garbage packets from many
+// addresses is a few counted lines, not one line each.
+func kindOf(msg string) (string, []any) {
+	var attrs []any
+	if i := strings.LastIndex(msg, " from="); i >= 0 {
+		attrs = append(attrs, "peer", msg[i+len(" from="):])
+		msg = msg[:i]
+	}
+	if kind, detail, ok := strings.Cut(msg, ": "); ok {
+		attrs = append(attrs, "detail", detail)
+		msg = kind
+	}
+	return msg, attrs
 }
