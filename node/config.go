@@ -46,7 +46,10 @@ type Config struct {
 	Commands    []command.Route `yaml:"commands"`
 	CallTimeout time.Duration   `yaml:"call-timeout"` // default timeout of a command, 5s
 
-	CORSOrigins  []string      `yaml:"cors-origins"`   // allowed origins for long-polling; "*" any
+	CORSOrigins []string `yaml:"cors-origins"` // allowed origins for long-polling; "*" any
+	// JSONP serves long-polling with the j= parameter (a script tag's GET
+	// and a form's POST, which no CORS check guards); off by default.
+	JSONP        bool          `yaml:"jsonp"`
 	MaxDataBytes int           `yaml:"max-data-bytes"` // push data limit, default 64 KiB
 	APIRate      float64       `yaml:"api-rate"`       // push API requests/s per key, 0 = no limit
 	AckTimeout   time.Duration `yaml:"ack-timeout"`    // resend an unacked message after, default 10s

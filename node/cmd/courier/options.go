@@ -106,6 +106,14 @@ func nodeOptions() []option {
 			s.Config.LegacyWebSocket = !b
 			return nil
 		}},
+		{name: "jsonp", def: "false", usage: "serve JSONP long-polling (the j= parameter) for browsers without CORS; off, such requests get 400 (`bool`, give it as --jsonp=true)", set: func(s *settings, v []string) error {
+			b, err := strconv.ParseBool(strings.TrimSpace(last(v)))
+			if err != nil {
+				return fmt.Errorf("%q is not true or false", last(v))
+			}
+			s.Config.JSONP = b
+			return nil
+		}},
 		{name: "gc-percent", def: strconv.Itoa(defaultGCPercent), usage: "Go garbage collector target (`percent`, as GOGC; the GOGC variable wins when set)", set: func(s *settings, v []string) error {
 			n, err := strconv.Atoi(strings.TrimSpace(last(v)))
 			if err != nil || n < 10 || n > 1000 {
