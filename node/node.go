@@ -156,7 +156,7 @@ func (n *Node) build() error {
 	if err != nil {
 		return err
 	}
-	n.commands = &command.Channel{Caller: caller, Log: n.log.With("component", "commands"), Context: n.ctx}
+	n.commands = &command.Channel{Caller: caller, Log: n.log.With("component", "commands"), Context: n.ctx, MaxDataBytes: cfg.MaxDataBytes}
 	if n.api, err = api.New(api.Config{Keys: cfg.APIKeys, MaxDataBytes: cfg.MaxDataBytes, RatePerKey: cfg.APIRate,
 		VerifyToken: n.verifyToken}, n, n.log.With("component", "api")); err != nil {
 		return err

@@ -13,6 +13,7 @@ import (
 	"courier/node/api"
 	"courier/node/auth"
 	"courier/node/command"
+	"courier/node/errcode"
 	"courier/router/trpc"
 )
 
@@ -136,5 +137,22 @@ func TestPushOverTRPC(t *testing.T) {
 	var te *trpc.Error
 	if !errors.As(err, &te) || te.FuncRet != 400 || !strings.Contains(te.Msg, "reserved_event") {
 		t.Fatalf("reserved event answered %v", err)
+	}
+}
+
+// A `cmd` event's data has the bound of POST /v1/call's body: over it the
+// ack is payload_too_large and nothing reaches a backend.
+func TestCmdDataIsBoundLikeHTTPCalls(t *testing.T) {
+	n := newTestNode(t, func(c *Config) { c.MaxDataBytes = 1000; c.Routes = []string{"trpc.app.echo.*=127.0.0.1:1"} })
+	c := connect(t, n, "alice", "phone")
+	res := c.Ask(3*time.Second, "cmd", map[string]any{"name": "/trpc.app.echo.Echo/Say", "data": strings.Repeat("x", 1001)})[0].(map[string]any)
+	var e *errcode.Error
+	if err, _ := res["error"].(error); res["ok"] != false || !errors.As(err, &e) || e.Code != errcode.TooLarge {
+		t.Fatalf("oversized cmd acked %v", res)
+	}
+	// Just under the bound it is a call (to a backend that is not there).
+	res = c.Ask(5*time.Second, "cmd", map[string]any{"name": "/trpc.app.echo.Echo/Say", "data": strings.Repeat("x", 990)})[0].(map[string]any)
+	if err, _ := res["error"].(error); errors.As(err, &e) && e.Code == errcode.TooLarge {
+		t.Fatalf("cmd within the bound refused as too large: %v", res)
 	}
 }

@@ -1,13 +1,16 @@
 package command
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"courier/node/errcode"
+	"courier/node/push"
 	"courier/node/trace"
 )
 
@@ -37,6 +40,9 @@ type Channel struct {
 	// Context bounds every call (the node's lifetime): a node that stops
 	// abandons its calls in flight.
 	Context context.Context
+	// MaxDataBytes bounds a command's data, as it does POST /v1/call's
+	// body (default push.DefaultMaxDataBytes).
+	MaxDataBytes int
 }
 
 // ServeEvent runs a `cmd` event {"name": "/pkg.Service/Method", "data": any}
@@ -48,6 +54,10 @@ func (ch *Channel) ServeEvent(c Client, arg map[string]any, reply func(any)) {
 	data, err := json.Marshal(arg["data"])
 	if err != nil {
 		reply(errcode.AckFail(errcode.New(errcode.BadRequest, "cmd data is not JSON")))
+		return
+	}
+	if limit := cmp.Or(ch.MaxDataBytes, push.DefaultMaxDataBytes); len(data) > limit {
+		reply(errcode.AckFail(errcode.New(errcode.TooLarge, "command data is over the limit of "+strconv.Itoa(limit)+" bytes")))
 		return
 	}
 	if !c.Slots.AcquireCommand(MaxInFlight) {
