@@ -118,6 +118,41 @@ func TestLeanOversizedFrameCloses1009(t *testing.T) {
 	}
 }
 
+// A text message that is not UTF-8 fails the connection with 1007 (RFC
+// 6455 8.1), whole or split over fragments; nothing of it is delivered.
+func TestLeanInvalidUTF8TextCloses1007(t *testing.T) {
+	whole := func(c net.Conn, fin bool, op ws.OpCode, payload string) {
+		rawFrame(t, c, fin, op, []byte(payload), int64(len(payload)))
+	}
+	for name, send := range map[string]func(c net.Conn){
+		"one frame": func(c net.Conn) { whole(c, true, ws.OpText, "42[\"ev\",\"\xff\xfe\"]") },
+		"split rune": func(c net.Conn) {
+			whole(c, false, ws.OpText, "42[\"ev\",\"\xe2\x82")
+			whole(c, true, ws.OpContinuation, "\"]")
+		},
+	} {
+		rec := &recorder{}
+		_, ts := startSIO(t, fastCfg(), rec)
+		c := connectWS(t, ts, "")
+		send(c.conn)
+		if code, ok := c.closeCode(3 * time.Second); !ok || code != ws.StatusInvalidFramePayloadData {
+			t.Fatalf("%s: close %d %v, want 1007", name, code, ok)
+		}
+		if _, ev, _ := rec.snapshot(); len(ev) != 0 {
+			t.Fatalf("%s: delivered %v", name, ev)
+		}
+	}
+	// A rune split over two fragments is valid once joined.
+	rec := &recorder{onEvent: func(c Conn, ev string, args []any, ack func(...any)) { c.Emit("back", args, nil) }}
+	_, ts := startSIO(t, fastCfg(), rec)
+	c := connectWS(t, ts, "")
+	whole(c.conn, false, ws.OpText, "42[\"ev\",\"\xe2\x82")
+	whole(c.conn, true, ws.OpContinuation, "\xac\"]")
+	if m := c.next(); m != "42[\"back\",\"\u20ac\"]" {
+		t.Fatalf("euro sign over two fragments: %q", m)
+	}
+}
+
 func TestLeanFragmentsPingsAndUnmasked(t *testing.T) {
 	rec := &recorder{onEvent: func(c Conn, ev string, args []any, ack func(...any)) { c.Emit("back", args, nil) }}
 	_, ts := startSIO(t, fastCfg(), rec)

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gobwas/ws"
 )
@@ -294,6 +295,13 @@ func (c *wconn) message(op ws.OpCode, data []byte) {
 	}
 	if len(data) == 0 {
 		c.close(reasonParseError, ws.StatusProtocolError)
+		return
+	}
+	if !utf8.Valid(data) {
+		// RFC 6455 8.1: a text message that is not UTF-8 fails the
+		// connection with 1007; handing it on would put invalid strings
+		// into events, acks and backends' JSON.
+		c.close(reasonParseError, ws.StatusInvalidFramePayloadData)
 		return
 	}
 	switch data[0] {
