@@ -405,7 +405,7 @@ func nodeCounters(ctx context.Context, targets []*url.URL) map[string]float64 {
 			continue
 		}
 		for k, v := range m.Samples {
-			if v != 0 && (strings.HasPrefix(k, "courier_connects_refused_total") || strings.HasPrefix(k, "courier_disconnects_total")) {
+			if v != 0 && (strings.HasPrefix(k, "courier_refused_total") || strings.HasPrefix(k, "courier_disconnects_total")) {
 				out[k] += v
 			}
 		}

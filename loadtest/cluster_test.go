@@ -366,8 +366,8 @@ func TestSessionsLeft(t *testing.T) {
 func TestNodeCounters(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("# HELP x\nprocess_resident_memory_bytes 1e+07\n" +
-			"courier_connects_refused_total{reason=\"overloaded\"} 3\n" +
-			"courier_connects_refused_total{reason=\"token\"} 0\n" +
+			"courier_refused_total{reason=\"overloaded\"} 3\n" +
+			"courier_refused_total{reason=\"token\"} 0\n" +
 			"courier_disconnects_total{reason=\"shutdown\"} 5\n" +
 			"courier_deliveries_total 9\n"))
 	}))
@@ -375,7 +375,7 @@ func TestNodeCounters(t *testing.T) {
 	u, _ := url.Parse(srv.URL)
 	down, _ := url.Parse("http://127.0.0.1:1")
 	got := nodeCounters(t.Context(), []*url.URL{u, u, down})
-	want := map[string]float64{`courier_connects_refused_total{reason="overloaded"}`: 6, `courier_disconnects_total{reason="shutdown"}`: 10, "unanswered /metrics": 1}
+	want := map[string]float64{`courier_refused_total{reason="overloaded"}`: 6, `courier_disconnects_total{reason="shutdown"}`: 10, "unanswered /metrics": 1}
 	if len(got) != len(want) {
 		t.Fatalf("%v", got)
 	}

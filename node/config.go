@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/memberlist"
 
 	"courier/node/command"
+	"courier/node/limit"
 	"courier/node/push"
 	"courier/router/cluster"
 )
@@ -49,14 +50,23 @@ type Config struct {
 	CORSOrigins []string `yaml:"cors-origins"` // allowed origins for long-polling; "*" any
 	// JSONP serves long-polling with the j= parameter (a script tag's GET
 	// and a form's POST, which no CORS check guards); off by default.
-	JSONP        bool          `yaml:"jsonp"`
-	MaxDataBytes int           `yaml:"max-data-bytes"` // push data limit, default 64 KiB
-	APIRate      float64       `yaml:"api-rate"`       // push API requests/s per key, 0 = no limit
-	AckTimeout   time.Duration `yaml:"ack-timeout"`    // resend an unacked message after, default 10s
-	AckRetries   int           `yaml:"ack-retries"`    // resends while connected, default 3
-	SendQueue    int           `yaml:"send-queue"`     // per-connection queue bound, default 1024
-	AckWindow    int           `yaml:"ack-window"`     // unacked messages in flight per connection, default 128
-	MaxRooms     int           `yaml:"max-rooms"`      // rooms one connection may be in, default 256
+	JSONP        bool    `yaml:"jsonp"`
+	MaxDataBytes int     `yaml:"max-data-bytes"` // push data limit, default 64 KiB
+	APIRate      float64 `yaml:"api-rate"`       // push API requests/s per key, 0 = no limit
+	// What one client may take (SPEC, Limits). Rates are per second with a
+	// burst of twice that; 0 in the per-IP and per-agent bounds is none.
+	MaxConnections      int           `yaml:"max-connections"`        // held by this node; default 90% of the open-file limit
+	MaxConnectionsPerIP int           `yaml:"max-connections-per-ip"` // from one client IP
+	HandshakeRatePerIP  float64       `yaml:"handshake-rate-per-ip"`  // new sessions per second from one client IP
+	HandshakeRatePerUA  float64       `yaml:"handshake-rate-per-ua"`  // new sessions per second per User-Agent
+	CmdRate             float64       `yaml:"cmd-rate"`               // commands per second per connection, default 50
+	JoinRate            float64       `yaml:"join-rate"`              // joins and leaves per second per connection, default 20
+	TrustedProxies      []string      `yaml:"trusted-proxies"`        // CIDRs whose X-Forwarded-For is believed
+	AckTimeout          time.Duration `yaml:"ack-timeout"`            // resend an unacked message after, default 10s
+	AckRetries          int           `yaml:"ack-retries"`            // resends while connected, default 3
+	SendQueue           int           `yaml:"send-queue"`             // per-connection queue bound, default 1024
+	AckWindow           int           `yaml:"ack-window"`             // unacked messages in flight per connection, default 128
+	MaxRooms            int           `yaml:"max-rooms"`              // rooms one connection may be in, default 256
 	// MaxConnecting bounds the handshakes whose store work (registration,
 	// rooms, first reads) is under way at once, default 8192: past it new
 	// clients are refused with 503 at once rather than queued. Below it
@@ -141,6 +151,15 @@ func (c Config) WithDefaults() Config {
 	if c.MaxConnecting == 0 {
 		c.MaxConnecting = 8192
 	}
+	if c.MaxConnections == 0 {
+		c.MaxConnections = defaultMaxConnections()
+	}
+	if c.CmdRate == 0 {
+		c.CmdRate = 50
+	}
+	if c.JoinRate == 0 {
+		c.JoinRate = 20
+	}
 	if c.HTTPReadTimeout == 0 {
 		c.HTTPReadTimeout = 10 * time.Second
 	}
@@ -198,6 +217,12 @@ func (c Config) Validate() error {
 	}
 	if c.DrainDelay < 0 || c.DrainSpread < 0 {
 		return errors.New("--drain-delay and --drain-spread must not be negative")
+	}
+	if c.MaxConnections < 0 || c.MaxConnectionsPerIP < 0 || c.HandshakeRatePerIP < 0 || c.HandshakeRatePerUA < 0 || c.CmdRate < 0 || c.JoinRate < 0 {
+		return errors.New("--max-connections, --max-connections-per-ip, --handshake-rate-per-ip, --handshake-rate-per-ua, --cmd-rate and --join-rate must not be negative")
+	}
+	if _, err := limit.ParseProxies(c.TrustedProxies); err != nil {
+		return err
 	}
 	if c.HTTPReadTimeout < 0 || c.HTTPIdleTimeout < 0 {
 		return errors.New("--http-read-timeout and --http-idle-timeout must not be negative")

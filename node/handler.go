@@ -1,9 +1,7 @@
 package node
 
 import (
-	"math/rand/v2"
 	"net/http"
-	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -25,6 +23,7 @@ var _ engine.Handler = (*Node)(nil)
 type accepted struct {
 	claims auth.Claims
 	device string
+	ip     string // the client's, for its count in --max-connections-per-ip
 }
 
 // Authenticate implements engine.Handler: the user is the token's sub,
@@ -37,6 +36,12 @@ func (n *Node) Authenticate(hs *engine.Handshake) (any, error) {
 	if reason := n.overloaded(); reason != "" {
 		n.metrics.refused.WithLabelValues(reason).Inc()
 		return nil, &engine.ConnectError{Message: "node is overloaded (" + reason + "); retry", Data: map[string]any{"code": 503}}
+	}
+	// Checked before the upgrade too; between the two the node may have
+	// filled up, or a polling client may have opened many sessions.
+	ip := n.clientIP(hs)
+	if r, ok := n.roomFor(ip); !ok {
+		return nil, n.refuseConnect(r, "too many connections")
 	}
 	token, _ := hs.Auth["token"].(string)
 	claims, err := auth.Verify(n.jwtSecret, token, time.Now())
@@ -54,7 +59,7 @@ func (n *Node) Authenticate(hs *engine.Handshake) (any, error) {
 		n.metrics.refused.WithLabelValues("bad_name").Inc()
 		return nil, &engine.ConnectError{Message: "user or device name invalid (1-256 bytes of UTF-8)", Data: map[string]any{"code": 400}}
 	}
-	return accepted{claims: claims, device: device}, nil
+	return accepted{claims: claims, device: device, ip: ip}, nil
 }
 
 // Connected implements engine.Handler.
@@ -74,11 +79,16 @@ func (n *Node) Connected(c engine.Conn, a any) {
 	took := time.Since(start)
 	n.metrics.arrivals.Observe(took.Seconds())
 	n.arrivalTime.observe(took)
-	c.OnEvent(func(event string, args []any, ack func(...any)) { n.onClientEvent(s, event, args, ack) })
-	c.OnClose(func(reason string) { n.hub.Remove(s, reason) })
+	n.limits.ipConns.Add(acc.ip) // checked at the handshake; counted from here to the close
+	lim := newConnLimits(&n.limits, time.Now())
+	c.OnEvent(func(event string, args []any, ack func(...any)) { n.onClientEvent(s, lim, event, args, ack) })
+	c.OnClose(func(reason string) {
+		n.limits.ipConns.Done(acc.ip)
+		n.hub.Remove(s, reason)
+	})
 }
 
-func (n *Node) onClientEvent(s *session.Session, event string, args []any, ack func(...any)) {
+func (n *Node) onClientEvent(s *session.Session, lim *connLimits, event string, args []any, ack func(...any)) {
 	reply := func(v any) {
 		if ack != nil {
 			ack(v)
@@ -90,6 +100,11 @@ func (n *Node) onClientEvent(s *session.Session, event string, args []any, ack f
 	}
 	switch event {
 	case "join", "leave":
+		if !lim.allowJoin() {
+			n.metrics.refused.WithLabelValues("join_rate").Inc()
+			reply(errcode.AckFail(errcode.New(errcode.RateLimited, "too many joins and leaves on this connection; slow down")))
+			return
+		}
 		room, _ := arg["room"].(string)
 		ctx, cancel := n.storeContext()
 		defer cancel()
@@ -103,6 +118,11 @@ func (n *Node) onClientEvent(s *session.Session, event string, args []any, ack f
 		}
 		reply(errcode.AckOK(nil))
 	case "cmd":
+		if !lim.allowCmd() {
+			n.metrics.refused.WithLabelValues("cmd_rate").Inc()
+			reply(errcode.AckFail(errcode.New(errcode.RateLimited, "too many commands on this connection; slow down")))
+			return
+		}
 		n.commands.ServeEvent(command.Client{User: s.User, Device: s.Device, Slots: s}, arg, reply)
 	default:
 		reply(errcode.AckFail(errcode.New(errcode.UnknownEvent, "unknown event "+event)))
@@ -157,10 +177,11 @@ func (n *Node) shedHandshakes(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Query().Get("sid") == "" {
 			if reason := n.overloaded(); reason != "" {
-				n.metrics.refused.WithLabelValues(reason).Inc()
-				// 1-3 s: clients refused together do not come back together
-				w.Header().Set("Retry-After", strconv.Itoa(1+rand.IntN(3)))
-				http.Error(w, "node is overloaded ("+reason+"); retry\n", http.StatusServiceUnavailable)
+				n.refuseHTTP(w, refusal{reason, http.StatusServiceUnavailable}, "node is overloaded")
+				return
+			}
+			if ref, ok := n.admit(n.limits.proxies.ClientIP(r), r.Header.Get("User-Agent")); !ok {
+				n.refuseHTTP(w, ref, "too many connections")
 				return
 			}
 		}

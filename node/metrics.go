@@ -43,7 +43,7 @@ func newMetrics(connections func() float64, mailboxSize func() float64) *metrics
 		disconnects: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "courier_disconnects_total", Help: "Client disconnections, by reason."}, []string{"reason"}),
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "courier_connects_refused_total", Help: "Client connections refused, by reason."}, []string{"reason"}),
+			Name: "courier_refused_total", Help: "Handshakes refused and client requests rate-limited, by reason (SPEC, Limits)."}, []string{"reason"}),
 		linkDrops: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "courier_peer_drops_total", Help: "Envelopes for other nodes not sent (link down or full): their messages arrive by replay."}),
 		peerRefused: prometheus.NewCounter(prometheus.CounterOpts{

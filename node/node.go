@@ -69,6 +69,8 @@ type Node struct {
 
 	connecting  atomic.Int32 // Connected calls under way: their store work
 	arrivalTime movingTime   // how long their store work takes, lately
+
+	limits clientLimits // what one client may take (limits.go)
 }
 
 // started is what Serve brought up, published under Node.mu.
@@ -151,6 +153,9 @@ func (n *Node) build() error {
 		CORSOrigins: cfg.CORSOrigins, LegacyWebSocket: cfg.LegacyWebSocket,
 	}, n, n.log.With("component", "engine")); err != nil {
 		return fmt.Errorf("socket.io engine: %w", err)
+	}
+	if n.limits, err = newClientLimits(cfg); err != nil {
+		return err
 	}
 	caller, err := n.commandRouter()
 	if err != nil {
