@@ -9,6 +9,7 @@ import (
 
 	"courier/node/command"
 	"courier/node/errcode"
+	"courier/node/push"
 	"courier/node/trace"
 )
 
@@ -24,6 +25,12 @@ func (s *Server) call(w http.ResponseWriter, r *http.Request) {
 	user, err := s.cfg.VerifyToken(token)
 	if err != nil {
 		WriteError(w, errcode.New(errcode.Unauthorized, "bad client token: "+err.Error()))
+		return
+	}
+	device := r.Header.Get("X-Courier-Device")
+	// The names a socket.io client may have, and no longer (push.ValidName).
+	if !push.ValidName(user) || (device != "" && !push.ValidName(device)) {
+		WriteError(w, push.BadName("user or device"))
 		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(s.cfg.MaxDataBytes)))
@@ -43,7 +50,7 @@ func (s *Server) call(w http.ResponseWriter, r *http.Request) {
 		Name:    "/" + r.PathValue("service") + "/" + r.PathValue("method"),
 		Data:    body,
 		User:    user,
-		Device:  r.Header.Get("X-Courier-Device"),
+		Device:  device,
 		TraceID: trace.ID(r.Context()),
 	}
 	out, err := s.svc.Call(r.Context(), req)

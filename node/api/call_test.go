@@ -54,6 +54,31 @@ func TestCallWithClientToken(t *testing.T) {
 			t.Errorf("%q %q: %d %v, want %d %s", c.key, c.body, status, body, c.status, c.code)
 		}
 	}
+
+	// Names are bounded as on the socket.io path: a device or a user (from
+	// a token) of over 256 bytes is refused and never reaches a backend.
+	calls := len(svc.calls)
+	for name, set := range map[string]func(*http.Request){
+		"long device": func(r *http.Request) {
+			r.Header.Set("Authorization", "Bearer jwt-of-alice")
+			r.Header.Set("X-Courier-Device", strings.Repeat("d", 257))
+		},
+		"long user": func(r *http.Request) { r.Header.Set("Authorization", "Bearer jwt-of-"+strings.Repeat("u", 257)) },
+	} {
+		req, _ := http.NewRequest("POST", ts.URL+"/v1/call/trpc.app.echo.Echo/Say", strings.NewReader(`{}`))
+		set(req)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != 400 {
+			t.Errorf("%s: status %d, want 400", name, res.StatusCode)
+		}
+	}
+	if len(svc.calls) != calls {
+		t.Errorf("%d calls with bad names reached the service", len(svc.calls)-calls)
+	}
 }
 
 func TestCallErrorsCarryTheTRPCCodes(t *testing.T) {
