@@ -81,14 +81,16 @@ func (n *Node) Connected(c engine.Conn, a any) {
 	n.arrivalTime.observe(took)
 	n.limits.ipConns.Add(acc.ip) // checked at the handshake; counted from here to the close
 	lim := newConnLimits(&n.limits, time.Now())
-	c.OnEvent(func(event string, args []any, ack func(...any)) { n.onClientEvent(s, lim, event, args, ack) })
+	exp := n.watchExpiry(s, acc.claims)
+	c.OnEvent(func(event string, args []any, ack func(...any)) { n.onClientEvent(s, lim, exp, event, args, ack) })
 	c.OnClose(func(reason string) {
+		exp.stop()
 		n.limits.ipConns.Done(acc.ip)
 		n.hub.Remove(s, reason)
 	})
 }
 
-func (n *Node) onClientEvent(s *session.Session, lim *connLimits, event string, args []any, ack func(...any)) {
+func (n *Node) onClientEvent(s *session.Session, lim *connLimits, exp *expiry, event string, args []any, ack func(...any)) {
 	reply := func(v any) {
 		if ack != nil {
 			ack(v)
@@ -113,6 +115,19 @@ func (n *Node) onClientEvent(s *session.Session, lim *connLimits, event string, 
 			do = n.hub.ClientLeave
 		}
 		if err := do(ctx, s, room); err != nil {
+			reply(errcode.AckFail(err))
+			return
+		}
+		reply(errcode.AckOK(nil))
+	case "refresh":
+		if !lim.allowJoin() { // as rare as joins; a token check is not free
+			n.metrics.refused.WithLabelValues("join_rate").Inc()
+			reply(errcode.AckFail(errcode.New(errcode.RateLimited, "too many refreshes on this connection; slow down")))
+			return
+		}
+		ctx, cancel := n.storeContext()
+		defer cancel()
+		if err := n.refresh(ctx, s, exp, arg); err != nil {
 			reply(errcode.AckFail(err))
 			return
 		}

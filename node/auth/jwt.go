@@ -10,16 +10,32 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 )
 
-// Claims are the parts of a client token courier reads.
+// Claims are the parts of a client token courier reads. Times are JWT
+// NumericDates: seconds since the epoch, fractions allowed (RFC 7519 2).
 type Claims struct {
 	Sub   string   `json:"sub"`
-	Exp   int64    `json:"exp,omitempty"`
-	Iat   int64    `json:"iat,omitempty"`
+	Exp   float64  `json:"exp,omitempty"` // not valid from then on
+	Nbf   float64  `json:"nbf,omitempty"` // not valid before
+	Iat   float64  `json:"iat,omitempty"`
 	Rooms []string `json:"rooms,omitempty"`
+}
+
+// Expires is when the token stops being valid; zero when it never does.
+func (c Claims) Expires() time.Time {
+	if c.Exp == 0 {
+		return time.Time{}
+	}
+	return numericDate(c.Exp)
+}
+
+func numericDate(v float64) time.Time {
+	sec := math.Floor(v)
+	return time.Unix(int64(sec), int64((v-sec)*1e9))
 }
 
 var (
@@ -27,6 +43,7 @@ var (
 	ErrAlgorithm = errors.New("token algorithm is not HS256")
 	ErrSignature = errors.New("token signature invalid")
 	ErrExpired   = errors.New("token expired")
+	ErrNotYet    = errors.New("token not valid yet (nbf)")
 	ErrNoSubject = errors.New("token has no sub")
 )
 
@@ -85,8 +102,11 @@ func Verify(secret []byte, token string, now time.Time) (Claims, error) {
 	if c.Sub == "" {
 		return c, ErrNoSubject
 	}
-	if c.Exp != 0 && now.Unix() >= c.Exp {
+	if c.Exp != 0 && !now.Before(numericDate(c.Exp)) {
 		return c, ErrExpired
+	}
+	if c.Nbf != 0 && now.Before(numericDate(c.Nbf)) {
+		return c, ErrNotYet
 	}
 	return c, nil
 }

@@ -10,7 +10,7 @@ import (
 func TestSignVerifyRoundTrip(t *testing.T) {
 	secret := []byte("s3cret")
 	now := time.Unix(1_700_000_000, 0)
-	tok, err := Sign(secret, Claims{Sub: "alice", Exp: now.Add(time.Hour).Unix(), Rooms: []string{"lobby", "game:*"}})
+	tok, err := Sign(secret, Claims{Sub: "alice", Exp: float64(now.Add(time.Hour).Unix()), Rooms: []string{"lobby", "game:*"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -27,7 +27,7 @@ func TestVerifyRefuses(t *testing.T) {
 	secret := []byte("s3cret")
 	now := time.Unix(1_700_000_000, 0)
 	good, _ := Sign(secret, Claims{Sub: "alice"})
-	expired, _ := Sign(secret, Claims{Sub: "alice", Exp: now.Unix() - 1})
+	expired, _ := Sign(secret, Claims{Sub: "alice", Exp: float64(now.Unix() - 1)})
 	none := b64.EncodeToString([]byte(`{"alg":"none"}`)) + "." + b64.EncodeToString([]byte(`{"sub":"mallory"}`)) + "."
 	noSub := encodedHeader + "." + b64.EncodeToString([]byte(`{}`))
 	noSub += "." + b64.EncodeToString(mac(secret, noSub))
@@ -62,5 +62,43 @@ func TestMayJoin(t *testing.T) {
 	}
 	if (Claims{Rooms: []string{"*"}}).MayJoin("anything") != true {
 		t.Error("* should allow any room")
+	}
+}
+
+// exp and nbf are NumericDates: fractions of a second count, and a token
+// is refused before its nbf.
+func TestVerifyTimesWithFractionsAndNotBefore(t *testing.T) {
+	secret := []byte("s3cret")
+	now := time.Unix(1_700_000_000, 500_000_000) // .5 s
+	at := func(offset float64) float64 { return 1_700_000_000.5 + offset }
+	cases := []struct {
+		name string
+		c    Claims
+		want error
+	}{
+		{"exp a quarter second ahead", Claims{Sub: "a", Exp: at(0.25)}, nil},
+		{"exp a quarter second past", Claims{Sub: "a", Exp: at(-0.25)}, ErrExpired},
+		{"exp now", Claims{Sub: "a", Exp: at(0)}, ErrExpired},
+		{"nbf a quarter second ahead", Claims{Sub: "a", Nbf: at(0.25)}, ErrNotYet},
+		{"nbf past", Claims{Sub: "a", Nbf: at(-10), Exp: at(10)}, nil},
+	}
+	for _, c := range cases {
+		tok, err := Sign(secret, c.c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Verify(secret, tok, now); !errors.Is(err, c.want) {
+			t.Errorf("%s: %v, want %v", c.name, err, c.want)
+		}
+	}
+	// A fractional exp as another issuer writes it.
+	payload := encodedHeader + "." + b64.EncodeToString([]byte(`{"sub":"a","exp":1700000000.75}`))
+	tok := payload + "." + b64.EncodeToString(mac(secret, payload))
+	c, err := Verify(secret, tok, now)
+	if err != nil {
+		t.Fatalf("fractional exp refused: %v", err)
+	}
+	if got := c.Expires(); !got.Equal(time.Unix(1_700_000_000, 750_000_000)) {
+		t.Errorf("Expires %v", got)
 	}
 }

@@ -50,6 +50,7 @@ const (
 	ReasonSlowConsumer = "slow_consumer"
 	ReasonKicked       = "kicked"
 	ReasonShutdown     = "shutdown"
+	ReasonTokenExpired = "token_expired"
 )
 
 // replayBatch is how many cached messages one mailbox read fetches.

@@ -133,7 +133,20 @@ func DeviceKeyOf(user, device string) string {
 func (s *Session) ConnectedAt() time.Time { return time.Unix(0, s.connectedAt) }
 
 // MayJoin reports whether the session's token allows room.
-func (s *Session) MayJoin(room string) bool { return auth.Claims{Rooms: s.roomPatterns}.MayJoin(room) }
+func (s *Session) MayJoin(room string) bool {
+	s.mu.Lock()
+	patterns := s.roomPatterns
+	s.mu.Unlock()
+	return auth.Claims{Rooms: patterns}.MayJoin(room)
+}
+
+// SetRoomPatterns replaces the rooms the session may join (a refreshed
+// token's); rooms it is in stay until the caller takes it out.
+func (s *Session) SetRoomPatterns(patterns []string) {
+	s.mu.Lock()
+	s.roomPatterns = patterns
+	s.mu.Unlock()
+}
 
 // AcquireCommand takes one of max slots for a command in flight; false
 // when all are taken. ReleaseCommand gives it back.

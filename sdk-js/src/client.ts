@@ -4,7 +4,7 @@ import { type BackoffOptions, backoffDelay } from './backoff.js';
 import { Emitter } from './emitter.js';
 import { CourierError, ErrorCodes } from './errors.js';
 import { Inbox, type Gap, type Meta } from './inbox.js';
-import { tokenSubject } from './jwt.js';
+import { tokenExpiry, tokenSubject } from './jwt.js';
 import { adapterTransport } from './transport.js';
 
 export type { Gap, Meta };
@@ -78,6 +78,7 @@ export class CourierClient {
   private authFailures = 0;
   private attempt = 0;
   private timer?: ReturnType<typeof setTimeout>;
+  private refreshTimer?: ReturnType<typeof setTimeout>;
   private serverReason?: string;
   private _state: State = 'connecting';
   private closed = false;
@@ -180,6 +181,7 @@ export class CourierClient {
     if (this.closed) return;
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
+    if (this.refreshTimer) clearTimeout(this.refreshTimer);
     this.inbox?.save();
     this.socket.disconnect();
     this.setState('closed', { reason: 'io client disconnect' });
@@ -260,6 +262,37 @@ export class CourierClient {
     this.authFailures = 0;
     this.serverReason = undefined;
     this.setState('connected');
+    this.scheduleRefresh();
+  }
+
+  /**
+   * The server closes a connection at its token's exp unless the client sent
+   * a fresh token first: with getToken, fetch one a little before (a tenth of
+   * the token's remaining life, 5 s to 60 s) and send it as `refresh`.
+   */
+  private scheduleRefresh(): void {
+    if (this.refreshTimer) clearTimeout(this.refreshTimer);
+    this.refreshTimer = undefined;
+    const exp = tokenExpiry(this.token);
+    if (!this.opts.getToken || exp === undefined) return;
+    const left = exp - Date.now();
+    const ahead = Math.min(60000, Math.max(5000, left / 10));
+    this.refreshTimer = setTimeout(() => void this.refresh(), Math.max(0, left - ahead));
+  }
+
+  private async refresh(): Promise<void> {
+    this.refreshTimer = undefined;
+    if (this.closed || !this.connected || !this.opts.getToken) return;
+    try {
+      const token = await this.opts.getToken();
+      if (this.closed || !this.connected) return;
+      await this.call('refresh', { token });
+      this.token = token;
+      this.scheduleRefresh();
+    } catch (err) {
+      // left to the expiry: the server closes, and the reconnect fetches a token
+      this.local.emit('error', err instanceof Error ? err : new Error(String(err)), { event: 'refresh' });
+    }
   }
 
   private onConnectError(err: Error & { data?: { code?: number } }): void {
@@ -286,6 +319,9 @@ export class CourierClient {
 
   private onDisconnect(reason: string): void {
     if (this.closed) return;
+    if (this.refreshTimer) clearTimeout(this.refreshTimer);
+    this.refreshTimer = undefined;
+    if (this.serverReason === 'token_expired' && this.opts.getToken) this.needToken = true;
     const detail = { reason: this.serverReason ?? reason };
     this.serverReason = undefined;
     if (reason === 'io server disconnect') {

@@ -35,12 +35,26 @@ function b64urlDecode(s: string): string {
  * used only to key local storage per user. Undefined when unreadable.
  */
 export function tokenSubject(token: string | undefined): string | undefined {
+  const sub = tokenClaims(token)?.sub;
+  return typeof sub === 'string' ? sub : undefined;
+}
+
+/**
+ * When a JWT expires, in ms since the epoch (read without verifying it);
+ * undefined when it has no readable `exp`.
+ */
+export function tokenExpiry(token: string | undefined): number | undefined {
+  const exp = tokenClaims(token)?.exp;
+  return typeof exp === 'number' && isFinite(exp) ? exp * 1000 : undefined;
+}
+
+function tokenClaims(token: string | undefined): Record<string, unknown> | undefined {
   if (!token) return undefined;
   const parts = token.split('.');
   if (parts.length !== 3) return undefined;
   try {
     const claims = JSON.parse(b64urlDecode(parts[1]));
-    return typeof claims?.sub === 'string' ? claims.sub : undefined;
+    return claims && typeof claims === 'object' ? claims : undefined;
   } catch {
     return undefined;
   }

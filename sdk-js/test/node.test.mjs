@@ -254,3 +254,33 @@ test('kicked by the server: state "disconnected" with the reason, no reconnect; 
   const err = await d.request('x', {}).then(() => null, (e) => e);
   assert.equal(err?.code, ErrorCodes.Unavailable);
 });
+
+test('at its token exp the server closes with token_expired; without getToken the client then stops', async () => {
+  const user = uid('u');
+  const details = [];
+  const c = open({ url: node.url, token: await token(user, { ttl: '2s' }) });
+  c.on('state', (s, d) => details.push([s, d?.reason]));
+  await connected(c);
+  await waitFor(() => details.some(([s, r]) => s === 'reconnecting' && r === 'token_expired'), { what: 'closed as token_expired', timeout: 8000 });
+  // its token is refused from then on (401), and there is no getToken to ask
+  await waitFor(() => c.state === 'disconnected', { what: 'stopped after the 401', timeout: 8000 });
+  assert.equal(details.at(-1)[1], 'unauthorized');
+});
+
+test('with getToken a token about to expire is refreshed on the open connection: no reconnect', async () => {
+  const user = uid('u');
+  let fetched = 0;
+  const c = open({ url: node.url, getToken: async () => (fetched++, token(user, { ttl: '7s' })) });
+  const rec = recorder(c);
+  await connected(c);
+  const sid = c.socket.id;
+  await sleep(9000); // past the first token's exp
+  assert.equal(c.state, 'connected');
+  assert.equal(c.socket.id, sid, 'the connection was replaced');
+  assert.deepEqual(rec.states, ['connecting', 'connected']);
+  assert.ok(fetched >= 2, `getToken called ${fetched} times`);
+  const id = await push(node, { to: { users: [user] }, event: 'still', data: 1, ttl: 60 });
+  const got = [];
+  c.on('still', (data, meta) => got.push(meta.id));
+  await waitFor(() => got.includes(id), { what: 'a push on the refreshed connection' });
+});

@@ -136,7 +136,7 @@ func TestToken(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: token does not verify with %q: %v", tc.name, tc.secret, err)
 		}
-		if c.Sub != "alice" || c.Exp != now.Add(90*time.Second).Unix() || !c.MayJoin("game:7") || !c.MayJoin("lobby") || c.MayJoin("x") {
+		if c.Sub != "alice" || c.Exp != float64(now.Add(90*time.Second).Unix()) || !c.MayJoin("game:7") || !c.MayJoin("lobby") || c.MayJoin("x") {
 			t.Errorf("%s: claims %+v", tc.name, c)
 		}
 	}
@@ -159,8 +159,8 @@ func TestTokenTTLAndDevice(t *testing.T) {
 	if err := tokenCmd([]string{"--user", "u", "--jwt-secret", "s"}, env(), &out, &errOut, now); err != nil {
 		t.Fatal(err)
 	}
-	if c, _ := auth.Verify([]byte("s"), strings.TrimSpace(out.String()), now); c.Exp != now.Add(time.Hour).Unix() {
-		t.Errorf("default ttl: exp %d, want now+1h", c.Exp)
+	if c, _ := auth.Verify([]byte("s"), strings.TrimSpace(out.String()), now); c.Exp != float64(now.Add(time.Hour).Unix()) {
+		t.Errorf("default ttl: exp %v, want now+1h", c.Exp)
 	}
 }
 

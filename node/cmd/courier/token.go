@@ -48,9 +48,9 @@ func tokenCmd(args []string, getenv func(string) string, stdout, stderr io.Write
 	if s.Config.JWTSecret == "" {
 		return errors.New("no JWT secret: pass --jwt-secret, set COURIER_JWT_SECRET, or put jwt-secret in the --config file (a dev node prints its generated secret at start)")
 	}
-	c := auth.Claims{Sub: *user, Iat: now.Unix(), Rooms: option{sep: ","}.split(*rooms)}
+	c := auth.Claims{Sub: *user, Iat: float64(now.Unix()), Rooms: option{sep: ","}.split(*rooms)}
 	if ttl > 0 {
-		c.Exp = now.Add(ttl).Unix()
+		c.Exp = float64(now.Add(ttl).Unix())
 	}
 	tok, err := auth.Sign([]byte(s.Config.JWTSecret), c)
 	if err != nil {
