@@ -30,6 +30,7 @@ type Config struct {
 	JWTSecret       string        `yaml:"jwt-secret"`       // HS256 client token secret
 	TRPCListen      string        `yaml:"trpc-listen"`      // tRPC push service
 	DebugListen     string        `yaml:"debug-listen"`     // net/http/pprof; empty = off
+	MetricsListen   string        `yaml:"metrics-listen"`   // /metrics apart from the public listener; empty = on it
 	ShutdownTimeout time.Duration `yaml:"shutdown-timeout"` // default 30s
 	// DrainDelay is how long a draining node answers /readyz 503, so that a
 	// load balancer stops sending it clients, before it tells its clients

@@ -70,6 +70,13 @@ func (n *Node) startUp(apiAddr string) error {
 			return err
 		}
 	}
+	if n.cfg.MetricsListen != "" {
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", n.metricsHandler())
+		if err := n.serveApart(n.cfg.MetricsListen, mux, "metrics", n.cfg.HTTPWriteTimeout, func(s *started, srv *http.Server, addr net.Addr) { s.metrics, s.metricsAddr = srv, addr }); err != nil {
+			return err
+		}
+	}
 	if err := n.publish(func() error { n.polls.Start(); return nil }, func(s *started) { s.polls = true }); err != nil {
 		return err
 	}
@@ -116,10 +123,6 @@ func (n *Node) goroutine(f func()) error {
 // startDebug serves Go's profiles on cfg.DebugListen, apart from the public
 // listener so that they are never reachable where clients are.
 func (n *Node) startDebug() error {
-	ln, err := net.Listen("tcp", n.cfg.DebugListen)
-	if err != nil {
-		return err
-	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
@@ -127,16 +130,27 @@ func (n *Node) startDebug() error {
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	// No write bound: a CPU profile or trace takes as long as it was asked to.
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: min(10*time.Second, n.cfg.HTTPReadTimeout),
-		ReadTimeout: n.cfg.HTTPReadTimeout, IdleTimeout: n.cfg.HTTPIdleTimeout}
-	if err := n.publish(nil, func(s *started) { s.debug = srv }); err != nil {
+	return n.serveApart(n.cfg.DebugListen, mux, "profiles", 0, func(s *started, srv *http.Server, _ net.Addr) { s.debug = srv })
+}
+
+// serveApart serves h on its own listener at addr (profiles, metrics), with
+// the HTTP bounds of the public one (writeTimeout 0: none), and publishes
+// its server with mark so that Shutdown closes it.
+func (n *Node) serveApart(addr string, h http.Handler, what string, writeTimeout time.Duration, mark func(*started, *http.Server, net.Addr)) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: min(10*time.Second, n.cfg.HTTPReadTimeout),
+		ReadTimeout: n.cfg.HTTPReadTimeout, WriteTimeout: writeTimeout, IdleTimeout: n.cfg.HTTPIdleTimeout}
+	if err := n.publish(nil, func(s *started) { mark(s, srv, ln.Addr()) }); err != nil {
 		_ = ln.Close()
 		return err
 	}
-	n.log.Info("profiles served", "addr", ln.Addr().String(), "path", "/debug/pprof/")
+	n.log.Info(what+" served apart", "addr", ln.Addr().String())
 	return n.goroutine(func() {
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-			n.log.Warn("debug listener stopped", "err", err)
+			n.log.Warn(what+" listener stopped", "err", err)
 		}
 	})
 }
@@ -190,6 +204,9 @@ func (n *Node) stopAll(ctx context.Context) {
 	}
 	if st.debug != nil {
 		_ = st.debug.Close()
+	}
+	if st.metrics != nil {
+		_ = st.metrics.Close()
 	}
 	n.peers.Stop()
 	n.loops.Wait()

@@ -27,7 +27,7 @@ func TestShutdownAtAnyMomentOfStartUp(t *testing.T) {
 		return Config{
 			Listen: "127.0.0.1:0", NodeID: fmt.Sprintf("life%d", i), APIKeys: []string{"k"}, JWTSecret: "s",
 			Redis: redis, GossipListen: "127.0.0.1:0", PeerListen: "127.0.0.1:0", ClusterSecret: "cluster-secret",
-			TRPCListen: "127.0.0.1:0", DebugListen: "127.0.0.1:0", GossipTuning: fastGossip(),
+			TRPCListen: "127.0.0.1:0", DebugListen: "127.0.0.1:0", MetricsListen: "127.0.0.1:0", GossipTuning: fastGossip(),
 		}
 	}
 	run := func(i int, shutdownAfter time.Duration) (startUp time.Duration) {

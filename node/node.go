@@ -75,9 +75,11 @@ type Node struct {
 
 // started is what Serve brought up, published under Node.mu.
 type started struct {
-	polls bool
-	trpc  *trpc.Server
-	debug *http.Server
+	polls       bool
+	trpc        *trpc.Server
+	debug       *http.Server
+	metrics     *http.Server
+	metricsAddr net.Addr
 }
 
 // warnEvery is how often one kind of warning may be logged.
@@ -209,7 +211,9 @@ func (n *Node) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/socket.io/", n.refuseJSONP(n.shedHandshakes(n.engine)))
 	mux.Handle("/v1/", n.api.Handler())
-	mux.Handle("GET /metrics", promhttp.HandlerFor(n.metrics.reg, promhttp.HandlerOpts{}))
+	if n.cfg.MetricsListen == "" {
+		mux.Handle("GET /metrics", n.metricsHandler())
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte("ok\n"))
 	})
@@ -243,6 +247,23 @@ func (n *Node) refuseJSONP(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// metricsHandler serves the Prometheus metrics, on the public listener or
+// on --metrics-listen alone.
+func (n *Node) metricsHandler() http.Handler {
+	return promhttp.HandlerFor(n.metrics.reg, promhttp.HandlerOpts{})
+}
+
+// MetricsAddr is where --metrics-listen serves ("" without it, or before
+// Serve started it).
+func (n *Node) MetricsAddr() string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.started.metricsAddr == nil {
+		return ""
+	}
+	return n.started.metricsAddr.String()
 }
 
 // TRPCAddr is where the tRPC push service listens ("" without --trpc-listen,

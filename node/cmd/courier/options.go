@@ -76,6 +76,7 @@ func nodeOptions() []option {
 		list("api-key", ",", "generated, loopback only", "comma-separated push API `keys` (Authorization: Bearer KEY)", func(s *settings) *[]string { return &cfg(s).APIKeys }),
 		text("jwt-secret", "generated, loopback only", "HS256 `secret` for client tokens", func(s *settings) *string { return &cfg(s).JWTSecret }),
 		text("trpc-listen", "", "tRPC push service `address`", func(s *settings) *string { return &cfg(s).TRPCListen }),
+		text("metrics-listen", "", "`address` serving /metrics apart from the public listener, which then does not serve it; empty = on the public listener", func(s *settings) *string { return &cfg(s).MetricsListen }),
 		text("debug-listen", "", "loopback `address` serving Go profiles at /debug/pprof/; empty = off", func(s *settings) *string { return &cfg(s).DebugListen }),
 		duration("shutdown-timeout", d.ShutdownTimeout, "drain `time` on SIGTERM/SIGINT", func(s *settings) *time.Duration { return &cfg(s).ShutdownTimeout }),
 		integer("max-connecting", d.MaxConnecting, "handshakes whose store work may be under way at once; past it new clients get 503", func(s *settings) *int { return &cfg(s).MaxConnecting }),
