@@ -123,6 +123,11 @@ func (tc *testCluster) crash(n *Node) {
 	n.draining.Store(true)
 	n.peers.Halt()
 	_ = n.server.Close()
+	// A dead process frees what it held; a crashed node's Shutdown returns at
+	// once (it is marked draining), so the test's end frees it, before its
+	// Redis stops: left running, its loops would keep dialing a dead Redis
+	// through the tests that follow.
+	tc.t.Cleanup(func() { n.stopAll(context.Background()) })
 }
 
 func TestCrossNodeUserPushAndLookups(t *testing.T) {
