@@ -217,6 +217,10 @@ func (c *Conn) handshakeReply(msg []byte) (done bool, err error) {
 // Run reads until the connection ends, answering PINGs and acknowledging
 // events. It returns the reason the connection ended.
 func (c *Conn) Run() error {
+	// The dialer's reader goes back to its pool only from here, once
+	// nothing reads it any more: Close, from another goroutine, must not
+	// hand it to another connection while this one is still reading.
+	defer c.putReader()
 	for {
 		if c.idle > 0 {
 			c.nc.SetReadDeadline(time.Now().Add(c.idle))
@@ -304,14 +308,17 @@ func (c *Conn) Emit(id int64, name string, arg []byte) error {
 // Close ends the connection; Run then returns.
 func (c *Conn) Close() error {
 	var err error
-	c.closeOnce.Do(func() {
-		err = c.nc.Close()
-		if c.br != nil {
-			ws.PutReader(c.br)
-			c.br = nil
-		}
-	})
+	c.closeOnce.Do(func() { err = c.nc.Close() })
 	return err
+}
+
+// putReader returns the dialer's reader to gobwas's pool (Run's last step;
+// a connection that never ran leaves it to the collector).
+func (c *Conn) putReader() {
+	if c.br != nil {
+		ws.PutReader(c.br)
+		c.br = nil
+	}
 }
 
 // LocalAddr is the connection's source address.
