@@ -60,6 +60,7 @@ type Config struct {
 	MaxConnectionsPerIP int           `yaml:"max-connections-per-ip"` // from one client IP
 	HandshakeRatePerIP  float64       `yaml:"handshake-rate-per-ip"`  // new sessions per second from one client IP
 	HandshakeRatePerUA  float64       `yaml:"handshake-rate-per-ua"`  // new sessions per second per User-Agent
+	MaxSessionsPerUser  int           `yaml:"max-sessions-per-user"`  // cluster-wide; the oldest is closed as replaced; default 32
 	CmdRate             float64       `yaml:"cmd-rate"`               // commands per second per connection, default 50
 	JoinRate            float64       `yaml:"join-rate"`              // joins and leaves per second per connection, default 20
 	TrustedProxies      []string      `yaml:"trusted-proxies"`        // CIDRs whose X-Forwarded-For is believed
@@ -155,6 +156,9 @@ func (c Config) WithDefaults() Config {
 	if c.MaxConnections == 0 {
 		c.MaxConnections = defaultMaxConnections()
 	}
+	if c.MaxSessionsPerUser == 0 {
+		c.MaxSessionsPerUser = 32
+	}
 	if c.CmdRate == 0 {
 		c.CmdRate = 50
 	}
@@ -219,7 +223,7 @@ func (c Config) Validate() error {
 	if c.DrainDelay < 0 || c.DrainSpread < 0 {
 		return errors.New("--drain-delay and --drain-spread must not be negative")
 	}
-	if c.MaxConnections < 0 || c.MaxConnectionsPerIP < 0 || c.HandshakeRatePerIP < 0 || c.HandshakeRatePerUA < 0 || c.CmdRate < 0 || c.JoinRate < 0 {
+	if c.MaxConnections < 0 || c.MaxConnectionsPerIP < 0 || c.MaxSessionsPerUser < 0 || c.HandshakeRatePerIP < 0 || c.HandshakeRatePerUA < 0 || c.CmdRate < 0 || c.JoinRate < 0 {
 		return errors.New("--max-connections, --max-connections-per-ip, --handshake-rate-per-ip, --handshake-rate-per-ua, --cmd-rate and --join-rate must not be negative")
 	}
 	if _, err := limit.ParseProxies(c.TrustedProxies); err != nil {

@@ -139,7 +139,7 @@ func (n *Node) build() error {
 	n.hub, err = hub.New(hub.Config{
 		Node: cfg.NodeID, Mailbox: n.stores.mailbox, Registry: n.stores.registry, Arrival: n.stores.arrival, Peers: n.peers,
 		Limits:   push.Limits{MaxDataBytes: cfg.MaxDataBytes, DefaultTTL: cfg.DefaultTTL},
-		MaxRooms: cfg.MaxRooms, Metrics: n.metrics, Log: n.log.With("component", "hub"),
+		MaxRooms: cfg.MaxRooms, MaxSessionsPerUser: cfg.MaxSessionsPerUser, Metrics: n.metrics, Log: n.log.With("component", "hub"),
 	})
 	if err != nil {
 		return err

@@ -23,7 +23,7 @@ type stuckArrival struct {
 	release chan struct{}
 }
 
-func (a *stuckArrival) Arrive(ctx context.Context, s registry.Session, maxRooms int, reads []arrival.Read) ([]string, []arrival.Result, error) {
+func (a *stuckArrival) Arrive(ctx context.Context, s registry.Session, maxRooms int, reads []arrival.Read) (registry.Arrived, []arrival.Result, error) {
 	select {
 	case <-a.release:
 	case <-ctx.Done():

@@ -40,7 +40,7 @@ func (h *Hub) Arrive(ctx context.Context, s *session.Session) {
 			opened = append(opened, r)
 		}
 	}
-	rooms, got, err := h.cfg.Arrival.Arrive(ctx, entry, h.cfg.MaxRooms, reads(opened))
+	arrived, got, err := h.cfg.Arrival.Arrive(ctx, entry, h.cfg.MaxRooms, reads(opened))
 	if err != nil {
 		h.log.Warn("session not registered; healing registers it later", "session", s.ID(), "err", err)
 		h.missing.add(s)
@@ -49,6 +49,10 @@ func (h *Hub) Arrive(ctx context.Context, s *session.Session) {
 	if err != nil {
 		return // its remembered rooms are unknown; it is in none here either
 	}
+	if max := h.cfg.MaxSessionsPerUser; max > 0 && arrived.Sessions > max {
+		go h.replaceOldest(s.User, arrived.Sessions-max)
+	}
+	rooms := arrived.Rooms
 
 	opened = opened[:0]
 	var entered []string

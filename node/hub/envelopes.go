@@ -31,6 +31,8 @@ func (h *Hub) HandleEnvelopes(ctx context.Context, from string, envs []forward.E
 			for _, s := range h.local.user(env.User) {
 				s.Close(session.ReasonKicked)
 			}
+		case forward.KindReplace:
+			h.closeReplaced(env.User, env.Users)
 		default:
 			h.log.Debug("unknown envelope kind from a peer", "from", from, "kind", env.Kind)
 		}

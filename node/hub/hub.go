@@ -64,8 +64,11 @@ type Config struct {
 	Peers    Peers
 	Limits   push.Limits
 	MaxRooms int // rooms one session may be in
-	Metrics  Metrics
-	Log      *slog.Logger
+	// MaxSessionsPerUser closes a user's oldest sessions, cluster-wide, when
+	// an arrival takes the user past it (0: no bound).
+	MaxSessionsPerUser int
+	Metrics            Metrics
+	Log                *slog.Logger
 }
 
 // Hub holds this node's sessions and delivers pushes to them. Safe for

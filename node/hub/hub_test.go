@@ -199,9 +199,9 @@ func TestEnvelopesFromAPeerDeliverHere(t *testing.T) {
 // timed out would; its reads go through.
 type unregistering struct{ arrival.Store }
 
-func (u unregistering) Arrive(ctx context.Context, s registry.Session, maxRooms int, reads []arrival.Read) ([]string, []arrival.Result, error) {
+func (u unregistering) Arrive(ctx context.Context, s registry.Session, maxRooms int, reads []arrival.Read) (registry.Arrived, []arrival.Result, error) {
 	_, got, _ := u.Store.Arrive(ctx, s, maxRooms, reads)
-	return nil, got, errors.New("registry unavailable: context deadline exceeded")
+	return registry.Arrived{}, got, errors.New("registry unavailable: context deadline exceeded")
 }
 
 // A session whose registration failed does not count as registered (so

@@ -35,6 +35,10 @@ func checkEnvelope(env *forward.Envelope, l push.Limits) error {
 		if !push.ValidName(env.User) {
 			return errors.New("bad user name")
 		}
+	case forward.KindReplace:
+		if !push.ValidName(env.User) || len(env.Users) == 0 || len(env.Users) > push.MaxTargets {
+			return errors.New("a replace names one user and 1 to 10000 session ids")
+		}
 	}
 	return nil
 }

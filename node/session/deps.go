@@ -51,6 +51,9 @@ const (
 	ReasonKicked       = "kicked"
 	ReasonShutdown     = "shutdown"
 	ReasonTokenExpired = "token_expired"
+	// ReasonReplaced: the user opened more sessions than
+	// --max-sessions-per-user allows and this was the oldest.
+	ReasonReplaced = "replaced"
 )
 
 // replayBatch is how many cached messages one mailbox read fetches.

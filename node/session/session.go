@@ -384,7 +384,9 @@ func (s *Session) Close(reason string) {
 		return
 	}
 	_ = s.conn.Emit("courier:disconnect", []any{map[string]string{"reason": reason}}, nil)
-	if reason == ReasonKicked {
+	if reason == ReasonKicked || reason == ReasonReplaced {
+		// A socket.io DISCONNECT: the official client stays away instead
+		// of reconnecting (and, when replaced, replacing the newer one).
 		s.conn.Disconnect()
 	} else {
 		s.conn.CloseTransport()

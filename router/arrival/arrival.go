@@ -34,7 +34,7 @@ type Result struct {
 type Store interface {
 	// Arrive registers s (registry.Sessions.Arrive, with maxRooms) and
 	// does reads.
-	Arrive(ctx context.Context, s registry.Session, maxRooms int, reads []Read) (rooms []string, got []Result, err error)
+	Arrive(ctx context.Context, s registry.Session, maxRooms int, reads []Read) (arrived registry.Arrived, got []Result, err error)
 	// Enter makes s a member of rooms Arrive returned (registry.Sessions.Enter:
 	// the caller holds off Remove meanwhile) and does reads.
 	Enter(ctx context.Context, s registry.Session, rooms []string, reads []Read) (got []Result, err error)
@@ -49,9 +49,9 @@ type calls struct {
 	log mailbox.Log
 }
 
-func (c calls) Arrive(ctx context.Context, s registry.Session, maxRooms int, reads []Read) ([]string, []Result, error) {
-	rooms, err := c.reg.Arrive(ctx, s, maxRooms)
-	return rooms, c.read(ctx, reads), err
+func (c calls) Arrive(ctx context.Context, s registry.Session, maxRooms int, reads []Read) (registry.Arrived, []Result, error) {
+	arrived, err := c.reg.Arrive(ctx, s, maxRooms)
+	return arrived, c.read(ctx, reads), err
 }
 
 func (c calls) Enter(ctx context.Context, s registry.Session, rooms []string, reads []Read) ([]Result, error) {

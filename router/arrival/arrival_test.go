@@ -97,7 +97,8 @@ func testArrival(t *testing.T, st stores, rt *redistest.RoundTrips) {
 		t.Fatal(err)
 	}
 	trips()
-	rooms, got, err := st.arrival.Arrive(ctx, s, 10, reads)
+	arrived, got, err := st.arrival.Arrive(ctx, s, 10, reads)
+	rooms := arrived.Rooms
 	if n := trips(); rt != nil && n != 1 {
 		t.Errorf("Arrive took %d round trips; want 1", n)
 	}
@@ -178,7 +179,8 @@ func TestRedisBatchesConcurrentArrivals(t *testing.T) {
 		wg.Go(func() {
 			user := fmt.Sprint("u", i)
 			s := registry.Session{ID: fmt.Sprint("s", i), User: user, Device: "d", Node: "n1"}
-			rooms, got, err := st.arrival.Arrive(ctx, s, 4, []arrival.Read{{Stream: mailbox.UserStream(user), Device: "d", Limit: 10}})
+			arrived, got, err := st.arrival.Arrive(ctx, s, 4, []arrival.Read{{Stream: mailbox.UserStream(user), Device: "d", Limit: 10}})
+			rooms := arrived.Rooms
 			if err != nil || got[0].Err != nil {
 				t.Errorf("%s: %v %v", user, err, got[0].Err)
 				return

@@ -38,14 +38,14 @@ type pipelined struct {
 	batch batcher
 }
 
-func (p *pipelined) Arrive(ctx context.Context, s registry.Session, maxRooms int, reads []Read) ([]string, []Result, error) {
-	var rooms func() ([]string, error)
-	got, err := p.run(ctx, reads, func(pipe redis.Pipeliner) { rooms = p.reg.QueueArrive(ctx, pipe, s, maxRooms) })
+func (p *pipelined) Arrive(ctx context.Context, s registry.Session, maxRooms int, reads []Read) (registry.Arrived, []Result, error) {
+	var arrived func() (registry.Arrived, error)
+	got, err := p.run(ctx, reads, func(pipe redis.Pipeliner) { arrived = p.reg.QueueArrive(ctx, pipe, s, maxRooms) })
 	if err != nil {
-		return nil, got, err
+		return registry.Arrived{}, got, err
 	}
-	r, err := rooms()
-	return r, got, err
+	a, err := arrived()
+	return a, got, err
 }
 
 func (p *pipelined) Enter(ctx context.Context, s registry.Session, rooms []string, reads []Read) ([]Result, error) {

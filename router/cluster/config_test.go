@@ -47,11 +47,13 @@ func TestLogBridge(t *testing.T) {
 	// Garbage from two addresses: one kind of line, its particulars apart.
 	l.Printf("[ERR] memberlist: Decrypt packet failed: No installed keys could decrypt the message from=127.0.0.1:5001")
 	l.Printf("[ERR] memberlist: Decrypt packet failed: No installed keys could decrypt the message from=127.0.0.2:6002")
+	l.Printf("[WARN] memberlist: Refuting a suspect message (from: n3)")
 	out := sb.String()
 	for _, want := range []string{`level=DEBUG msg="Stream connection from=x"`, `level=ERROR msg="Failed to send"`, `level=INFO msg="Suspect node-7`,
 		`level=DEBUG msg="Failed to send UDP ping`,
 		`level=ERROR msg="Decrypt packet failed" peer=127.0.0.1:5001 detail="No installed keys could decrypt the message"`,
-		`level=ERROR msg="Decrypt packet failed" peer=127.0.0.2:6002 detail="No installed keys could decrypt the message"`} {
+		`level=ERROR msg="Decrypt packet failed" peer=127.0.0.2:6002 detail="No installed keys could decrypt the message"`,
+		`level=WARN msg="Refuting a suspect message (from: n3)"` + "\n"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("log lacks %q:\n%s", want, out)
 		}

@@ -64,9 +64,20 @@ func kindOf(msg string) (string, []any) {
 		attrs = append(attrs, "peer", msg[i+len(" from="):])
 		msg = msg[:i]
 	}
-	if kind, detail, ok := strings.Cut(msg, ": "); ok {
-		attrs = append(attrs, "detail", detail)
-		msg = kind
+	depth := 0
+	for i := 0; i+1 < len(msg); i++ {
+		switch msg[i] {
+		case '(':
+			depth++
+		case ')':
+			depth--
+		case ':':
+			// the first ": " outside parentheses ("Refuting a suspect
+			// message (from: n2)" is one kind per sender, and says so)
+			if depth == 0 && msg[i+1] == ' ' {
+				return msg[:i], append(attrs, "detail", msg[i+2:])
+			}
+		}
 	}
 	return msg, attrs
 }

@@ -20,6 +20,9 @@ const (
 	KindLeave Kind = 3
 	// KindDisconnect: close every local session of User.
 	KindDisconnect Kind = 4
+	// KindReplace: close the local sessions of User whose ids are Users
+	// (the oldest, past --max-sessions-per-user), as "replaced".
+	KindReplace Kind = 5
 )
 
 func (k Kind) String() string {
@@ -32,6 +35,8 @@ func (k Kind) String() string {
 		return "leave"
 	case KindDisconnect:
 		return "disconnect"
+	case KindReplace:
+		return "replace"
 	}
 	return "unknown"
 }

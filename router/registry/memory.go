@@ -177,7 +177,7 @@ func (m *Memory) Add(_ context.Context, s Session) error {
 }
 
 // Arrive implements Sessions.
-func (m *Memory) Arrive(ctx context.Context, s Session, maxRooms int) ([]string, error) {
+func (m *Memory) Arrive(ctx context.Context, s Session, maxRooms int) (Arrived, error) {
 	_ = m.Add(ctx, s)
 	rooms, _ := m.DeviceRooms(ctx, s.User, s.Device)
 	rooms = rooms[:min(len(rooms), max(maxRooms, 0))]
@@ -191,7 +191,7 @@ func (m *Memory) Arrive(ctx context.Context, s Session, maxRooms int) ([]string,
 			e.rooms[name] = struct{}{}
 		}
 	}
-	return rooms, nil
+	return Arrived{Rooms: rooms, Sessions: m.users[s.User].Len()}, nil
 }
 
 // Enter implements Sessions.

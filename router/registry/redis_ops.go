@@ -50,29 +50,33 @@ func (r *Redis) userKeys(user, id string, device ...string) []string {
 
 // Arrive implements Sessions: one pipeline of the user script (register,
 // read and record the device's rooms) and the node index.
-func (r *Redis) Arrive(ctx context.Context, s Session, maxRooms int) ([]string, error) {
-	var rooms func() ([]string, error)
-	_, err := r.pipe(ctx, func(p redis.Pipeliner) { rooms = r.QueueArrive(ctx, p, s, maxRooms) })
+func (r *Redis) Arrive(ctx context.Context, s Session, maxRooms int) (Arrived, error) {
+	var arrived func() (Arrived, error)
+	_, err := r.pipe(ctx, func(p redis.Pipeliner) { arrived = r.QueueArrive(ctx, p, s, maxRooms) })
 	if err != nil {
-		return nil, err
+		return Arrived{}, err
 	}
-	return rooms()
+	return arrived()
 }
 
 // QueueArrive queues Arrive on p, for a caller that batches it with other
 // stores' work in one pipeline; the returned func reads its reply once p
 // has run. A NOSCRIPT error means LoadScripts, then the whole batch again.
-func (r *Redis) QueueArrive(ctx context.Context, p redis.Pipeliner, s Session, maxRooms int) func() ([]string, error) {
+func (r *Redis) QueueArrive(ctx context.Context, p redis.Pipeliner, s Session, maxRooms int) func() (Arrived, error) {
 	cmd := r.user.EvalSha(ctx, p, r.userKeys(s.User, s.ID, s.Device),
 		"arrive", s.ID, encodeSession(s), r.now().UnixMilli(), r.keep(), max(maxRooms, 0))
 	p.SAdd(ctx, r.nodeKey(s.Node, nodeBucket(s.ID)), nodeMember(s.ID, s.User))
-	return func() ([]string, error) {
+	return func() (Arrived, error) {
 		v, err := cmd.Result()
 		if err != nil {
-			return nil, unavailable(err)
+			return Arrived{}, unavailable(err)
 		}
 		res, _ := v.([]any)
-		return stringsOf(res), nil
+		if len(res) == 0 {
+			return Arrived{}, unavailable(errors.New("arrive answered nothing"))
+		}
+		n, _ := res[0].(int64)
+		return Arrived{Rooms: stringsOf(res[1:]), Sessions: int(n)}, nil
 	}
 }
 

@@ -13,17 +13,19 @@ end
 
 if op == 'arrive' then
   -- ARGV encoded session, now ms, keep ms, max rooms. Registers a new
-  -- session and returns its device's remembered rooms (sorted, at most
-  -- max), recorded as the session's rooms for the caller to enter.
+  -- session and returns the user's live sessions (this one included),
+  -- then its device's remembered rooms (sorted, at most max), recorded as
+  -- the session's rooms for the caller to enter.
   local now, keep, max = tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6])
   redis.call('HSET', sessions, id, ARGV[3])
   redis.call('PEXPIRE', sessions, keep)
+  local live = redis.call('HLEN', sessions)
   local d = redis.call('HGETALL', device)
   local out = {}
   for i = 1, #d, 2 do
     if d[i] == 'exp' and now >= tonumber(d[i + 1]) then
       redis.call('DEL', device) -- forgotten: judged by the caller's clock
-      return {}
+      return {live}
     end
     if string.sub(d[i], 1, 2) == 'r:' then out[#out + 1] = string.sub(d[i], 3) end
   end
@@ -33,6 +35,7 @@ if op == 'arrive' then
     redis.call('SADD', rooms, unpack(out))
     redis.call('PEXPIRE', rooms, keep)
   end
+  table.insert(out, 1, live)
   return out
 elseif op == 'add' then
   -- ARGV encoded session, keep ms. Returns {old node ('' when new), rooms

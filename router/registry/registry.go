@@ -18,6 +18,14 @@ type Session struct {
 	ConnectedAt time.Time `json:"connected_at"`
 }
 
+// Arrived is what Arrive learnt: the rooms remembered for the session's
+// device, recorded for Enter, and how many live sessions its user has now,
+// this one included (for --max-sessions-per-user).
+type Arrived struct {
+	Rooms    []string
+	Sessions int
+}
+
 // ErrUnavailable wraps failures of the backing store (e.g. Redis down).
 var ErrUnavailable = errors.New("registry unavailable")
 
@@ -39,7 +47,7 @@ type Sessions interface {
 	// Arrive is Add for a new session, with what its arrival needs next: the
 	// rooms remembered for its device (sorted, at most maxRooms), recorded
 	// as rooms the session is put in, so that the caller may Enter them.
-	Arrive(ctx context.Context, s Session, maxRooms int) (rooms []string, err error)
+	Arrive(ctx context.Context, s Session, maxRooms int) (Arrived, error)
 	// Enter makes s a member of rooms that Arrive returned for it. Unlike
 	// Join it does not check that s is still live: the caller must not
 	// Remove s before Enter returned (a Remove after it cleans up).

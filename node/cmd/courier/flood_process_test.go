@@ -152,7 +152,7 @@ func TestFloodFromOneIPIsRefusedWhileHonestClientsAreServed(t *testing.T) {
 	var heldMu sync.Mutex
 	floodCtx, stopFlood := context.WithTimeout(context.Background(), 30*time.Second)
 	defer stopFlood()
-	floodAuth := tokenOf("mallory")
+	var floodUser atomic.Int64 // one user per session: the per-IP bounds, not the per-user one, are under test
 	floodDone := make(chan struct{})
 	floodStart := time.Now()
 	var floodTook time.Duration
@@ -166,7 +166,8 @@ func TestFloodFromOneIPIsRefusedWhileHonestClientsAreServed(t *testing.T) {
 			go func() {
 				defer fw.Done()
 				for next.Add(1) <= flood && floodCtx.Err() == nil {
-					c, err := sioclient.Dial(floodCtx, sioclient.Config{URL: url, Auth: floodAuth, LocalIP: net.ParseIP(floodIP), Timeout: 5 * time.Second})
+					creds := tokenOf(fmt.Sprint("mallory", floodUser.Add(1)))
+					c, err := sioclient.Dial(floodCtx, sioclient.Config{URL: url, Auth: creds, LocalIP: net.ParseIP(floodIP), Timeout: 5 * time.Second})
 					var status ws.StatusError
 					var ce *sioclient.ConnectError
 					switch {

@@ -132,9 +132,10 @@ func testArrive(t *testing.T, f SessionsFactory) {
 	}
 	h.remember("alice", "laptop", "other", true)
 	s := h.session("s1", "alice", "phone", "n1")
-	rooms, err := h.r.Arrive(h.ctx, s, 2)
-	if err != nil || !slices.Equal(rooms, []string{"a", "b"}) {
-		t.Fatalf("Arrive = %v, %v; want [a b] (sorted, at most 2)", rooms, err)
+	arrived, err := h.r.Arrive(h.ctx, s, 2)
+	rooms := arrived.Rooms
+	if err != nil || !slices.Equal(rooms, []string{"a", "b"}) || arrived.Sessions != 1 {
+		t.Fatalf("Arrive = %+v, %v; want [a b] (sorted, at most 2) and 1 session", arrived, err)
 	}
 	h.wantUser("alice", s)
 	h.wantNodes(map[string]int{"n1": 1})
@@ -147,9 +148,15 @@ func testArrive(t *testing.T, f SessionsFactory) {
 	h.wantDeviceRooms("alice", "phone", "a", "b", "c") // arriving forgets nothing
 
 	fresh := h.session("s2", "bob", "phone", "n2")
-	if rooms, err := h.r.Arrive(h.ctx, fresh, 10); err != nil || len(rooms) != 0 {
-		t.Fatalf("Arrive of a device with no rooms = %v, %v", rooms, err)
+	if a, err := h.r.Arrive(h.ctx, fresh, 10); err != nil || len(a.Rooms) != 0 || a.Sessions != 1 {
+		t.Fatalf("Arrive of a device with no rooms = %+v, %v", a, err)
 	}
+	// A second session of alice's: the count is the user's live sessions.
+	tab := h.session("s1b", "alice", "tablet", "n2")
+	if a, err := h.r.Arrive(h.ctx, tab, 10); err != nil || a.Sessions != 2 {
+		t.Fatalf("alice's second arrival = %+v, %v; want 2 sessions", a, err)
+	}
+	h.remove(tab)
 	h.remove(s)
 	h.wantRoom("a", 0)
 	h.wantRoom("b", 0)
@@ -158,7 +165,7 @@ func testArrive(t *testing.T, f SessionsFactory) {
 
 	h.clk.Advance(ttl) // the device's rooms expired
 	late := h.session("s3", "alice", "phone", "n1")
-	if rooms, err := h.r.Arrive(h.ctx, late, 10); err != nil || len(rooms) != 0 {
-		t.Fatalf("Arrive after the device TTL = %v, %v; want none", rooms, err)
+	if a, err := h.r.Arrive(h.ctx, late, 10); err != nil || len(a.Rooms) != 0 || a.Sessions != 1 {
+		t.Fatalf("Arrive after the device TTL = %+v, %v; want no rooms, 1 session", a, err)
 	}
 }
