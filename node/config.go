@@ -14,6 +14,7 @@ import (
 	"courier/node/limit"
 	"courier/node/push"
 	"courier/router/cluster"
+	"courier/router/registry"
 )
 
 // Config is everything a node needs, filled from flags, env and YAML by the
@@ -61,6 +62,7 @@ type Config struct {
 	HandshakeRatePerIP  float64       `yaml:"handshake-rate-per-ip"`  // new sessions per second from one client IP
 	HandshakeRatePerUA  float64       `yaml:"handshake-rate-per-ua"`  // new sessions per second per User-Agent
 	MaxSessionsPerUser  int           `yaml:"max-sessions-per-user"`  // cluster-wide; the oldest is closed as replaced; default 32
+	MaxDevicesPerUser   int           `yaml:"max-devices-per-user"`   // devices of one user with remembered rooms; the least recently joined is forgotten; default 64
 	CmdRate             float64       `yaml:"cmd-rate"`               // commands per second per connection, default 50
 	JoinRate            float64       `yaml:"join-rate"`              // joins and leaves per second per connection, default 20
 	TrustedProxies      []string      `yaml:"trusted-proxies"`        // CIDRs whose X-Forwarded-For is believed
@@ -159,6 +161,9 @@ func (c Config) WithDefaults() Config {
 	if c.MaxSessionsPerUser == 0 {
 		c.MaxSessionsPerUser = 32
 	}
+	if c.MaxDevicesPerUser == 0 {
+		c.MaxDevicesPerUser = registry.DefaultMaxDevicesPerUser
+	}
 	if c.CmdRate == 0 {
 		c.CmdRate = 50
 	}
@@ -223,7 +228,7 @@ func (c Config) Validate() error {
 	if c.DrainDelay < 0 || c.DrainSpread < 0 {
 		return errors.New("--drain-delay and --drain-spread must not be negative")
 	}
-	if c.MaxConnections < 0 || c.MaxConnectionsPerIP < 0 || c.MaxSessionsPerUser < 0 || c.HandshakeRatePerIP < 0 || c.HandshakeRatePerUA < 0 || c.CmdRate < 0 || c.JoinRate < 0 {
+	if c.MaxConnections < 0 || c.MaxConnectionsPerIP < 0 || c.MaxSessionsPerUser < 0 || c.MaxDevicesPerUser < 0 || c.HandshakeRatePerIP < 0 || c.HandshakeRatePerUA < 0 || c.CmdRate < 0 || c.JoinRate < 0 {
 		return errors.New("--max-connections, --max-connections-per-ip, --handshake-rate-per-ip, --handshake-rate-per-ua, --cmd-rate and --join-rate must not be negative")
 	}
 	if _, err := limit.ParseProxies(c.TrustedProxies); err != nil {

@@ -28,7 +28,7 @@ type stores struct {
 func openStores(cfg Config) (stores, error) {
 	if cfg.Redis == "" {
 		mb := mailbox.NewMemory(mailbox.Config{Limit: cfg.MailboxLimit})
-		reg := registry.NewMemory(registry.Config{})
+		reg := registry.NewMemory(registry.Config{MaxDevicesPerUser: cfg.MaxDevicesPerUser})
 		return stores{mailbox: mb, registry: reg, arrival: arrival.New(reg, mb), polls: polls.NewMemory(polls.Config{}),
 			closers: []func(){mb.Close, reg.Close}}, nil
 	}
@@ -37,7 +37,7 @@ func openStores(cfg Config) (stores, error) {
 		return stores{}, fmt.Errorf("--redis: %w", err)
 	}
 	mb := mailbox.NewRedis(client, mailbox.Config{Limit: cfg.MailboxLimit}, redisPrefix)
-	reg := registry.NewRedis(client, registry.Config{}, redisPrefix)
+	reg := registry.NewRedis(client, registry.Config{MaxDevicesPerUser: cfg.MaxDevicesPerUser}, redisPrefix)
 	return stores{mailbox: mb, registry: reg, arrival: arrival.NewRedis(client, reg, mb), redis: client, polls: polls.NewRedis(client, polls.Config{}, redisPrefix),
 		closers: []func(){mb.Close, reg.Close, func() { _ = client.Close() }}}, nil
 }

@@ -8,10 +8,17 @@ import (
 // DefaultDeviceTTL is taken by a zero Config.DeviceTTL.
 const DefaultDeviceTTL = 24 * time.Hour
 
+// DefaultMaxDevicesPerUser is taken by a zero Config.MaxDevicesPerUser
+// (SPEC, Limits: --max-devices-per-user).
+const DefaultMaxDevicesPerUser = 64
+
 // Validate reports settings no implementation accepts.
 func (c Config) Validate() error {
 	if c.DeviceTTL < 0 {
 		return fmt.Errorf("registry: DeviceTTL %v is negative", c.DeviceTTL)
+	}
+	if c.MaxDevicesPerUser < 0 {
+		return fmt.Errorf("registry: MaxDevicesPerUser %d is negative", c.MaxDevicesPerUser)
 	}
 	return nil
 }
@@ -21,6 +28,9 @@ func (c Config) Validate() error {
 func (c Config) WithDefaults() Config {
 	if c.DeviceTTL <= 0 {
 		c.DeviceTTL = DefaultDeviceTTL
+	}
+	if c.MaxDevicesPerUser <= 0 {
+		c.MaxDevicesPerUser = DefaultMaxDevicesPerUser
 	}
 	if c.Now == nil {
 		c.Now = time.Now

@@ -25,8 +25,10 @@ type Memory struct {
 	nodes    map[string]map[string]struct{}     // node -> session ids
 	rooms    map[string]*room
 
-	dmu     sync.Mutex
-	devices map[deviceKey]*remembered
+	dmu        sync.Mutex
+	devices    map[deviceKey]*remembered
+	userDevs   map[string]map[string]struct{} // user -> its devices in devices
+	maxDevices int
 
 	dyeMu sync.RWMutex
 	dyes  map[string]string // user -> env
@@ -60,13 +62,15 @@ type remembered struct {
 func NewMemory(cfg Config) *Memory {
 	cfg = cfg.WithDefaults()
 	m := &Memory{
-		ttl:      cfg.DeviceTTL,
-		now:      cfg.Now,
-		sessions: make(map[string]*entry),
-		users:    make(map[string]*smallmap.Map[struct{}]),
-		nodes:    make(map[string]map[string]struct{}),
-		rooms:    make(map[string]*room),
-		devices:  make(map[deviceKey]*remembered),
+		ttl:        cfg.DeviceTTL,
+		now:        cfg.Now,
+		sessions:   make(map[string]*entry),
+		users:      make(map[string]*smallmap.Map[struct{}]),
+		nodes:      make(map[string]map[string]struct{}),
+		rooms:      make(map[string]*room),
+		devices:    make(map[deviceKey]*remembered),
+		userDevs:   make(map[string]map[string]struct{}),
+		maxDevices: cfg.MaxDevicesPerUser,
 	}
 	m.janitor = janitor.Start(sweepEvery, m.Sweep)
 	return m
@@ -84,7 +88,7 @@ func (m *Memory) Sweep() {
 	defer m.dmu.Unlock()
 	for k, r := range m.devices {
 		if !now.Before(r.expires) {
-			delete(m.devices, k)
+			m.forgetDevice(k)
 		}
 	}
 }
@@ -322,24 +326,61 @@ func (m *Memory) RememberRoom(_ context.Context, user, device, name string, join
 	defer m.dmu.Unlock()
 	r := m.devices[k]
 	if r != nil && !now.Before(r.expires) {
-		delete(m.devices, k)
+		m.forgetDevice(k)
 		r = nil
 	}
 	switch {
 	case joined:
 		if r == nil {
+			m.makeRoomForDevice(user, now)
 			r = &remembered{rooms: make(map[string]struct{}, 1)}
 			m.devices[k] = r
+			if m.userDevs[user] == nil {
+				m.userDevs[user] = map[string]struct{}{}
+			}
+			m.userDevs[user][device] = struct{}{}
 		}
 		r.rooms[name] = struct{}{}
 		r.expires = now.Add(m.ttl)
 	case r != nil:
 		delete(r.rooms, name)
 		if len(r.rooms) == 0 {
-			delete(m.devices, k)
+			m.forgetDevice(k)
 		}
 	}
 	return nil
+}
+
+// makeRoomForDevice forgets user's expired devices, then its least
+// recently joined ones until one more fits under maxDevices. dmu is held.
+func (m *Memory) makeRoomForDevice(user string, now time.Time) {
+	for d := range m.userDevs[user] {
+		if k := (deviceKey{user, d}); !now.Before(m.devices[k].expires) {
+			m.forgetDevice(k)
+		}
+	}
+	for len(m.userDevs[user]) >= m.maxDevices {
+		var oldest deviceKey
+		var at time.Time
+		for d := range m.userDevs[user] {
+			k := deviceKey{user, d}
+			if e := m.devices[k].expires; at.IsZero() || e.Before(at) {
+				oldest, at = k, e
+			}
+		}
+		m.forgetDevice(oldest)
+	}
+}
+
+// forgetDevice drops a device's remembered rooms. dmu is held.
+func (m *Memory) forgetDevice(k deviceKey) {
+	delete(m.devices, k)
+	if set := m.userDevs[k.user]; set != nil {
+		delete(set, k.device)
+		if len(set) == 0 {
+			delete(m.userDevs, k.user)
+		}
+	}
 }
 
 // DeviceRooms implements Sessions. Rooms come sorted.
@@ -349,7 +390,7 @@ func (m *Memory) DeviceRooms(_ context.Context, user, device string) ([]string, 
 	m.dmu.Lock()
 	r := m.devices[k]
 	if r == nil || !now.Before(r.expires) {
-		delete(m.devices, k)
+		m.forgetDevice(k)
 		m.dmu.Unlock()
 		return nil, nil
 	}

@@ -25,10 +25,11 @@ import (
 // Time is Config.Now, passed to the scripts; key TTLs are only a safety net.
 // Errors wrap ErrUnavailable.
 type Redis struct {
-	client redis.UniversalClient
-	prefix string
-	ttl    int64 // DeviceTTL, ms
-	now    func() time.Time
+	client     redis.UniversalClient
+	prefix     string
+	ttl        int64 // DeviceTTL, ms
+	maxDevices int   // MaxDevicesPerUser
+	now        func() time.Time
 
 	user, room, device *redis.Script
 }
@@ -65,13 +66,14 @@ func NewRedis(client redis.UniversalClient, cfg Config, prefix string) *Redis {
 	}
 	cfg = cfg.WithDefaults()
 	return &Redis{
-		client: client,
-		prefix: prefix,
-		ttl:    max(cfg.DeviceTTL.Milliseconds(), 1),
-		now:    cfg.Now,
-		user:   redis.NewScript(luaUser),
-		room:   redis.NewScript(luaRoom),
-		device: redis.NewScript(luaDevice),
+		client:     client,
+		prefix:     prefix,
+		ttl:        max(cfg.DeviceTTL.Milliseconds(), 1),
+		maxDevices: cfg.MaxDevicesPerUser,
+		now:        cfg.Now,
+		user:       redis.NewScript(luaUser),
+		room:       redis.NewScript(luaRoom),
+		device:     redis.NewScript(luaDevice),
 	}
 }
 
@@ -95,6 +97,9 @@ func (r *Redis) sessionRoomsKey(user, id string) string { return r.userTag(user)
 
 // deviceKey holds the rooms remembered for a device of user.
 func (r *Redis) deviceKey(user, device string) string { return r.userTag(user) + "d:" + device }
+
+// devicesKey orders user's devices with remembered rooms by their last join.
+func (r *Redis) devicesKey(user string) string { return r.userTag(user) + "devs" }
 
 func (r *Redis) roomKeys(room string) []string {
 	tag := "{" + r.prefix + ":r:" + room + "}:"

@@ -267,8 +267,8 @@ func (r *Redis) RememberRoom(ctx context.Context, user, device, room string, joi
 	if joined {
 		op = "join"
 	}
-	_, err := r.run(ctx, r.device, []string{r.deviceKey(user, device)},
-		op, r.now().UnixMilli(), room, r.ttl, safetySlack.Milliseconds())
+	_, err := r.run(ctx, r.device, []string{r.deviceKey(user, device), r.devicesKey(user)},
+		op, r.now().UnixMilli(), room, r.ttl, safetySlack.Milliseconds(), device, r.maxDevices, r.deviceKey(user, ""))
 	return err
 }
 

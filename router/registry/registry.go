@@ -101,6 +101,10 @@ type Dyes interface {
 type Config struct {
 	// DeviceTTL is how long a device's remembered rooms outlive its last join (default 24h).
 	DeviceTTL time.Duration
+	// MaxDevicesPerUser bounds the devices of one user with remembered rooms:
+	// a join that remembers a device past it forgets the user's least
+	// recently joined device (default DefaultMaxDevicesPerUser).
+	MaxDevicesPerUser int
 	// Now is the clock (default time.Now); tests move it.
 	Now func() time.Time
 }

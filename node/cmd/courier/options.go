@@ -94,6 +94,7 @@ func nodeOptions() []option {
 		number("handshake-rate-per-ip", "no limit", "new sessions per second from one client IP (`rate`, burst 2x); 0 = no limit", func(s *settings) *float64 { return &cfg(s).HandshakeRatePerIP }),
 		number("handshake-rate-per-ua", "no limit", "new sessions per second per User-Agent (`rate`, burst 2x); 0 = no limit", func(s *settings) *float64 { return &cfg(s).HandshakeRatePerUA }),
 		integer("max-sessions-per-user", d.MaxSessionsPerUser, "`sessions` of one user, cluster-wide; past it the oldest is closed with reason replaced", func(s *settings) *int { return &cfg(s).MaxSessionsPerUser }),
+		integer("max-devices-per-user", d.MaxDevicesPerUser, "`devices` of one user whose rooms are remembered; past it the least recently joined is forgotten", func(s *settings) *int { return &cfg(s).MaxDevicesPerUser }),
 		number("cmd-rate", "50", "commands per second per connection (`rate`, burst 2x); over it the ack is rate_limited", func(s *settings) *float64 { return &cfg(s).CmdRate }),
 		number("join-rate", "20", "joins and leaves per second per connection (`rate`, burst 2x)", func(s *settings) *float64 { return &cfg(s).JoinRate }),
 		list("trusted-proxies", ",", "", "comma-separated `CIDRs` of proxies whose X-Forwarded-For names the client IP", func(s *settings) *[]string { return &cfg(s).TrustedProxies }),

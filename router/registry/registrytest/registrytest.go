@@ -55,6 +55,7 @@ func RunSessions(t *testing.T, newSessions SessionsFactory) {
 		{"RemoveLeavesRooms", testRemoveLeavesRooms},
 		{"RememberRoom", testRememberRoom},
 		{"DeviceRoomTTL", testDeviceRoomTTL},
+		{"DevicesPerUser", testDevicesPerUser},
 		{"NodeSessions", testNodeSessions},
 		{"Arrive", testArrive},
 		{"PurgeNode", testPurgeNode},

@@ -157,3 +157,35 @@ func testConcurrent(t *testing.T, f SessionsFactory) {
 		t.Fatalf("DeviceRooms(u0, d) = %d rooms, %v; want %d", len(rooms), err, each)
 	}
 }
+
+// testDevicesPerUser: past MaxDevicesPerUser, remembering a room for a new
+// device forgets the user's least recently joined device; a device whose
+// rooms are all left frees its place; users do not share the bound.
+func testDevicesPerUser(t *testing.T, f SessionsFactory) {
+	h := setup(t, f, registry.Config{MaxDevicesPerUser: 2})
+	join := func(device, room string) {
+		h.t.Helper()
+		h.clk.Advance(time.Second)
+		h.remember("alice", device, room, true)
+	}
+	join("d1", "a")
+	join("d2", "b")
+	h.remember("bob", "b1", "x", true) // bob's devices are his own
+	h.remember("bob", "b2", "x", true)
+	join("d3", "c") // a third device: d1 goes
+	h.wantDeviceRooms("alice", "d1")
+	h.wantDeviceRooms("alice", "d2", "b")
+	h.wantDeviceRooms("alice", "d3", "c")
+	join("d2", "b2") // d2 joined again: now d3 is the least recent
+	join("d4", "d")
+	h.wantDeviceRooms("alice", "d3")
+	h.wantDeviceRooms("alice", "d2", "b", "b2")
+	h.wantDeviceRooms("alice", "d4", "d")
+	h.clk.Advance(time.Second)
+	h.remember("alice", "d4", "d", false) // its last room left: its place is free
+	join("d5", "e")
+	h.wantDeviceRooms("alice", "d2", "b", "b2")
+	h.wantDeviceRooms("alice", "d5", "e")
+	h.wantDeviceRooms("bob", "b1", "x")
+	h.wantDeviceRooms("bob", "b2", "x")
+}
