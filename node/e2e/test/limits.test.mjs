@@ -43,20 +43,18 @@ test('handshakes per second per IP: past the burst the handshake gets 429', asyn
   const server = await startServer(['--handshake-rate-per-ip', '1']);
   try {
     const statuses = [];
-    for (let i = 0; i < 4; i++) {
+    for (let i = 0; i < 6; i++) {
       const c = openClient(server, { user: uid('rate'), transports: ['polling'] });
-      try {
-        await connected(c.socket);
-        statuses.push(200);
-      } catch {
-        statuses.push('refused');
-      }
+      statuses.push(await new Promise((resolve) => {
+        c.socket.once('connect', () => resolve(200));
+        c.socket.once('connect_error', (err) => resolve(err.description ?? err.message));
+      }));
     }
-    // burst 2: two through, the rest refused with 429
+    // burst 2: two through, then refused with 429 (a token may refill meanwhile)
     assert.deepEqual(statuses.slice(0, 2), [200, 200]);
     const c = openClient(server, { user: uid('rate'), transports: ['polling'] });
     const err = await connectError(c.socket);
-    assert.equal(err.description, 429);
+    assert.equal(err.description, 429, `statuses ${JSON.stringify(statuses)}`);
   } finally {
     await server.stop();
   }
@@ -68,7 +66,8 @@ test('commands per second per connection: past the burst the ack is rate_limited
     const { socket } = await connectClient(server, { user: uid('cmd') });
     const answers = await Promise.all(Array.from({ length: 8 }, () => request(socket, 'cmd', { name: '/trpc.app.none.S/M', data: {} })));
     const limited = answers.filter((a) => a?.ok === false && a.error?.code === 'rate_limited').length;
-    assert.equal(limited, 4, `rate_limited answers: ${JSON.stringify(answers.map((a) => a?.error?.code))}`);
+    // burst 4 of 8 sent at once; a token may refill while they are served
+    assert.ok(limited >= 3 && limited <= 4, `rate_limited answers: ${JSON.stringify(answers.map((a) => a?.error?.code))}`);
     assert.ok(socket.connected);
   } finally {
     await server.stop();
@@ -95,10 +94,10 @@ test('sessions per user: the oldest is closed as replaced, with a DISCONNECT the
 test("a token's exp closes its connection with token_expired; a refresh first keeps it open", async () => {
   const server = await startServer();
   try {
-    const exp = () => Date.now() / 1000 + 1.5; // fractional, as issuers may write it
+    const exp = () => Date.now() / 1000 + 2.5; // fractional, as issuers may write it
     const expiring = await connectClient(server, { token: signToken({ sub: uid('exp'), exp: exp() }) });
-    const gone = disconnected(expiring.socket, 5000);
-    const notice = await expiring.inbox.waitFor((m) => m.event === 'courier:disconnect', 5000);
+    const gone = disconnected(expiring.socket, 8000);
+    const notice = await expiring.inbox.waitFor((m) => m.event === 'courier:disconnect', 8000);
     assert.deepEqual(notice.data, { reason: 'token_expired' });
     assert.equal(await gone, 'transport close', 'the transport is dropped, so the client reconnects with a new token');
 
@@ -106,7 +105,7 @@ test("a token's exp closes its connection with token_expired; a refresh first ke
     const kept = await connectClient(server, { token: signToken({ sub: user, exp: exp() }) });
     const ack = await request(kept.socket, 'refresh', { token: signToken({ sub: user, exp: Date.now() / 1000 + 3600 }) });
     assert.deepEqual(ack, { ok: true });
-    await new Promise((r) => setTimeout(r, 2500));
+    await new Promise((r) => setTimeout(r, 3500));
     assert.ok(kept.socket.connected, 'closed at the old exp after a refresh');
     const other = await request(kept.socket, 'refresh', { token: signToken({ sub: 'someone-else', exp: Date.now() / 1000 + 60 }) });
     assert.equal(other.ok, false);
