@@ -79,13 +79,18 @@ func (n *Node) Connected(c engine.Conn, a any) {
 	took := time.Since(start)
 	n.metrics.arrivals.Observe(took.Seconds())
 	n.arrivalTime.observe(took)
-	n.limits.ipConns.Add(acc.ip) // checked at the handshake; counted from here to the close
+	// Checked at the handshake, counted from here to the close. Only a
+	// connection counted is uncounted: one that raced past a full IP must
+	// not take another's place when it goes.
+	counted := n.limits.ipConns.Add(acc.ip)
 	lim := newConnLimits(&n.limits, time.Now())
 	exp := n.watchExpiry(s, acc.claims)
 	c.OnEvent(func(event string, args []any, ack func(...any)) { n.onClientEvent(s, lim, exp, event, args, ack) })
 	c.OnClose(func(reason string) {
 		exp.stop()
-		n.limits.ipConns.Done(acc.ip)
+		if counted {
+			n.limits.ipConns.Done(acc.ip)
+		}
 		n.hub.Remove(s, reason)
 	})
 }
@@ -102,9 +107,7 @@ func (n *Node) onClientEvent(s *session.Session, lim *connLimits, exp *expiry, e
 	}
 	switch event {
 	case "join", "leave":
-		if !lim.allowJoin() {
-			n.metrics.refused.WithLabelValues("join_rate").Inc()
-			reply(errcode.AckFail(errcode.New(errcode.RateLimited, "too many joins and leaves on this connection; slow down")))
+		if n.overRate(lim.allowJoin(), "join_rate", "joins and leaves", reply) {
 			return
 		}
 		room, _ := arg["room"].(string)
@@ -120,9 +123,8 @@ func (n *Node) onClientEvent(s *session.Session, lim *connLimits, exp *expiry, e
 		}
 		reply(errcode.AckOK(nil))
 	case "refresh":
-		if !lim.allowJoin() { // as rare as joins; a token check is not free
-			n.metrics.refused.WithLabelValues("join_rate").Inc()
-			reply(errcode.AckFail(errcode.New(errcode.RateLimited, "too many refreshes on this connection; slow down")))
+		// as rare as joins, and a token check is not free
+		if n.overRate(lim.allowJoin(), "join_rate", "refreshes", reply) {
 			return
 		}
 		ctx, cancel := n.storeContext()
@@ -133,9 +135,7 @@ func (n *Node) onClientEvent(s *session.Session, lim *connLimits, exp *expiry, e
 		}
 		reply(errcode.AckOK(nil))
 	case "cmd":
-		if !lim.allowCmd() {
-			n.metrics.refused.WithLabelValues("cmd_rate").Inc()
-			reply(errcode.AckFail(errcode.New(errcode.RateLimited, "too many commands on this connection; slow down")))
+		if n.overRate(lim.allowCmd(), "cmd_rate", "commands", reply) {
 			return
 		}
 		n.commands.ServeEvent(command.Client{User: s.User, Device: s.Device, Slots: s}, arg, reply)
@@ -186,11 +186,22 @@ func (m *movingTime) observe(d time.Duration) {
 func (m *movingTime) average() time.Duration { return time.Duration(m.ns.Load()) }
 
 // shedHandshakes refuses a new socket.io session with 503 and Retry-After
-// before any upgrade while the node is overloaded; requests of sessions
-// already open pass.
+// before any upgrade while the node is overloaded, or with 429/503 past a
+// client's limits; requests of sessions already open pass. JSONP
+// long-polling (the j= parameter) gets Engine.IO's "bad request" unless
+// --jsonp: it is served to script tags and forms of any site, past the
+// CORS check that guards the XHR transport. The query is parsed once here,
+// on every socket.io request.
 func (n *Node) shedHandshakes(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Query().Get("sid") == "" {
+		q := r.URL.Query()
+		if !n.cfg.JSONP && q.Has("j") {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusBadRequest)
+			_, _ = w.Write([]byte(`{"code":3,"message":"Bad request: JSONP polling is off (--jsonp)"}`))
+			return
+		}
+		if q.Get("sid") == "" {
 			if reason := n.overloaded(); reason != "" {
 				n.refuseHTTP(w, refusal{reason, http.StatusServiceUnavailable}, "node is overloaded")
 				return

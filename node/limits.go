@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"courier/node/engine"
+	"courier/node/errcode"
 	"courier/node/limit"
 )
 
@@ -84,6 +85,18 @@ func (n *Node) refuseHTTP(w http.ResponseWriter, r refusal, what string) {
 func (n *Node) refuseConnect(r refusal, what string) error {
 	n.metrics.refused.WithLabelValues(r.reason).Inc()
 	return &engine.ConnectError{Message: what + " (" + r.reason + "); retry later", Data: map[string]any{"code": r.code}}
+}
+
+// overRate answers a client event its connection's rate did not allow
+// (allowed false): counted as reason, acked rate_limited. It reports
+// whether it answered.
+func (n *Node) overRate(allowed bool, reason, what string, reply func(any)) bool {
+	if allowed {
+		return false
+	}
+	n.metrics.refused.WithLabelValues(reason).Inc()
+	reply(errcode.AckFail(errcode.New(errcode.RateLimited, "too many "+what+" on this connection; slow down")))
+	return true
 }
 
 // clientIP is the handshake's client address (limit.Proxies.ClientIP).

@@ -209,7 +209,7 @@ func (n *Node) connections() float64 { return float64(n.hub.Count()) }
 // metrics and health.
 func (n *Node) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("/socket.io/", n.refuseJSONP(n.shedHandshakes(n.engine)))
+	mux.Handle("/socket.io/", n.shedHandshakes(n.engine))
 	mux.Handle("/v1/", n.api.Handler())
 	if n.cfg.MetricsListen == "" {
 		mux.Handle("GET /metrics", n.metricsHandler())
@@ -229,24 +229,6 @@ func (n *Node) Handler() http.Handler {
 		_, _ = w.Write([]byte("ready\n"))
 	})
 	return mux
-}
-
-// refuseJSONP answers JSONP long-polling (the j= parameter) with Engine.IO's
-// "bad request" unless --jsonp: it is served to script tags and forms of
-// any site, past the CORS check that guards the XHR transport.
-func (n *Node) refuseJSONP(next http.Handler) http.Handler {
-	if n.cfg.JSONP {
-		return next
-	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Query().Has("j") {
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusBadRequest)
-			_, _ = w.Write([]byte(`{"code":3,"message":"Bad request: JSONP polling is off (--jsonp)"}`))
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
 }
 
 // metricsHandler serves the Prometheus metrics, on the public listener or
