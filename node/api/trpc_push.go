@@ -60,10 +60,7 @@ func (h trpcPush) serve(ctx context.Context, req *trpc.ServerRequest) *trpc.Serv
 	case errors.As(err, &e):
 		return trpcPushError(e)
 	case errors.As(err, &conflict):
-		body, _ := json.Marshal(conflictBody(conflict))
-		e := conflict.Err()
-		return &trpc.ServerResponse{FuncRet: int32(e.Code.HTTPStatus()), ErrorMsg: string(e.Code) + ": " + e.Message,
-			Body: body, ContentType: trpc.ContentTypeJSON}
+		return trpcPushAnswer(conflict.Err(), conflictBody(conflict))
 	case err != nil:
 		h.log.Error("tRPC push failed", "err", err)
 		return trpcPushError(errcode.New(errcode.Internal, "internal error"))
@@ -73,7 +70,13 @@ func (h trpcPush) serve(ctx context.Context, req *trpc.ServerRequest) *trpc.Serv
 }
 
 func trpcPushError(e *errcode.Error) *trpc.ServerResponse {
-	body, _ := json.Marshal(map[string]*errcode.Error{"error": e})
+	return trpcPushAnswer(e, map[string]*errcode.Error{"error": e})
+}
+
+// trpcPushAnswer is a failed push: func_ret the HTTP status of e, and the
+// API's error body.
+func trpcPushAnswer(e *errcode.Error, body any) *trpc.ServerResponse {
+	b, _ := json.Marshal(body)
 	return &trpc.ServerResponse{FuncRet: int32(e.Code.HTTPStatus()), ErrorMsg: string(e.Code) + ": " + e.Message,
-		Body: body, ContentType: trpc.ContentTypeJSON}
+		Body: b, ContentType: trpc.ContentTypeJSON}
 }

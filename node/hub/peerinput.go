@@ -37,7 +37,7 @@ func checkEnvelope(env *forward.Envelope, l push.Limits) error {
 		}
 	case forward.KindReplace:
 		if !push.ValidName(env.User) || len(env.Users) == 0 || len(env.Users) > push.MaxTargets {
-			return errors.New("a replace names one user and 1 to 10000 session ids")
+			return fmt.Errorf("a replace names one user and 1 to %d session ids", push.MaxTargets)
 		}
 	}
 	return nil
