@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"courier/router/batch"
 	"courier/router/registry"
 )
 
@@ -14,10 +15,11 @@ import (
 // reset, the end of a load run), one Remove per closed connection would be
 // tens of thousands of round trips at once, each holding a pooled
 // connection and a goroutine: the store and the node's CPU are then busy
-// enough that gossip probes go unanswered. Departures are gathered instead:
-// the sessions that closed while a batch was in flight go together in the
-// next (a lone one goes at once), with few batches in flight. The hub has
-// already forgotten a departing session, so nothing here delays a client.
+// enough that gossip probes go unanswered. Departures are gathered instead
+// (router/batch): the sessions that closed while a batch was in flight go
+// together in the next (a lone one goes at once), with few batches in
+// flight. The hub has already forgotten a departing session, so nothing
+// here delays a client.
 const (
 	// departBatch bounds the sessions of one Remove.
 	departBatch = 512
@@ -34,65 +36,37 @@ const (
 // departures removes closed sessions from the registry in batches. Safe
 // for concurrent use.
 type departures struct {
-	reg registry.Sessions
-	log *slog.Logger
+	reg   registry.Sessions
+	log   *slog.Logger
+	queue *batch.Queue[registry.Session]
 
-	mu       sync.Mutex
-	queue    []registry.Session
-	left     []registry.Session // attempts exhausted: for RemoveLeft
-	flushers int
-	idle     *sync.Cond // signalled when no batch is queued or in flight
+	mu   sync.Mutex
+	left []registry.Session // attempts exhausted: for RemoveLeft
 }
 
 func newDepartures(reg registry.Sessions, log *slog.Logger) *departures {
 	d := &departures{reg: reg, log: log}
-	d.idle = sync.NewCond(&d.mu)
+	d.queue = batch.New(departBatch, departFlushers, d.send)
 	return d
 }
 
 // add queues s for removal.
-func (d *departures) add(s registry.Session) {
-	d.mu.Lock()
-	d.queue = append(d.queue, s)
-	start := d.flushers < departFlushers
-	if start {
-		d.flushers++
-	}
-	d.mu.Unlock()
-	if start {
-		go d.flush()
-	}
-}
+func (d *departures) add(s registry.Session) { d.queue.Add(s) }
 
-// flush removes batches until the queue is empty.
-func (d *departures) flush() {
-	for {
+// send removes one batch, or leaves it to healing.
+func (d *departures) send(sessions []registry.Session) {
+	if err := d.remove(sessions); err != nil {
+		d.log.Warn("closed sessions not unregistered yet; healing retries", "sessions", len(sessions), "err", err)
 		d.mu.Lock()
-		n := min(len(d.queue), departBatch)
-		if n == 0 {
-			d.flushers--
-			if d.flushers == 0 {
-				d.idle.Broadcast()
-			}
-			d.mu.Unlock()
-			return
-		}
-		batch := append([]registry.Session(nil), d.queue[:n]...)
-		d.queue = append(d.queue[:0], d.queue[n:]...)
+		d.left = append(d.left, sessions...)
 		d.mu.Unlock()
-		if err := d.remove(batch); err != nil {
-			d.log.Warn("closed sessions not unregistered yet; healing retries", "sessions", len(batch), "err", err)
-			d.mu.Lock()
-			d.left = append(d.left, batch...)
-			d.mu.Unlock()
-		}
 	}
 }
 
 // remove tries a batch up to departAttempts times, backing off with jitter
 // so that the nodes of a cluster that all met a slow store do not retry in
 // step.
-func (d *departures) remove(batch []registry.Session) error {
+func (d *departures) remove(sessions []registry.Session) error {
 	var err error
 	for attempt := range departAttempts {
 		if attempt > 0 {
@@ -100,7 +74,7 @@ func (d *departures) remove(batch []registry.Session) error {
 			time.Sleep(backoff/2 + rand.N(backoff))
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), departTimeout)
-		err = d.reg.Remove(ctx, batch...)
+		err = d.reg.Remove(ctx, sessions...)
 		cancel()
 		if err == nil {
 			return nil
@@ -110,19 +84,7 @@ func (d *departures) remove(batch []registry.Session) error {
 }
 
 // wait blocks until nothing is queued or in flight, or ctx ends.
-func (d *departures) wait(ctx context.Context) {
-	stop := context.AfterFunc(ctx, func() {
-		d.mu.Lock()
-		d.idle.Broadcast()
-		d.mu.Unlock()
-	})
-	defer stop()
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	for (d.flushers > 0 || len(d.queue) > 0) && ctx.Err() == nil {
-		d.idle.Wait()
-	}
-}
+func (d *departures) wait(ctx context.Context) { d.queue.Wait(ctx) }
 
 // takeLeft hands over the sessions whose removal gave up.
 func (d *departures) takeLeft() []registry.Session {

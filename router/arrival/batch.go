@@ -3,7 +3,6 @@ package arrival
 import (
 	"context"
 	"errors"
-	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -13,9 +12,10 @@ import (
 
 // In a connect storm thousands of arrivals are under way at once. Sent one
 // pipeline each, they cost a round trip, two syscalls on each side and a
-// pooled connection apiece, and queue on the pool; gathered, the arrivals
-// that came while a batch was in flight go together in the next one (as
-// the node's acknowledgements do). A lone arrival is sent at once.
+// pooled connection apiece, and queue on the pool; gathered (router/batch),
+// the arrivals that came while a batch was in flight go together in the
+// next one (as the node's acknowledgements do). A lone arrival is sent at
+// once.
 const (
 	// maxBatch bounds the arrivals of one pipeline, so one batch cannot
 	// hold the others back for long.
@@ -36,55 +36,19 @@ type job struct {
 	err      error // the registry's
 }
 
-type batcher struct {
-	p        *pipelined
-	mu       sync.Mutex
-	queue    []*job
-	flushers int
-}
-
 // do sends j in the next batch and waits for it, or for ctx.
-func (b *batcher) do(ctx context.Context, j *job) ([]Result, error) {
+func (p *pipelined) do(ctx context.Context, j *job) ([]Result, error) {
 	if err := ctx.Err(); err != nil {
 		return failed(len(j.reads), err), unavailable(err)
 	}
 	j.done = make(chan struct{})
-	b.mu.Lock()
-	b.queue = append(b.queue, j)
-	start := b.flushers < maxFlushers
-	if start {
-		b.flushers++
-	}
-	b.mu.Unlock()
-	if start {
-		go b.flush()
-	}
+	p.batch.Add(j)
 	select {
 	case <-j.done:
 		return j.got, j.err
 	case <-ctx.Done():
 		err := ctx.Err()
 		return failed(len(j.reads), err), unavailable(err)
-	}
-}
-
-// flush sends batches until the queue is empty.
-func (b *batcher) flush() {
-	for {
-		b.mu.Lock()
-		n := min(len(b.queue), maxBatch)
-		if n == 0 {
-			b.flushers--
-			b.mu.Unlock()
-			return
-		}
-		jobs := append([]*job(nil), b.queue[:n]...)
-		b.queue = append(b.queue[:0], b.queue[n:]...)
-		b.mu.Unlock()
-		b.p.send(jobs)
-		for _, j := range jobs {
-			close(j.done)
-		}
 	}
 }
 

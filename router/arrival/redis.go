@@ -9,6 +9,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"courier/router/batch"
 	"courier/router/mailbox"
 	"courier/router/registry"
 )
@@ -19,7 +20,12 @@ import (
 // their pipelines (batch.go).
 func NewRedis(client redis.UniversalClient, reg *registry.Redis, log *mailbox.Redis) Store {
 	p := &pipelined{client: client, reg: reg, log: log}
-	p.batch.p = p
+	p.batch = batch.New(maxBatch, maxFlushers, func(jobs []*job) {
+		p.send(jobs)
+		for _, j := range jobs {
+			close(j.done)
+		}
+	})
 	return p
 }
 
@@ -35,7 +41,7 @@ type pipelined struct {
 	loading sync.Mutex
 	loads   atomic.Uint64
 
-	batch batcher
+	batch *batch.Queue[*job]
 }
 
 func (p *pipelined) Arrive(ctx context.Context, s registry.Session, maxRooms int, reads []Read) (registry.Arrived, []Result, error) {
@@ -56,7 +62,7 @@ func (p *pipelined) Enter(ctx context.Context, s registry.Session, rooms []strin
 // in the next batch, and returns each read's result and the first registry
 // error.
 func (p *pipelined) run(ctx context.Context, reads []Read, register func(redis.Pipeliner)) ([]Result, error) {
-	return p.batch.do(ctx, &job{register: register, reads: reads})
+	return p.do(ctx, &job{register: register, reads: reads})
 }
 
 // loadScripts loads both stores' scripts, unless a load finished since
