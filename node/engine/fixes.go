@@ -49,7 +49,11 @@ func (e *eio) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if isWebSocketUpgrade(r) {
 		// A hijacked connection: the library owns it from here (its close is
 		// fixed in closeWebSocket).
-		e.srv.ServeHTTP(w, r)
+		if r.URL.Query().Get("sid") != "" {
+			holdUpgradeReads(w, r, e.srv.ServeHTTP)
+		} else {
+			e.srv.ServeHTTP(w, r)
+		}
 		return
 	}
 	q := r.URL.Query()
