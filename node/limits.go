@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"courier/node/command"
 	"courier/node/engine"
 	"courier/node/errcode"
 	"courier/node/limit"
@@ -18,13 +19,18 @@ import (
 // (Authenticate: connect_error {code}), where a polling client that
 // skipped the first check is caught.
 type clientLimits struct {
-	proxies  limit.Proxies
-	ipRates  *limit.Rates
-	uaRates  *limit.Rates
-	ipConns  *limit.Counts
-	cmdRate  float64
-	joinRate float64
-	maxConns int
+	proxies limit.Proxies
+	ipRates *limit.Rates
+	uaRates *limit.Rates
+	ipConns *limit.Counts
+	// A user's POST /v1/call: the rate and in-flight bound a connection has
+	// for its cmd events, per user on this node (HTTP calls have no
+	// connection to hang them on).
+	callRates     *limit.Rates
+	callsInFlight *limit.Counts
+	cmdRate       float64
+	joinRate      float64
+	maxConns      int
 }
 
 func newClientLimits(cfg Config) (clientLimits, error) {
@@ -35,7 +41,8 @@ func newClientLimits(cfg Config) (clientLimits, error) {
 	return clientLimits{
 		proxies: proxies,
 		ipRates: limit.NewRates(cfg.HandshakeRatePerIP, nil), uaRates: limit.NewRates(cfg.HandshakeRatePerUA, nil),
-		ipConns: limit.NewCounts(cfg.MaxConnectionsPerIP),
+		ipConns:   limit.NewCounts(cfg.MaxConnectionsPerIP),
+		callRates: limit.NewRates(cfg.CmdRate, nil), callsInFlight: limit.NewCounts(command.MaxInFlight),
 		cmdRate: cfg.CmdRate, joinRate: cfg.JoinRate, maxConns: cfg.MaxConnections,
 	}, nil
 }

@@ -65,7 +65,18 @@ func (n *Node) SetDye(ctx context.Context, user, env string) error {
 	return nil
 }
 
-// Call implements api.Service for POST /v1/call/ (node/command).
+// Call implements api.Service for POST /v1/call/ (node/command), within
+// the user's call rate and calls in flight.
 func (n *Node) Call(ctx context.Context, req command.Request) (json.RawMessage, error) {
+	l := &n.limits
+	if !l.callRates.Allow(req.User) {
+		n.metrics.refused.WithLabelValues("call_rate").Inc()
+		return nil, errcode.New(errcode.RateLimited, "too many calls for this user; slow down")
+	}
+	if !l.callsInFlight.Add(req.User) {
+		n.metrics.refused.WithLabelValues("call_in_flight").Inc()
+		return nil, errcode.New(errcode.RateLimited, "too many calls in flight for this user; wait for their answers")
+	}
+	defer l.callsInFlight.Done(req.User)
 	return n.commands.Caller.Call(ctx, req)
 }

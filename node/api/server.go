@@ -108,7 +108,6 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if s.limiter != nil && !s.limiter.allow(key) {
-		w.Header().Set("Retry-After", "1")
 		WriteError(w, errcode.New(errcode.RateLimited, "too many requests for this API key"))
 		return
 	}
@@ -173,6 +172,9 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 
 // WriteError answers {"error": e} with e's status.
 func WriteError(w http.ResponseWriter, e *errcode.Error) {
+	if e.Code == errcode.RateLimited && w.Header().Get("Retry-After") == "" {
+		w.Header().Set("Retry-After", "1")
+	}
 	WriteJSON(w, e.Code.HTTPStatus(), map[string]*errcode.Error{"error": e})
 }
 
