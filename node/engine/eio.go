@@ -64,6 +64,10 @@ type eio struct {
 	srv    eioengine.Server
 	gates  sync.Map // engine.Socket -> *gate
 	closed atomic.Bool
+	// pre holds polling sessions until their first Socket.IO packet
+	// (presession.go); nil on the raw Engine.IO server, which has no such
+	// packet to wait for.
+	pre *preSessions
 	// onConn runs for each new Engine.IO session with the gate that holds
 	// its early data; the callback must call gate.attach.
 	onConn func(eioengine.Socket, *gate)
@@ -150,6 +154,9 @@ func closeWebSocket(sock eioengine.Socket) {
 
 // close stops accepting requests and closes every session.
 func (e *eio) close() {
+	if e.pre != nil {
+		e.pre.close()
+	}
 	if e.closed.CompareAndSwap(false, true) {
 		e.srv.Close()
 	}

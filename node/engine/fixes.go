@@ -46,6 +46,12 @@ func (e *eio) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeCodeMessage(w, http.StatusServiceUnavailable, 5, "Server closing")
 		return
 	}
+	if e.pre != nil {
+		var done bool
+		if r, done = e.pre.route(w, r); done {
+			return
+		}
+	}
 	if isWebSocketUpgrade(r) {
 		// A hijacked connection: the library owns it from here (its close is
 		// fixed in closeWebSocket).
@@ -96,6 +102,24 @@ func (e *eio) checkPost(w http.ResponseWriter, r *http.Request, sock eioengine.S
 		// the library answers 413 by itself
 		return true
 	}
+	body, err := e.readPost(r)
+	if err != nil {
+		e.log.Debug("polling post refused", "sid", sock.Id(), "err", err)
+		sock.Close(true)
+		writeBadPost(w, err)
+		return false
+	}
+	if hasClosePacket(body) {
+		waitPoll(sock)
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	r.ContentLength = int64(len(body))
+	return true
+}
+
+// readPost reads a polling POST body and checks it is a valid payload of at
+// most MaxPayload bytes.
+func (e *eio) readPost(r *http.Request) ([]byte, error) {
 	body, err := io.ReadAll(io.LimitReader(r.Body, e.cfg.MaxPayload+1))
 	r.Body.Close()
 	if err == nil && int64(len(body)) > e.cfg.MaxPayload {
@@ -107,22 +131,15 @@ func (e *eio) checkPost(w http.ResponseWriter, r *http.Request, sock eioengine.S
 	if err == nil {
 		err = validatePayload(body)
 	}
-	if err != nil {
-		e.log.Debug("polling post refused", "sid", sock.Id(), "err", err)
-		sock.Close(true)
-		if errors.Is(err, errTooLarge) {
-			writeCodeMessage(w, http.StatusRequestEntityTooLarge, 3, "Bad request")
-		} else {
-			writeCodeMessage(w, http.StatusBadRequest, 3, "Bad request")
-		}
-		return false
+	return body, err
+}
+
+func writeBadPost(w http.ResponseWriter, err error) {
+	if errors.Is(err, errTooLarge) {
+		writeCodeMessage(w, http.StatusRequestEntityTooLarge, 3, "Bad request")
+	} else {
+		writeCodeMessage(w, http.StatusBadRequest, 3, "Bad request")
 	}
-	if hasClosePacket(body) {
-		waitPoll(sock)
-	}
-	r.Body = io.NopCloser(bytes.NewReader(body))
-	r.ContentLength = int64(len(body))
-	return true
 }
 
 // waitPoll holds a POST carrying CLOSE, for at most upgradeGrace, until the

@@ -76,6 +76,7 @@ func NewSocketIO(cfg Config, h Handler, log *slog.Logger, opts ...Option) (*Sock
 	if s.sioConn == nil {
 		return nil, errors.New("engine: socket.io did not bind to the engine")
 	}
+	s.eio.pre = newPreSessions(s.eio)
 
 	s.serve("/", h, true)
 	for name, nh := range o.extra {

@@ -8,15 +8,10 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -43,46 +38,13 @@ func TestFloodFromOneIPIsRefusedWhileHonestClientsAreServed(t *testing.T) {
 		perIPRate  = 20
 		perIPConns = 60
 	)
-	bin := filepath.Join(t.TempDir(), "courier")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	api := fmt.Sprintf("127.0.0.1:%d", freePorts(t, 1)[0])
-	cmd := exec.Command(bin, "--listen", api, "--node-id", "flooded", "--api-key", "k", "--jwt-secret", "s",
-		"--handshake-rate-per-ip", strconv.Itoa(perIPRate), "--max-connections-per-ip", strconv.Itoa(perIPConns),
-		"--log-level", "error")
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Signal(syscall.SIGKILL); _ = cmd.Wait() })
+	api := startNodeProcess(t, "--node-id", "flooded", "--api-key", "k", "--jwt-secret", "s",
+		"--handshake-rate-per-ip", strconv.Itoa(perIPRate), "--max-connections-per-ip", strconv.Itoa(perIPConns))
 	httpc := &http.Client{Timeout: 5 * time.Second}
-	testkit.Eventually(t, 20*time.Second, "node up", func() bool {
-		res, err := httpc.Get("http://" + api + "/healthz")
-		if err == nil {
-			res.Body.Close()
-		}
-		return err == nil && res.StatusCode == 200
-	})
-	metric := func(body []byte, name string) float64 {
-		m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + ` ([0-9.e+]+)$`).FindSubmatch(body)
-		if m == nil {
-			t.Fatalf("no %s in /metrics", name)
-		}
-		v, _ := strconv.ParseFloat(string(m[1]), 64)
-		return v
-	}
 	type usage struct{ goroutines, fds, rss float64 }
 	measure := func() (usage, []byte) {
-		res, err := httpc.Get("http://" + api + "/metrics")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer res.Body.Close()
-		var buf bytes.Buffer
-		_, _ = buf.ReadFrom(res.Body)
-		b := buf.Bytes()
-		return usage{metric(b, "go_goroutines"), metric(b, "process_open_fds"), metric(b, "process_resident_memory_bytes")}, b
+		b := scrape(t, httpc, api)
+		return usage{metricValue(t, b, "go_goroutines"), metricValue(t, b, "process_open_fds"), metricValue(t, b, "process_resident_memory_bytes")}, b
 	}
 	url := "ws://" + api + "/socket.io/?EIO=4&transport=websocket"
 	tokenOf := func(user string) []byte {
