@@ -28,7 +28,11 @@ type Config struct {
 	PeerListen      string        `yaml:"peer-listen"`      // node-to-node links
 	ClusterSecret   string        `yaml:"cluster-secret"`   // gossip encryption, peer auth
 	APIKeys         []string      `yaml:"api-key"`          // push API keys
-	JWTSecret       string        `yaml:"jwt-secret"`       // HS256 client token secret
+	JWTSecret       string        `yaml:"jwt-secret"`       // HS256 client token secrets, comma-separated: any verifies, the first signs
+	JWTPublicKey    string        `yaml:"jwt-public-key"`   // PEM file of RS256/ES256 public keys
+	JWKSURL         string        `yaml:"jwks-url"`         // JWKS of RS256/ES256 keys, selected by kid
+	JWTIssuer       string        `yaml:"jwt-issuer"`       // iss a token must carry; empty = not checked
+	JWTAudience     string        `yaml:"jwt-audience"`     // aud a token must include; empty = not checked
 	TRPCListen      string        `yaml:"trpc-listen"`      // tRPC push service
 	DebugListen     string        `yaml:"debug-listen"`     // net/http/pprof; empty = off
 	MetricsListen   string        `yaml:"metrics-listen"`   // /metrics apart from the public listener; empty = on it
@@ -190,8 +194,13 @@ func (c Config) WithDefaults() Config {
 
 // Validate reports the first thing that keeps c from running.
 func (c Config) Validate() error {
-	if len(c.APIKeys) == 0 || c.JWTSecret == "" {
-		return errors.New("--api-key and --jwt-secret are required")
+	if len(c.APIKeys) == 0 || (c.JWTSecret == "" && c.JWTPublicKey == "" && c.JWKSURL == "") {
+		return errors.New("--api-key and one of --jwt-secret, --jwt-public-key, --jwks-url are required")
+	}
+	for _, s := range c.JWTSecrets() {
+		if s == "" {
+			return errors.New("--jwt-secret has an empty secret in its comma-separated list")
+		}
 	}
 	if c.DevSecrets {
 		for _, addr := range []string{c.Listen, c.GossipListen, c.PeerListen, c.TRPCListen, c.DebugListen} {
@@ -277,13 +286,23 @@ func (c Config) checkSecretLengths() error {
 			return short(fmt.Sprintf("--api-key number %d", i+1), k)
 		}
 	}
-	if len(c.JWTSecret) < MinSecretLen {
-		return short("--jwt-secret", c.JWTSecret)
+	for i, secret := range c.JWTSecrets() {
+		if len(secret) < MinSecretLen {
+			return short(fmt.Sprintf("--jwt-secret number %d", i+1), secret)
+		}
 	}
 	if c.ClusterSecret != "" && len(c.ClusterSecret) < MinSecretLen {
 		return short("--cluster-secret", c.ClusterSecret)
 	}
 	return nil
+}
+
+// JWTSecrets are the HS256 secrets of JWTSecret, in order: the first signs.
+func (c Config) JWTSecrets() []string {
+	if c.JWTSecret == "" {
+		return nil
+	}
+	return strings.Split(c.JWTSecret, ",")
 }
 
 // IsLoopback reports whether a listen address binds only loopback.

@@ -32,7 +32,16 @@ func TestConfigRefusesUnsafeClusteringAndShortSecrets(t *testing.T) {
 		}, ""},
 		{"off loopback, short API key", func(c *Config) { c.Listen = "0.0.0.0:8080"; c.JWTSecret = long }, "--api-key number 1 is 1 bytes"},
 		{"off loopback, one short key of two", func(c *Config) { c.Listen = ":8080"; c.APIKeys = []string{long, "short"}; c.JWTSecret = long }, "--api-key number 2 is 5 bytes"},
-		{"off loopback, short JWT secret", func(c *Config) { c.Listen = "10.0.0.1:8080"; c.APIKeys = []string{long} }, "--jwt-secret is 1 bytes"},
+		{"off loopback, short JWT secret", func(c *Config) { c.Listen = "10.0.0.1:8080"; c.APIKeys = []string{long} }, "--jwt-secret number 1 is 1 bytes"},
+		{"off loopback, one short JWT secret of two (rotation)", func(c *Config) {
+			c.Listen, c.APIKeys, c.JWTSecret = "10.0.0.1:8080", []string{long}, long+",old"
+		}, "--jwt-secret number 2 is 3 bytes"},
+		{"an empty JWT secret in the list", func(c *Config) { c.JWTSecret = "s,,t" }, "empty secret"},
+		{"public key alone, off loopback", func(c *Config) {
+			c.Listen, c.APIKeys, c.JWTSecret, c.JWTPublicKey = "10.0.0.1:8080", []string{long}, "", "/keys.pem"
+		}, ""},
+		{"JWKS alone", func(c *Config) { c.JWTSecret, c.JWKSURL = "", "https://login.example/jwks" }, ""},
+		{"nothing to verify tokens with", func(c *Config) { c.JWTSecret = "" }, "one of --jwt-secret, --jwt-public-key, --jwks-url"},
 		{"gossip off loopback, short cluster secret", func(c *Config) {
 			c.APIKeys, c.JWTSecret = []string{long}, long
 			c.GossipListen, c.Redis, c.ClusterSecret = "10.0.0.1:7946", "redis://r", "cs"

@@ -44,7 +44,7 @@ func (n *Node) Authenticate(hs *engine.Handshake) (any, error) {
 		return nil, n.refuseConnect(r, "too many connections")
 	}
 	token, _ := hs.Auth["token"].(string)
-	claims, err := auth.Verify(n.jwtSecret, token, time.Now())
+	claims, err := n.tokens.Verify(token, time.Now())
 	if err != nil {
 		n.metrics.refused.WithLabelValues("token").Inc()
 		return nil, &engine.ConnectError{Message: "unauthorized: " + err.Error(), Data: map[string]any{"code": 401}}

@@ -40,7 +40,7 @@ import (
 type Node struct {
 	cfg         Config
 	log         *slog.Logger
-	jwtSecret   []byte
+	tokens      *auth.Verifier // client tokens (tokens.go)
 	stores      stores
 	metrics     *metrics
 	hub         *hub.Hub
@@ -107,7 +107,7 @@ func newNode(cfg Config, log *slog.Logger, st stores) (*Node, error) {
 	// A storm of one warning (a store outage under many connections) logs
 	// one line per kind per interval, with a count.
 	log = slog.New(lograte.New(log.Handler(), warnEvery, nil))
-	n := &Node{cfg: cfg, log: log.With("node", cfg.NodeID), jwtSecret: []byte(cfg.JWTSecret), stores: st}
+	n := &Node{cfg: cfg, log: log.With("node", cfg.NodeID), stores: st}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.closeAtEnd = append(n.closeAtEnd, st.closers...)
 	if err := n.build(); err != nil {
@@ -125,6 +125,9 @@ func (n *Node) build() error {
 	cfg := n.cfg
 	n.metrics = newMetrics(n.connections, n.stores.mailboxSize())
 	var err error
+	if n.tokens, err = newTokenVerifier(cfg); err != nil {
+		return err
+	}
 	n.peers, err = peers.New(peers.Config{
 		Node: cfg.NodeID, APIAddr: cfg.Listen, GossipListen: cfg.GossipListen, Join: cfg.Join,
 		PeerListen: cfg.PeerListen, Secret: cfg.ClusterSecret, Store: cfg.Redis,
@@ -199,7 +202,7 @@ func (n *Node) commandRouter() (*command.Router, error) {
 }
 
 func (n *Node) verifyToken(token string) (string, error) {
-	c, err := auth.Verify(n.jwtSecret, token, time.Now())
+	c, err := n.tokens.Verify(token, time.Now())
 	return c.Sub, err
 }
 

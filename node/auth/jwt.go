@@ -1,6 +1,7 @@
-// Package auth signs and verifies the HS256 client tokens of the client protocol (node/README.md):
+// Package auth signs and verifies the client tokens of the client protocol (node/README.md):
 // sub is the user, exp the optional expiry, rooms the room patterns the
-// client may join ("*" as a suffix wildcard).
+// client may join ("*" as a suffix wildcard). courier signs HS256; it
+// verifies HS256, RS256 and ES256 (Verifier).
 package auth
 
 import (
@@ -9,7 +10,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"math"
 	"strings"
 	"time"
@@ -22,6 +22,8 @@ type Claims struct {
 	Exp   float64  `json:"exp,omitempty"` // not valid from then on
 	Nbf   float64  `json:"nbf,omitempty"` // not valid before
 	Iat   float64  `json:"iat,omitempty"`
+	Iss   string   `json:"iss,omitempty"`
+	Aud   Audience `json:"aud,omitempty"`
 	Rooms []string `json:"rooms,omitempty"`
 }
 
@@ -40,7 +42,7 @@ func numericDate(v float64) time.Time {
 
 var (
 	ErrMalformed = errors.New("token malformed")
-	ErrAlgorithm = errors.New("token algorithm is not HS256")
+	ErrAlgorithm = errors.New("token algorithm not accepted")
 	ErrSignature = errors.New("token signature invalid")
 	ErrExpired   = errors.New("token expired")
 	ErrNotYet    = errors.New("token not valid yet (nbf)")
@@ -65,50 +67,9 @@ func Sign(secret []byte, c Claims) (string, error) {
 	return signingInput + "." + b64.EncodeToString(mac(secret, signingInput)), nil
 }
 
-// Verify checks token's signature and expiry against now and returns its claims.
+// Verify checks an HS256 token under secret (Verifier with that one secret).
 func Verify(secret []byte, token string, now time.Time) (Claims, error) {
-	var c Claims
-	parts := strings.Split(token, ".")
-	if len(parts) != 3 {
-		return c, ErrMalformed
-	}
-	rawHeader, err := b64.DecodeString(parts[0])
-	if err != nil {
-		return c, ErrMalformed
-	}
-	var h struct {
-		Alg string `json:"alg"`
-	}
-	if json.Unmarshal(rawHeader, &h) != nil {
-		return c, ErrMalformed
-	}
-	if h.Alg != "HS256" {
-		return c, ErrAlgorithm
-	}
-	sig, err := b64.DecodeString(parts[2])
-	if err != nil {
-		return c, ErrMalformed
-	}
-	if !hmac.Equal(sig, mac(secret, parts[0]+"."+parts[1])) {
-		return c, ErrSignature
-	}
-	payload, err := b64.DecodeString(parts[1])
-	if err != nil {
-		return c, ErrMalformed
-	}
-	if err := json.Unmarshal(payload, &c); err != nil {
-		return c, fmt.Errorf("%w: %v", ErrMalformed, err)
-	}
-	if c.Sub == "" {
-		return c, ErrNoSubject
-	}
-	if c.Exp != 0 && !now.Before(numericDate(c.Exp)) {
-		return c, ErrExpired
-	}
-	if c.Nbf != 0 && now.Before(numericDate(c.Nbf)) {
-		return c, ErrNotYet
-	}
-	return c, nil
+	return (&Verifier{cfg: VerifierConfig{Secrets: [][]byte{secret}}}).Verify(token, now)
 }
 
 // MayJoin reports whether a room matches one of the token's patterns.

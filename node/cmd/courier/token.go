@@ -52,7 +52,7 @@ func tokenCmd(args []string, getenv func(string) string, stdout, stderr io.Write
 	if ttl > 0 {
 		c.Exp = float64(now.Add(ttl).Unix())
 	}
-	tok, err := auth.Sign([]byte(s.Config.JWTSecret), c)
+	tok, err := auth.Sign([]byte(s.Config.JWTSecrets()[0]), c)
 	if err != nil {
 		return err
 	}
