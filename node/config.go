@@ -70,6 +70,7 @@ type Config struct {
 	CmdRate             float64       `yaml:"cmd-rate"`               // commands per second per connection, default 50
 	JoinRate            float64       `yaml:"join-rate"`              // joins and leaves per second per connection, default 20
 	TrustedProxies      []string      `yaml:"trusted-proxies"`        // CIDRs whose X-Forwarded-For is believed
+	ForwardHeaders      []string      `yaml:"forward-headers"`        // request headers passed to command backends (trans_info courier-h-<name>); default User-Agent, Referer
 	AckTimeout          time.Duration `yaml:"ack-timeout"`            // resend an unacked message after, default 10s
 	AckRetries          int           `yaml:"ack-retries"`            // resends while connected, default 3
 	SendQueue           int           `yaml:"send-queue"`             // per-connection queue bound, default 1024
@@ -119,6 +120,9 @@ type Config struct {
 func (c Config) WithDefaults() Config {
 	if c.Listen == "" {
 		c.Listen = "127.0.0.1:8080"
+	}
+	if c.ForwardHeaders == nil {
+		c.ForwardHeaders = []string{"User-Agent", "Referer"}
 	}
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = 30 * time.Second

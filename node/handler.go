@@ -21,9 +21,10 @@ import (
 var _ engine.Handler = (*Node)(nil)
 
 type accepted struct {
-	claims auth.Claims
-	device string
-	ip     string // the client's, for its count in --max-connections-per-ip
+	claims  auth.Claims
+	device  string
+	ip      string   // the client's, for its count in --max-connections-per-ip
+	headers []string // forwarded to command backends (origin.go)
 }
 
 // Authenticate implements engine.Handler: the user is the token's sub,
@@ -59,7 +60,7 @@ func (n *Node) Authenticate(hs *engine.Handshake) (any, error) {
 		n.metrics.refused.WithLabelValues("bad_name").Inc()
 		return nil, &engine.ConnectError{Message: "user or device name invalid (1-256 bytes of UTF-8)", Data: map[string]any{"code": 400}}
 	}
-	return accepted{claims: claims, device: device, ip: ip}, nil
+	return accepted{claims: claims, device: device, ip: ip, headers: n.forwardedHeaders(hs.Header)}, nil
 }
 
 // Connected implements engine.Handler.
@@ -85,7 +86,8 @@ func (n *Node) Connected(c engine.Conn, a any) {
 	counted := n.limits.ipConns.Add(acc.ip)
 	lim := newConnLimits(&n.limits, time.Now())
 	exp := n.watchExpiry(s, acc.claims)
-	c.OnEvent(func(event string, args []any, ack func(...any)) { n.onClientEvent(s, lim, exp, event, args, ack) })
+	from := command.Origin{ClientIP: acc.ip, Headers: acc.headers}
+	c.OnEvent(func(event string, args []any, ack func(...any)) { n.onClientEvent(s, lim, exp, from, event, args, ack) })
 	c.OnClose(func(reason string) {
 		exp.stop()
 		if counted {
@@ -95,7 +97,7 @@ func (n *Node) Connected(c engine.Conn, a any) {
 	})
 }
 
-func (n *Node) onClientEvent(s *session.Session, lim *connLimits, exp *expiry, event string, args []any, ack func(...any)) {
+func (n *Node) onClientEvent(s *session.Session, lim *connLimits, exp *expiry, from command.Origin, event string, args []any, ack func(...any)) {
 	reply := func(v any) {
 		if ack != nil {
 			ack(v)
@@ -138,7 +140,7 @@ func (n *Node) onClientEvent(s *session.Session, lim *connLimits, exp *expiry, e
 		if n.overRate(lim.allowCmd(), "cmd_rate", "commands", reply) {
 			return
 		}
-		n.commands.ServeEvent(command.Client{User: s.User, Device: s.Device, Slots: s}, arg, reply)
+		n.commands.ServeEvent(command.Client{User: s.User, Device: s.Device, Origin: from, Slots: s}, arg, reply)
 	default:
 		reply(errcode.AckFail(errcode.New(errcode.UnknownEvent, "unknown event "+event)))
 	}

@@ -38,20 +38,22 @@ import (
 // Node is one running node. Make it with New, serve it with Serve, stop it
 // with Shutdown; Run does all three for a main.
 type Node struct {
-	cfg         Config
-	log         *slog.Logger
-	tokens      *auth.Verifier // client tokens (tokens.go)
-	stores      stores
-	metrics     *metrics
-	hub         *hub.Hub
-	peers       *peers.Peers
-	sessionOpts *session.Options
-	commands    *command.Channel
-	engine      *engine.SocketIO
-	api         *api.Server
-	polls       *polls.Runner
-	server      *http.Server
-	closeAtEnd  []func() // what New opened: stores, the backend pool
+	cfg    Config
+	log    *slog.Logger
+	tokens *auth.Verifier // client tokens (tokens.go)
+	// hasCommandRoutes: connections keep their forwarded headers only then
+	hasCommandRoutes bool
+	stores           stores
+	metrics          *metrics
+	hub              *hub.Hub
+	peers            *peers.Peers
+	sessionOpts      *session.Options
+	commands         *command.Channel
+	engine           *engine.SocketIO
+	api              *api.Server
+	polls            *polls.Runner
+	server           *http.Server
+	closeAtEnd       []func() // what New opened: stores, the backend pool
 
 	// ctx is the node's lifetime: store calls and commands the node makes
 	// on its own derive from it, and Shutdown cancels it.
@@ -168,7 +170,7 @@ func (n *Node) build() error {
 	}
 	n.commands = &command.Channel{Caller: caller, Log: n.log.With("component", "commands"), Context: n.ctx, MaxDataBytes: cfg.MaxDataBytes}
 	if n.api, err = api.New(api.Config{Keys: cfg.APIKeys, MaxDataBytes: cfg.MaxDataBytes, RatePerKey: cfg.APIRate,
-		VerifyToken: n.verifyToken}, n, n.log.With("component", "api")); err != nil {
+		VerifyToken: n.verifyToken, Origin: n.requestOrigin}, n, n.log.With("component", "api")); err != nil {
 		return err
 	}
 	polls.Routes(n.api, n.stores.polls, n.log.With("component", "polls"))
@@ -187,6 +189,7 @@ func (n *Node) build() error {
 // tRPC backends.
 func (n *Node) commandRouter() (*command.Router, error) {
 	routes, err := command.Routes(n.cfg.Commands, n.cfg.Routes)
+	n.hasCommandRoutes = len(routes) > 0
 	if err != nil {
 		return nil, err
 	}

@@ -16,6 +16,7 @@ import (
 // call serves POST /v1/call/{pkg.Service}/{Method} for clients: their JWT
 // says who asks, the body is the command's JSON data, and the answer is
 // the backend's JSON body, or {"error": {code, message, ret, func_ret}}.
+// GET sends the query string as the data instead (callBody).
 func (s *Server) call(w http.ResponseWriter, r *http.Request) {
 	token, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if s.cfg.VerifyToken == nil || token == "" {
@@ -33,10 +34,10 @@ func (s *Server) call(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, push.BadName("user or device"))
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(s.cfg.MaxDataBytes)))
+	body, err := callBody(w, r, s.cfg.MaxDataBytes)
 	var tooBig *http.MaxBytesError
 	switch {
-	case errors.As(err, &tooBig):
+	case errors.As(err, &tooBig) || len(body) > s.cfg.MaxDataBytes:
 		WriteError(w, errcode.New(errcode.TooLarge, "command data is over the limit of "+itoa(s.cfg.MaxDataBytes)+" bytes"))
 		return
 	case err != nil:
@@ -52,6 +53,9 @@ func (s *Server) call(w http.ResponseWriter, r *http.Request) {
 		User:    user,
 		Device:  device,
 		TraceID: trace.ID(r.Context()),
+	}
+	if s.cfg.Origin != nil {
+		req.Origin = s.cfg.Origin(r)
 	}
 	out, err := s.svc.Call(r.Context(), req)
 	var ce *command.Error
@@ -89,4 +93,26 @@ func (s *Server) clearDye(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	WriteJSON(w, http.StatusOK, map[string]any{"user": r.PathValue("user"), "env": ""})
+}
+
+// callBody is the command's data: a POST's body, or a GET's query string as
+// a JSON object, {"k": "v"} (a key given several times: a list of its
+// values).
+func callBody(w http.ResponseWriter, r *http.Request, max int) ([]byte, error) {
+	if r.Method != http.MethodGet {
+		return io.ReadAll(http.MaxBytesReader(w, r.Body, int64(max)))
+	}
+	q := r.URL.Query()
+	if len(q) == 0 {
+		return nil, nil
+	}
+	obj := make(map[string]any, len(q))
+	for k, vs := range q {
+		if len(vs) == 1 {
+			obj[k] = vs[0]
+		} else {
+			obj[k] = vs
+		}
+	}
+	return json.Marshal(obj)
 }

@@ -57,6 +57,7 @@ func New(cfg Config, svc Service, log *slog.Logger) (*Server, error) {
 	s.handle("PUT /v1/dye/{user}", s.setDye)
 	s.handle("DELETE /v1/dye/{user}", s.clearDye)
 	s.handle("POST /v1/call/{service}/{method}", s.call)
+	s.handle("GET /v1/call/{service}/{method}", s.call)
 	s.mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, errcode.New(errcode.NotFound, "no such call: "+r.Method+" "+r.URL.Path))
 	})

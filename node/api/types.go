@@ -7,6 +7,7 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"net/http"
 	"time"
 
 	"courier/node/command"
@@ -54,4 +55,7 @@ type Config struct {
 	Now func() time.Time
 	// VerifyToken checks a client JWT for POST /v1/call/ and returns the user.
 	VerifyToken func(token string) (user string, err error)
+	// Origin tells the backend of a /v1/call/ where it came from (client
+	// IP, forwarded headers); nil: nothing.
+	Origin func(r *http.Request) command.Origin
 }

@@ -22,6 +22,7 @@ const MaxInFlight = 16
 // it is, and its count of commands in flight.
 type Client struct {
 	User, Device string
+	Origin       Origin // of the connection's handshake
 	Slots        Slots
 }
 
@@ -69,7 +70,7 @@ func (ch *Channel) ServeEvent(c Client, arg map[string]any, reply func(any)) {
 		defer c.Slots.ReleaseCommand()
 		start := time.Now()
 		// The router bounds every call by its route's timeout (Caller's contract).
-		out, err := ch.Caller.Call(ch.Context, Request{Name: name, Data: data, User: c.User, Device: c.Device, TraceID: traceID})
+		out, err := ch.Caller.Call(ch.Context, Request{Name: name, Data: data, User: c.User, Device: c.Device, TraceID: traceID, Origin: c.Origin})
 		var ce *Error
 		switch {
 		case errors.As(err, &ce):

@@ -19,8 +19,20 @@ type Request struct {
 	User    string          // who asks ("" for a polling task)
 	Device  string
 	TraceID string
+	// Origin is where the command came from, for the backend's trans_info.
+	Origin Origin
 	// Timeout overrides the route's timeout when > 0.
 	Timeout time.Duration
+}
+
+// Origin is what a backend learns of where a command came from: the
+// client's IP and the forwarded headers (--forward-headers) of its request,
+// or of its connection's handshake for a `cmd` event.
+type Origin struct {
+	ClientIP string
+	// Headers are lower-case name, value, name, value, ... (a slice, not a
+	// map: every connection keeps one).
+	Headers []string
 }
 
 // Caller sends commands to backends. Safe for concurrent use; Call never

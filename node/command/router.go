@@ -37,6 +37,8 @@ type Invocation struct {
 	Body      []byte // JSON
 	TransInfo map[string][]byte
 	Timeout   time.Duration
+	// Dyeing marks a dyed user's call: tRPC's dyeing message type bit.
+	Dyeing bool
 }
 
 // Result is a backend's answer: Ret is the framework's error code, FuncRet
@@ -64,7 +66,14 @@ const (
 	TransDevice = "courier-device"
 	TransTrace  = "courier-trace-id"
 	TransEnv    = "courier-env"
-	// TransDyeing is tRPC's own dyeing key, set too when the user is dyed.
+	// TransClientIP is the client's address (the socket's peer, or from
+	// X-Forwarded-For behind a trusted proxy).
+	TransClientIP = "courier-client-ip"
+	// TransHeaderPrefix + a lower-case header name carries each header
+	// named by --forward-headers.
+	TransHeaderPrefix = "courier-h-"
+	// TransDyeing is tRPC's own dyeing key, set too when the user is dyed
+	// (with the dyeing bit of the request's message type, Invocation.Dyeing).
 	TransDyeing = "trpc-dyeing-key"
 )
 
@@ -190,7 +199,7 @@ func (r *Router) Call(ctx context.Context, req Request) (json.RawMessage, error)
 	if len(body) == 0 {
 		body = []byte("null")
 	}
-	inv := Invocation{Callee: callee, Func: fn, Body: body, Timeout: timeout, TransInfo: transInfo(req, env)}
+	inv := Invocation{Callee: callee, Func: fn, Body: body, Timeout: timeout, TransInfo: transInfo(req, env), Dyeing: env != ""}
 	addr := addrs[r.next.Add(1)%uint64(len(addrs))]
 	res, err := r.cfg.Backend.Invoke(ctx, addr, inv)
 	switch {
@@ -221,6 +230,12 @@ func transInfo(req Request, env string) map[string][]byte {
 	if env != "" {
 		ti[TransEnv] = []byte(env)
 		ti[TransDyeing] = []byte(env)
+	}
+	if req.Origin.ClientIP != "" {
+		ti[TransClientIP] = []byte(req.Origin.ClientIP)
+	}
+	for i := 0; i+1 < len(req.Origin.Headers); i += 2 {
+		ti[TransHeaderPrefix+req.Origin.Headers[i]] = []byte(req.Origin.Headers[i+1])
 	}
 	return ti
 }

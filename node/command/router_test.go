@@ -78,8 +78,11 @@ func TestRoutingLongestPatternAndEnvironments(t *testing.T) {
 			t.Errorf("%s: invocation %+v", c.name, got.inv)
 		}
 	}
-	if env := b.calls[1].inv.TransInfo[TransEnv]; string(env) != "test" || string(b.calls[1].inv.TransInfo[TransDyeing]) != "test" {
-		t.Errorf("dyed call carries env %q", env)
+	if env := b.calls[1].inv.TransInfo[TransEnv]; string(env) != "test" || string(b.calls[1].inv.TransInfo[TransDyeing]) != "test" || !b.calls[1].inv.Dyeing {
+		t.Errorf("dyed call carries env %q, dyeing bit %v", env, b.calls[1].inv.Dyeing)
+	}
+	if b.calls[0].inv.Dyeing || b.calls[0].inv.TransInfo[TransDyeing] != nil {
+		t.Errorf("an undyed call is dyed: %+v", b.calls[0].inv)
 	}
 	if b.calls[2].inv.Timeout != 200*time.Millisecond || b.calls[0].inv.Timeout != time.Second {
 		t.Errorf("timeouts %v, %v", b.calls[2].inv.Timeout, b.calls[0].inv.Timeout)
@@ -153,5 +156,21 @@ func TestParseRoute(t *testing.T) {
 		if _, err := ParseRoute(bad); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
+	}
+}
+
+// The client's IP and forwarded headers reach the backend's trans_info under
+// the SPEC's keys.
+func TestOriginInTransInfo(t *testing.T) {
+	b := &fakeBackend{}
+	r := newRouter(t, b, nil, Route{Pattern: "trpc.app.*", Addrs: []string{"a:1"}})
+	origin := Origin{ClientIP: "203.0.113.7", Headers: []string{"user-agent", "MicroMessenger/8.0", "referer", "https://servicewechat.com/app"}}
+	if _, err := r.Call(context.Background(), Request{Name: "/trpc.app.x.X/Y", User: "u", TraceID: "t", Origin: origin}); err != nil {
+		t.Fatal(err)
+	}
+	ti := b.calls[0].inv.TransInfo
+	if string(ti["courier-client-ip"]) != "203.0.113.7" || string(ti["courier-h-user-agent"]) != "MicroMessenger/8.0" ||
+		string(ti["courier-h-referer"]) != "https://servicewechat.com/app" {
+		t.Fatalf("trans_info %q", ti)
 	}
 }

@@ -29,9 +29,13 @@ func NewTRPC(caller string, timeout time.Duration, log *slog.Logger) (*TRPC, err
 
 // Invoke implements Backend.
 func (b *TRPC) Invoke(ctx context.Context, addr string, inv Invocation) (Result, error) {
+	var msgType uint32
+	if inv.Dyeing {
+		msgType = trpc.MessageTypeDyeing
+	}
 	res, err := b.pool.Call(ctx, addr, &trpc.CallRequest{
 		Callee: inv.Callee, Func: inv.Func, Body: inv.Body, ContentType: trpc.ContentTypeJSON,
-		TransInfo: inv.TransInfo, Timeout: inv.Timeout,
+		TransInfo: inv.TransInfo, Timeout: inv.Timeout, MessageType: msgType,
 	})
 	var te *trpc.Error
 	switch {

@@ -78,7 +78,12 @@ type CallRequest struct {
 	ContentType uint32 // ContentTypeJSON for the command channel
 	TransInfo   map[string][]byte
 	Timeout     time.Duration // <= 0: ctx's deadline, else PoolConfig.CallTimeout
+	MessageType uint32        // bits of tRPC's TrpcMessageType, e.g. MessageTypeDyeing
 }
+
+// MessageTypeDyeing is tRPC's dyeing bit (TRPC_DYEING_MESSAGE): tRPC-Go
+// treats the call as dyed and passes trans_info's trpc-dyeing-key on.
+const MessageTypeDyeing = 0x01
 
 // CallResponse is the backend's answer.
 type CallResponse struct {

@@ -119,6 +119,7 @@ func (t *target) newRequest(id uint32, req *CallRequest, timeout time.Duration) 
 		Func:        []byte(req.Func),
 		TransInfo:   req.TransInfo,
 		ContentType: req.ContentType,
+		MessageType: req.MessageType,
 	}
 }
 

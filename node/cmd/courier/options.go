@@ -102,6 +102,7 @@ func nodeOptions() []option {
 		number("cmd-rate", "50", "commands per second per connection (`rate`, burst 2x); over it the ack is rate_limited", func(s *settings) *float64 { return &cfg(s).CmdRate }),
 		number("join-rate", "20", "joins and leaves per second per connection (`rate`, burst 2x)", func(s *settings) *float64 { return &cfg(s).JoinRate }),
 		list("trusted-proxies", ",", "", "comma-separated `CIDRs` of proxies whose X-Forwarded-For names the client IP", func(s *settings) *[]string { return &cfg(s).TrustedProxies }),
+		list("forward-headers", ",", strings.Join(d.ForwardHeaders, ","), "comma-separated request `headers` passed to command backends in trans_info as courier-h-<lower-case name>", func(s *settings) *[]string { return &cfg(s).ForwardHeaders }),
 		duration("ack-timeout", d.AckTimeout, "resend an unacknowledged message after this `time`", func(s *settings) *time.Duration { return &cfg(s).AckTimeout }),
 		integer("ack-retries", d.AckRetries, "`count` of resends of an unacknowledged message while connected", func(s *settings) *int { return &cfg(s).AckRetries }),
 		integer("send-queue", d.SendQueue, "per-connection send queue `bound`", func(s *settings) *int { return &cfg(s).SendQueue }),

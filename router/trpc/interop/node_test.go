@@ -25,11 +25,20 @@ import (
 // startNode serves a real courier node (in-memory stores) whose commands
 // for trpc.app.echo.* go to backend, with the tRPC push service on.
 func startNode(t *testing.T, backend string) (api string, trpcAddr string) {
+	return startNodeWith(t, backend, nil)
+}
+
+// startNodeWith is startNode with tune applied to the node's config.
+func startNodeWith(t *testing.T, backend string, tune func(*node.Config)) (api string, trpcAddr string) {
 	t.Helper()
-	n, err := node.New(node.Config{
+	cfg := node.Config{
 		Listen: "127.0.0.1:0", NodeID: "interop", APIKeys: []string{"key"}, JWTSecret: "secret",
 		Routes: []string{"trpc.app.echo.*=" + backend}, TRPCListen: "127.0.0.1:0",
-	}, slog.New(slog.DiscardHandler))
+	}
+	if tune != nil {
+		tune(&cfg)
+	}
+	n, err := node.New(cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,8 +64,13 @@ type sioClient struct {
 }
 
 func dialSIO(t *testing.T, api, token string) *sioClient {
+	return dialSIOWith(t, api, token, nil)
+}
+
+// dialSIOWith is dialSIO sending header with the handshake.
+func dialSIOWith(t *testing.T, api, token string, header http.Header) *sioClient {
 	t.Helper()
-	conn, br, _, err := ws.Dial(context.Background(), "ws://"+api+"/socket.io/?EIO=4&transport=websocket")
+	conn, br, _, err := ws.Dialer{Header: ws.HandshakeHeaderHTTP(header)}.Dial(context.Background(), "ws://"+api+"/socket.io/?EIO=4&transport=websocket")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,5 +177,62 @@ func TestNodeWithRealTRPCGo(t *testing.T) {
 	push["event"] = "connect"
 	if err := Invoke(context.Background(), trpcAddr, "trpc.courier.push.Push", "/trpc.courier.push.Push/Send", push, &out, authorized); errs.Code(err) != 400 {
 		t.Fatalf("reserved event: %v", err)
+	}
+}
+
+// What a backend learns of a command's origin, read by a real tRPC-Go server:
+// the client IP (X-Forwarded-For believed from a trusted proxy, the socket's
+// peer otherwise), the forwarded headers, and a dyed user's dyeing key and
+// message type bit, for GET /v1/call (the query as the body) and for `cmd`.
+func TestNodeForwardsOriginAndDyeToRealTRPCGo(t *testing.T) {
+	backend := StartJSONServer(t, echoService, map[string]JSONMethod{
+		"/trpc.app.echo.Echo/Who": func(ctx context.Context, req any) (any, error) {
+			msg := trpcgo.Message(ctx)
+			return map[string]any{
+				"body": req, "ip": string(trpcgo.GetMetaData(ctx, "courier-client-ip")),
+				"ua": string(trpcgo.GetMetaData(ctx, "courier-h-user-agent")), "dyeing": msg.Dyeing(), "dyeing_key": msg.DyeingKey(),
+			}, nil
+		},
+	})
+	api, _ := startNodeWith(t, backend, func(c *node.Config) { c.TrustedProxies = []string{"127.0.0.1/32"} })
+	token, _ := auth.Sign([]byte("secret"), auth.Claims{Sub: "alice"})
+
+	get := func() map[string]any {
+		req, _ := http.NewRequest("GET", "http://"+api+"/v1/call/trpc.app.echo.Echo/Who?q=1&tag=a&tag=b", nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("User-Agent", "MiniProgram/1.0")
+		req.Header.Set("X-Forwarded-For", "198.51.100.9")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		var out map[string]any
+		if err := json.NewDecoder(res.Body).Decode(&out); err != nil || res.StatusCode != 200 {
+			t.Fatalf("GET call: %d %v", res.StatusCode, err)
+		}
+		return out
+	}
+	got := get()
+	if b, _ := json.Marshal(got["body"]); string(b) != `{"q":"1","tag":["a","b"]}` || got["ip"] != "198.51.100.9" || got["ua"] != "MiniProgram/1.0" || got["dyeing"] != false {
+		t.Fatalf("GET call seen by the backend: %v", got)
+	}
+
+	req, _ := http.NewRequest("PUT", "http://"+api+"/v1/dye/alice", strings.NewReader(`{"env":"qa"}`))
+	req.Header.Set("Authorization", "Bearer key")
+	if res, err := http.DefaultClient.Do(req); err != nil || res.StatusCode != 200 {
+		t.Fatalf("dye: %v %v", res, err)
+	}
+	if got := get(); got["dyeing"] != true || got["dyeing_key"] != "qa" {
+		t.Fatalf("a dyed user's call seen by the backend: %v", got)
+	}
+
+	c := dialSIOWith(t, api, token, http.Header{"User-Agent": {"CocosCreator/3.8"}})
+	c.send(`421["cmd",{"name":"/trpc.app.echo.Echo/Who","data":{"x":1}}]`)
+	m := c.next()
+	for _, want := range []string{`"ip":"127.0.0.1"`, `"ua":"CocosCreator/3.8"`, `"dyeing":true`, `"dyeing_key":"qa"`, `"body":{"x":1}`} {
+		if !strings.Contains(m, want) {
+			t.Fatalf("cmd seen by the backend: %s (want %s)", m, want)
+		}
 	}
 }
