@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"encoding/json"
+	"time"
 
 	"courier/node/api"
 	"courier/node/command"
@@ -11,6 +12,7 @@ import (
 	"courier/node/peers"
 	"courier/node/push"
 	"courier/node/trace"
+	"courier/router/registry"
 )
 
 // The api.Service adapter: each call of the push API goes to the package
@@ -54,15 +56,26 @@ func (n *Node) Cluster(ctx context.Context) (peers.ClusterInfo, error) {
 }
 
 // SetDye implements api.Service: the registry keeps dyes.
-func (n *Node) SetDye(ctx context.Context, user, env string) error {
+func (n *Node) SetDye(ctx context.Context, user, env string, ttl time.Duration) error {
 	if !push.ValidName(user) {
 		return push.BadName("user")
 	}
-	if err := n.stores.registry.SetDye(ctx, user, env); err != nil {
+	if err := n.stores.registry.SetDye(ctx, user, env, ttl); err != nil {
 		n.log.Warn("dye not stored", "trace", trace.ID(ctx), "user", user, "err", err)
 		return errcode.New(errcode.Unavailable, "store unavailable; retry")
 	}
+	n.log.Info("dye set", "trace", trace.ID(ctx), "user", user, "env", env, "ttl", ttl)
 	return nil
+}
+
+// Dyes implements api.Service.
+func (n *Node) Dyes(ctx context.Context) ([]registry.Dye, error) {
+	dyes, err := n.stores.registry.Dyes(ctx)
+	if err != nil {
+		n.log.Warn("dyes not read", "trace", trace.ID(ctx), "err", err)
+		return nil, errcode.New(errcode.Unavailable, "store unavailable; retry")
+	}
+	return dyes, nil
 }
 
 // Call implements api.Service for POST /v1/call/ (node/command), within

@@ -55,7 +55,7 @@ func TestCommandsReachATRPCBackend(t *testing.T) {
 	}
 
 	// over HTTP with the client's JWT, after the user is dyed into "qa"
-	if err := n.SetDye(context.Background(), "alice", "qa"); err != nil {
+	if err := n.SetDye(context.Background(), "alice", "qa", time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	ts := httptest.NewServer(n.Handler())

@@ -70,31 +70,6 @@ func (s *Server) call(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (s *Server) setDye(w http.ResponseWriter, r *http.Request) {
-	var req DyeRequest
-	if err := decode(w, r, maxEnvelope, &req); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if req.Env == "" || len(req.Env) > 64 {
-		s.fail(w, r, errcode.New(errcode.BadRequest, `"env" must name an environment (1-64 bytes); DELETE clears it`))
-		return
-	}
-	if err := s.svc.SetDye(r.Context(), r.PathValue("user"), req.Env); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	WriteJSON(w, http.StatusOK, map[string]any{"user": r.PathValue("user"), "env": req.Env})
-}
-
-func (s *Server) clearDye(w http.ResponseWriter, r *http.Request) {
-	if err := s.svc.SetDye(r.Context(), r.PathValue("user"), ""); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	WriteJSON(w, http.StatusOK, map[string]any{"user": r.PathValue("user"), "env": ""})
-}
-
 // callBody is the command's data: a POST's body, or a GET's query string as
 // a JSON object, {"k": "v"} (a key given several times: a list of its
 // values).

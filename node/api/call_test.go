@@ -2,9 +2,12 @@ package api
 
 import (
 	"errors"
+	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"courier/node/command"
 	"courier/node/errcode"
@@ -99,19 +102,36 @@ func TestCallErrorsCarryTheTRPCCodes(t *testing.T) {
 
 func TestDye(t *testing.T) {
 	ts, svc := newTestServer(t, Config{})
-	if status, body, _ := call(t, ts, "PUT", "/v1/dye/alice", "k1", `{"env":"test"}`); status != 200 || body["env"] != "test" {
+	status, body, _ := call(t, ts, "PUT", "/v1/dye/alice", "k1", `{"env":"test"}`)
+	if exp, err := time.Parse(time.RFC3339, fmt.Sprint(body["expires_at"])); status != 200 || body["env"] != "test" || err != nil || time.Until(exp) < 23*time.Hour {
 		t.Fatalf("PUT: %d %v", status, body)
+	}
+	if status, body, _ := call(t, ts, "PUT", "/v1/dye/bob", "k1", `{"env":"qa","ttl":90}`); status != 200 || body["env"] != "qa" {
+		t.Fatalf("PUT with ttl: %d %v", status, body)
 	}
 	if status, _, _ := call(t, ts, "DELETE", "/v1/dye/alice", "k1", ``); status != 200 {
 		t.Fatalf("DELETE: %d", status)
 	}
-	if status, body, _ := call(t, ts, "PUT", "/v1/dye/alice", "k1", `{"env":""}`); status != 400 || errorCode(body) != "bad_request" {
-		t.Fatalf("empty env: %d %v", status, body)
+	for _, bad := range []string{`{"env":""}`, `{"env":"x","ttl":0}`, `{"env":"x","ttl":-5}`, `{"env":"x","ttl":2592001}`} {
+		if status, body, _ := call(t, ts, "PUT", "/v1/dye/alice", "k1", bad); status != 400 || errorCode(body) != "bad_request" {
+			t.Fatalf("%s: %d %v", bad, status, body)
+		}
 	}
 	if status, _, _ := call(t, ts, "PUT", "/v1/dye/alice", "", `{"env":"x"}`); status != 401 {
 		t.Fatalf("no key: %d", status)
 	}
-	if got := strings.Join(svc.dyes, " "); got != "alice=test alice=" {
+	if got := strings.Join(svc.dyes, " "); got != "alice=test/24h0m0s bob=qa/1m30s alice=/0s" {
 		t.Fatalf("dyes %q", got)
+	}
+	req, _ := http.NewRequest("GET", ts.URL+"/v1/dye", nil)
+	req.Header.Set("Authorization", "Bearer k1")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 200 || string(raw) != `[{"user":"tester","env":"qa","expires_at":"2030-03-17T17:46:40Z"}]`+"\n" {
+		t.Fatalf("GET /v1/dye: %d %s", res.StatusCode, raw)
 	}
 }

@@ -55,6 +55,7 @@ func New(cfg Config, svc Service, log *slog.Logger) (*Server, error) {
 	s.handle("POST /v1/users/{user}/disconnect", s.disconnect)
 	s.handle("GET /v1/cluster", s.cluster)
 	s.handle("PUT /v1/dye/{user}", s.setDye)
+	s.handle("GET /v1/dye", s.listDyes)
 	s.handle("DELETE /v1/dye/{user}", s.clearDye)
 	s.handle("POST /v1/call/{service}/{method}", s.call)
 	s.handle("GET /v1/call/{service}/{method}", s.call)

@@ -17,6 +17,7 @@ import (
 	"courier/node/peers"
 	"courier/node/push"
 	"courier/node/trace"
+	"courier/router/registry"
 )
 
 type fakeService struct {
@@ -43,9 +44,12 @@ func (f *fakeService) Room(_ context.Context, r string) (hub.RoomInfo, error) {
 	return hub.RoomInfo{Room: r}, f.err
 }
 func (f *fakeService) DisconnectUser(context.Context, string) (int, error) { return 2, f.err }
-func (f *fakeService) SetDye(_ context.Context, user, env string) error {
-	f.dyes = append(f.dyes, user+"="+env)
+func (f *fakeService) SetDye(_ context.Context, user, env string, ttl time.Duration) error {
+	f.dyes = append(f.dyes, user+"="+env+"/"+ttl.String())
 	return f.err
+}
+func (f *fakeService) Dyes(context.Context) ([]registry.Dye, error) {
+	return []registry.Dye{{User: "tester", Env: "qa", Expires: time.UnixMilli(1_900_000_000_000)}}, f.err
 }
 func (f *fakeService) Call(_ context.Context, req command.Request) (json.RawMessage, error) {
 	f.calls = append(f.calls, req)

@@ -14,6 +14,7 @@ import (
 	"courier/node/hub"
 	"courier/node/peers"
 	"courier/node/push"
+	"courier/router/registry"
 )
 
 // UsersRequest is the body of room join and leave.
@@ -31,17 +32,33 @@ type Service interface {
 	Room(ctx context.Context, room string) (hub.RoomInfo, error)
 	DisconnectUser(ctx context.Context, user string) (int, error)
 	Cluster(ctx context.Context) (peers.ClusterInfo, error)
-	// SetDye routes user's commands to environment env; "" clears it.
-	SetDye(ctx context.Context, user, env string) error
+	// SetDye routes user's commands to environment env for ttl; "" clears it.
+	SetDye(ctx context.Context, user, env string, ttl time.Duration) error
+	// Dyes lists the dyed users.
+	Dyes(ctx context.Context) ([]registry.Dye, error)
 	// Call runs a command for an authenticated client (POST /v1/call/...).
 	// A failed call returns a *command.Error.
 	Call(ctx context.Context, req command.Request) (json.RawMessage, error)
 }
 
-// DyeRequest is the body of PUT /v1/dye/{user}.
+// DyeRequest is the body of PUT /v1/dye/{user}: ttl in seconds, default
+// DefaultDyeTTL, at most MaxDyeTTL.
 type DyeRequest struct {
-	Env string `json:"env"`
+	Env string   `json:"env"`
+	TTL *float64 `json:"ttl,omitempty"`
 }
+
+// DyeInfo is one dyed user as PUT and GET /v1/dye answer it.
+type DyeInfo struct {
+	User      string    `json:"user"`
+	Env       string    `json:"env"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+const (
+	DefaultDyeTTL = 24 * time.Hour
+	MaxDyeTTL     = 30 * 24 * time.Hour
+)
 
 // Config sets the API's limits. Zero values take the defaults.
 type Config struct {

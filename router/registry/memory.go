@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"slices"
+	"sort"
 	"sync"
 	"time"
 
@@ -31,7 +32,7 @@ type Memory struct {
 	maxDevices int
 
 	dyeMu sync.RWMutex
-	dyes  map[string]string // user -> env
+	dyes  map[string]Dye // user -> its dye
 
 	janitor *janitor.Janitor
 }
@@ -453,16 +454,22 @@ func (m *Memory) Stats() Stats {
 }
 
 // SetDye implements Dyes.
-func (m *Memory) SetDye(_ context.Context, user, env string) error {
+func (m *Memory) SetDye(_ context.Context, user, env string, ttl time.Duration) error {
 	m.dyeMu.Lock()
 	defer m.dyeMu.Unlock()
 	if m.dyes == nil {
-		m.dyes = make(map[string]string)
+		m.dyes = make(map[string]Dye)
+	}
+	now := m.now()
+	for u, d := range m.dyes { // few: testers
+		if !now.Before(d.Expires) {
+			delete(m.dyes, u)
+		}
 	}
 	if env == "" {
 		delete(m.dyes, user)
 	} else {
-		m.dyes[user] = env
+		m.dyes[user] = Dye{User: user, Env: env, Expires: now.Add(ttl)}
 	}
 	return nil
 }
@@ -471,5 +478,23 @@ func (m *Memory) SetDye(_ context.Context, user, env string) error {
 func (m *Memory) Dye(_ context.Context, user string) (string, error) {
 	m.dyeMu.RLock()
 	defer m.dyeMu.RUnlock()
-	return m.dyes[user], nil
+	if d, ok := m.dyes[user]; ok && m.now().Before(d.Expires) {
+		return d.Env, nil
+	}
+	return "", nil
+}
+
+// Dyes implements Dyes.
+func (m *Memory) Dyes(_ context.Context) ([]Dye, error) {
+	m.dyeMu.RLock()
+	defer m.dyeMu.RUnlock()
+	now := m.now()
+	out := []Dye{}
+	for _, d := range m.dyes {
+		if now.Before(d.Expires) && len(out) < MaxDyes {
+			out = append(out, d)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].User < out[j].User })
+	return out, nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -408,17 +409,26 @@ func decodeSession(v string) (Session, bool) {
 	return Session{Device: rest[:n], Node: rest[n:], ConnectedAt: time.UnixMilli(ms)}, true
 }
 
-// dyeKey holds a user's environment: one key of its own, read once per command.
+// dyeKey holds a user's environment, "EXPIRES_MS:ENV": one key of its own,
+// read once per command; dyesKey indexes the dyed users by expiry, for Dyes.
 func (r *Redis) dyeKey(user string) string { return "{" + r.prefix + ":y:" + user + "}:dye" }
+func (r *Redis) dyesKey() string           { return "{" + r.prefix + ":dyes}" }
 
 // SetDye implements Dyes.
-func (r *Redis) SetDye(ctx context.Context, user, env string) error {
-	var err error
-	if env == "" {
-		err = r.client.Del(ctx, r.dyeKey(user)).Err()
-	} else {
-		err = r.client.Set(ctx, r.dyeKey(user), env, 0).Err()
-	}
+func (r *Redis) SetDye(ctx context.Context, user, env string, ttl time.Duration) error {
+	now := r.now()
+	_, err := r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		if env == "" {
+			p.Del(ctx, r.dyeKey(user))
+			p.ZRem(ctx, r.dyesKey(), user)
+		} else {
+			exp := now.Add(ttl).UnixMilli()
+			p.Set(ctx, r.dyeKey(user), strconv.FormatInt(exp, 10)+":"+env, ttl+safetySlack)
+			p.ZAdd(ctx, r.dyesKey(), redis.Z{Score: float64(exp), Member: user})
+		}
+		p.ZRemRangeByScore(ctx, r.dyesKey(), "-inf", strconv.FormatInt(now.UnixMilli(), 10))
+		return nil
+	})
 	if err != nil {
 		return unavailable(err)
 	}
@@ -427,12 +437,52 @@ func (r *Redis) SetDye(ctx context.Context, user, env string) error {
 
 // Dye implements Dyes.
 func (r *Redis) Dye(ctx context.Context, user string) (string, error) {
-	env, err := r.client.Get(ctx, r.dyeKey(user)).Result()
+	v, err := r.client.Get(ctx, r.dyeKey(user)).Result()
 	if errors.Is(err, redis.Nil) {
 		return "", nil
 	}
 	if err != nil {
 		return "", unavailable(err)
 	}
+	env, exp, ok := decodeDye(v)
+	if !ok || !r.now().Before(exp) {
+		return "", nil
+	}
 	return env, nil
+}
+
+// Dyes implements Dyes.
+func (r *Redis) Dyes(ctx context.Context) ([]Dye, error) {
+	users, err := r.client.ZRangeArgs(ctx, redis.ZRangeArgs{Key: r.dyesKey(), ByScore: true,
+		Start: "(" + strconv.FormatInt(r.now().UnixMilli(), 10), Stop: "+inf", Count: MaxDyes}).Result()
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	gets := make([]*redis.StringCmd, len(users))
+	if _, err := r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, u := range users {
+			gets[i] = p.Get(ctx, r.dyeKey(u))
+		}
+		return nil
+	}); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, unavailable(err)
+	}
+	out := make([]Dye, 0, len(users))
+	for i, u := range users {
+		env, exp, ok := decodeDye(gets[i].Val())
+		if ok && r.now().Before(exp) {
+			out = append(out, Dye{User: u, Env: env, Expires: exp})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].User < out[j].User })
+	return out, nil
+}
+
+func decodeDye(v string) (env string, exp time.Time, ok bool) {
+	ms, env, found := strings.Cut(v, ":")
+	n, err := strconv.ParseInt(ms, 10, 64)
+	if !found || err != nil || env == "" {
+		return "", time.Time{}, false
+	}
+	return env, time.UnixMilli(n), true
 }

@@ -90,12 +90,23 @@ type Sessions interface {
 // traffic). It is safe for concurrent use; every method may block on the
 // store.
 type Dyes interface {
-	// SetDye routes user's commands to environment env; env "" clears it.
-	// It holds until cleared.
-	SetDye(ctx context.Context, user, env string) error
+	// SetDye routes user's commands to environment env for ttl (> 0);
+	// env "" clears it.
+	SetDye(ctx context.Context, user, env string, ttl time.Duration) error
 	// Dye is user's environment, "" when none.
 	Dye(ctx context.Context, user string) (string, error)
+	// Dyes lists the dyed users (at most MaxDyes), by user.
+	Dyes(ctx context.Context) ([]Dye, error)
 }
+
+// Dye is one dyed user.
+type Dye struct {
+	User, Env string
+	Expires   time.Time
+}
+
+// MaxDyes bounds what Dyes lists: dyes are for a few testers.
+const MaxDyes = 10000
 
 // Config is shared by the implementations. Zero values take the defaults.
 type Config struct {
