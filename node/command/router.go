@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"regexp"
 	"sort"
 	"strings"
@@ -28,6 +29,13 @@ type Route struct {
 	// Envs are per-environment addresses: a dyed user's commands go to
 	// Envs[env] when the route has it, else to Addrs.
 	Envs map[string][]string `yaml:"envs"`
+	// Rate bounds the calls a second sent to the route (burst: one
+	// second's worth, at least 1); 0: none. Over it a call fails at once
+	// with rate_limited.
+	Rate float64 `yaml:"rate"`
+	// Concurrency bounds the route's calls in flight; 0: none. Over it a
+	// call fails at once with rate_limited, never queues.
+	Concurrency int `yaml:"concurrency"`
 }
 
 // Invocation is one unary tRPC call as the Backend makes it.
@@ -82,6 +90,8 @@ type RouterConfig struct {
 	Routes         []Route
 	DefaultTimeout time.Duration // default 5s
 	Backend        Backend
+	// HTTP serves the addresses that are http(s) URLs (default NewHTTP()).
+	HTTP Backend
 	// Dye looks up a user's environment ("" none); nil: no dyeing.
 	Dye func(ctx context.Context, user string) (string, error)
 	Log *slog.Logger
@@ -91,7 +101,8 @@ type RouterConfig struct {
 // picks an address (per the user's environment), and calls the backend.
 type Router struct {
 	cfg    RouterConfig
-	routes []Route // longest pattern first
+	routes []Route                // longest pattern first
+	limits map[string]*routeLimit // by pattern, for routes with a rate or a concurrency
 	next   atomic.Uint64
 }
 
@@ -115,7 +126,16 @@ func NewRouter(cfg RouterConfig) (*Router, error) {
 		}
 	}
 	sort.SliceStable(routes, func(i, j int) bool { return len(routes[i].Pattern) > len(routes[j].Pattern) })
-	return &Router{cfg: cfg, routes: routes}, nil
+	if cfg.HTTP == nil {
+		cfg.HTTP = NewHTTP()
+	}
+	r := &Router{cfg: cfg, routes: routes, limits: map[string]*routeLimit{}}
+	for _, rt := range routes {
+		if rt.Rate > 0 || rt.Concurrency > 0 {
+			r.limits[rt.Pattern] = newRouteLimit(rt, time.Now())
+		}
+	}
+	return r, nil
 }
 
 func (r Route) validate() error {
@@ -127,10 +147,22 @@ func (r Route) validate() error {
 		return fmt.Errorf("command route %q: no address", r.Pattern)
 	case r.Timeout < 0:
 		return fmt.Errorf("command route %q: negative timeout", r.Pattern)
+	case r.Rate < 0 || r.Concurrency < 0:
+		return fmt.Errorf("command route %q: negative rate or concurrency", r.Pattern)
 	}
-	for _, a := range r.Addrs {
+	addrs := append([]string(nil), r.Addrs...)
+	for _, env := range r.Envs {
+		addrs = append(addrs, env...)
+	}
+	for _, a := range addrs {
+		if IsHTTPAddr(a) {
+			if u, err := url.Parse(a); err != nil || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+				return fmt.Errorf("command route %q: address %q is not an http(s)://host:port[/prefix] URL", r.Pattern, a)
+			}
+			continue
+		}
 		if !strings.Contains(a, ":") {
-			return fmt.Errorf("command route %q: address %q is not host:port", r.Pattern, a)
+			return fmt.Errorf("command route %q: address %q is not host:port or an http(s) URL", r.Pattern, a)
 		}
 	}
 	return nil
@@ -199,9 +231,19 @@ func (r *Router) Call(ctx context.Context, req Request) (json.RawMessage, error)
 	if len(body) == 0 {
 		body = []byte("null")
 	}
+	if lim := r.limits[rt.Pattern]; lim != nil {
+		if err := lim.take(time.Now()); err != nil {
+			return nil, err
+		}
+		defer lim.done()
+	}
 	inv := Invocation{Callee: callee, Func: fn, Body: body, Timeout: timeout, TransInfo: transInfo(req, env), Dyeing: env != ""}
 	addr := addrs[r.next.Add(1)%uint64(len(addrs))]
-	res, err := r.cfg.Backend.Invoke(ctx, addr, inv)
+	backend := r.cfg.Backend
+	if IsHTTPAddr(addr) {
+		backend = r.cfg.HTTP
+	}
+	res, err := backend.Invoke(ctx, addr, inv)
 	switch {
 	case errors.Is(err, ErrTimeout) || errors.Is(err, context.DeadlineExceeded):
 		return nil, &Error{Code: errcode.Timeout, Message: fmt.Sprintf("%s did not answer within %v", callee, timeout)}
