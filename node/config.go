@@ -20,23 +20,28 @@ import (
 // Config is everything a node needs, filled from flags, env and YAML by the
 // main (see node/cmd/courier). The zero value of each field means its default.
 type Config struct {
-	Listen          string        `yaml:"listen"`           // default 127.0.0.1:8080
-	NodeID          string        `yaml:"node-id"`          // required; the main defaults it to host name + listen port
-	Redis           string        `yaml:"redis"`            // empty: in-memory
-	GossipListen    string        `yaml:"gossip-listen"`    // empty: no cluster
-	Join            []string      `yaml:"join"`             // gossip seeds
-	PeerListen      string        `yaml:"peer-listen"`      // node-to-node links
-	ClusterSecret   string        `yaml:"cluster-secret"`   // gossip encryption, peer auth
-	APIKeys         []string      `yaml:"api-key"`          // push API keys
-	JWTSecret       string        `yaml:"jwt-secret"`       // HS256 client token secrets, comma-separated: any verifies, the first signs
-	JWTPublicKey    string        `yaml:"jwt-public-key"`   // PEM file of RS256/ES256 public keys
-	JWKSURL         string        `yaml:"jwks-url"`         // JWKS of RS256/ES256 keys, selected by kid
-	JWTIssuer       string        `yaml:"jwt-issuer"`       // iss a token must carry; empty = not checked
-	JWTAudience     string        `yaml:"jwt-audience"`     // aud a token must include; empty = not checked
-	TRPCListen      string        `yaml:"trpc-listen"`      // tRPC push service
-	DebugListen     string        `yaml:"debug-listen"`     // net/http/pprof; empty = off
-	MetricsListen   string        `yaml:"metrics-listen"`   // /metrics apart from the public listener; empty = on it
-	ShutdownTimeout time.Duration `yaml:"shutdown-timeout"` // default 30s
+	Listen        string   `yaml:"listen"`         // default 127.0.0.1:8080
+	NodeID        string   `yaml:"node-id"`        // required; the main defaults it to host name + listen port
+	Redis         string   `yaml:"redis"`          // empty: in-memory
+	GossipListen  string   `yaml:"gossip-listen"`  // empty: no cluster
+	Join          []string `yaml:"join"`           // gossip seeds
+	PeerListen    string   `yaml:"peer-listen"`    // node-to-node links
+	ClusterSecret string   `yaml:"cluster-secret"` // gossip encryption, peer auth
+	APIKeys       []string `yaml:"api-key"`        // push API keys
+	JWTSecret     string   `yaml:"jwt-secret"`     // HS256 client token secrets, comma-separated: any verifies, the first signs
+	JWTPublicKey  string   `yaml:"jwt-public-key"` // PEM file of RS256/ES256 public keys
+	JWKSURL       string   `yaml:"jwks-url"`       // JWKS of RS256/ES256 keys, selected by kid
+	JWTIssuer     string   `yaml:"jwt-issuer"`     // iss a token must carry; empty = not checked
+	JWTAudience   string   `yaml:"jwt-audience"`   // aud a token must include; empty = not checked
+	// AuthHook authenticates clients without a valid courier token with the
+	// business's endpoint: http(s)://... or trpc://host:port/pkg.Service/Method.
+	AuthHook        string        `yaml:"auth-hook"`
+	AuthHookHeaders []string      `yaml:"auth-hook-headers"` // default Cookie, Authorization, User-Agent, Origin
+	AuthHookTimeout time.Duration `yaml:"auth-hook-timeout"` // default 2s
+	TRPCListen      string        `yaml:"trpc-listen"`       // tRPC push service
+	DebugListen     string        `yaml:"debug-listen"`      // net/http/pprof; empty = off
+	MetricsListen   string        `yaml:"metrics-listen"`    // /metrics apart from the public listener; empty = on it
+	ShutdownTimeout time.Duration `yaml:"shutdown-timeout"`  // default 30s
 	// DrainDelay is how long a draining node answers /readyz 503, so that a
 	// load balancer stops sending it clients, before it tells its clients
 	// to reconnect; DrainSpread spreads those goodbyes so that the other
@@ -198,8 +203,8 @@ func (c Config) WithDefaults() Config {
 
 // Validate reports the first thing that keeps c from running.
 func (c Config) Validate() error {
-	if len(c.APIKeys) == 0 || (c.JWTSecret == "" && c.JWTPublicKey == "" && c.JWKSURL == "") {
-		return errors.New("--api-key and one of --jwt-secret, --jwt-public-key, --jwks-url are required")
+	if len(c.APIKeys) == 0 || (c.JWTSecret == "" && c.JWTPublicKey == "" && c.JWKSURL == "" && c.AuthHook == "") {
+		return errors.New("--api-key and one of --jwt-secret, --jwt-public-key, --jwks-url, --auth-hook are required")
 	}
 	for _, s := range c.JWTSecrets() {
 		if s == "" {

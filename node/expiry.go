@@ -47,7 +47,7 @@ func (e *expiry) stop() { e.arm(nil, time.Time{}) }
 // moves the expiry and replaces the room rights.
 func (n *Node) refresh(ctx context.Context, s *session.Session, e *expiry, arg map[string]any) error {
 	token, _ := arg["token"].(string)
-	claims, err := n.tokens.Verify(token, time.Now())
+	claims, err := n.verifyTokenClaims(token)
 	if err != nil {
 		return errcode.New(errcode.Unauthorized, "refresh: "+err.Error())
 	}

@@ -44,11 +44,9 @@ func (n *Node) Authenticate(hs *engine.Handshake) (any, error) {
 	if r, ok := n.roomFor(ip); !ok {
 		return nil, n.refuseConnect(r, "too many connections")
 	}
-	token, _ := hs.Auth["token"].(string)
-	claims, err := n.tokens.Verify(token, time.Now())
+	claims, err := n.identify(hs, ip)
 	if err != nil {
-		n.metrics.refused.WithLabelValues("token").Inc()
-		return nil, &engine.ConnectError{Message: "unauthorized: " + err.Error(), Data: map[string]any{"code": 401}}
+		return nil, err
 	}
 	device, _ := hs.Auth["device"].(string)
 	if device == "" {

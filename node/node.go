@@ -24,6 +24,7 @@ import (
 
 	"courier/node/api"
 	"courier/node/auth"
+	"courier/node/authhook"
 	"courier/node/command"
 	"courier/node/engine"
 	"courier/node/hub"
@@ -40,7 +41,8 @@ import (
 type Node struct {
 	cfg    Config
 	log    *slog.Logger
-	tokens *auth.Verifier // client tokens (tokens.go)
+	tokens *auth.Verifier // client tokens (tokens.go); nil: none, the auth hook alone
+	hook   *authhook.Hook // --auth-hook; nil: none
 	// hasCommandRoutes: connections keep their forwarded headers only then
 	hasCommandRoutes bool
 	stores           stores
@@ -164,13 +166,16 @@ func (n *Node) build() error {
 	if n.limits, err = newClientLimits(cfg); err != nil {
 		return err
 	}
-	caller, err := n.commandRouter()
+	caller, trpcBackend, err := n.commandRouter()
 	if err != nil {
+		return err
+	}
+	if n.hook, err = newAuthHook(cfg, trpcBackend, n.log.With("component", "auth-hook")); err != nil {
 		return err
 	}
 	n.commands = &command.Channel{Caller: caller, Log: n.log.With("component", "commands"), Context: n.ctx, MaxDataBytes: cfg.MaxDataBytes}
 	if n.api, err = api.New(api.Config{Keys: cfg.APIKeys, MaxDataBytes: cfg.MaxDataBytes, RatePerKey: cfg.APIRate,
-		VerifyToken: n.verifyToken, Origin: n.requestOrigin}, n, n.log.With("component", "api")); err != nil {
+		VerifyToken: n.verifyToken, AuthenticateRequest: n.authenticateRequest, Origin: n.requestOrigin}, n, n.log.With("component", "api")); err != nil {
 		return err
 	}
 	polls.Routes(n.api, n.stores.polls, n.log.With("component", "polls"))
@@ -186,27 +191,23 @@ func (n *Node) build() error {
 }
 
 // commandRouter routes commands from the YAML table and --route flags to
-// tRPC backends.
-func (n *Node) commandRouter() (*command.Router, error) {
+// backends (the tRPC pool is returned too: a tRPC auth hook uses it).
+func (n *Node) commandRouter() (*command.Router, *command.TRPC, error) {
 	routes, err := command.Routes(n.cfg.Commands, n.cfg.Routes)
 	n.hasCommandRoutes = len(routes) > 0
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	backend, err := command.NewTRPC("trpc.courier.node."+n.cfg.NodeID, n.cfg.CallTimeout, n.log.With("component", "trpc-pool"))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	n.closeAtEnd = append(n.closeAtEnd, func() { _ = backend.Close() })
-	return command.NewRouter(command.RouterConfig{
+	r, err := command.NewRouter(command.RouterConfig{
 		Routes: routes, DefaultTimeout: n.cfg.CallTimeout, Backend: backend, Dye: n.stores.registry.Dye,
 		Log: n.log.With("component", "commands"),
 	})
-}
-
-func (n *Node) verifyToken(token string) (string, error) {
-	c, err := n.tokens.Verify(token, time.Now())
-	return c.Sub, err
+	return r, backend, err
 }
 
 func (n *Node) connections() float64 { return float64(n.hub.Count()) }

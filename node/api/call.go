@@ -18,14 +18,8 @@ import (
 // the backend's JSON body, or {"error": {code, message, ret, func_ret}}.
 // GET sends the query string as the data instead (callBody).
 func (s *Server) call(w http.ResponseWriter, r *http.Request) {
-	token, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if s.cfg.VerifyToken == nil || token == "" {
-		WriteError(w, errcode.New(errcode.Unauthorized, "send Authorization: Bearer <client JWT>"))
-		return
-	}
-	user, err := s.cfg.VerifyToken(token)
-	if err != nil {
-		WriteError(w, errcode.New(errcode.Unauthorized, "bad client token: "+err.Error()))
+	user, ok := s.caller(w, r)
+	if !ok {
 		return
 	}
 	device := r.Header.Get("X-Courier-Device")
@@ -68,6 +62,31 @@ func (s *Server) call(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(out)
 	}
+}
+
+// caller is who calls: the client JWT's user, else (no JWT) what
+// AuthenticateRequest says of the request's cookies. It answers the
+// refusal itself (ok false).
+func (s *Server) caller(w http.ResponseWriter, r *http.Request) (string, bool) {
+	token, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if token == "" || s.cfg.VerifyToken == nil {
+		if s.cfg.AuthenticateRequest == nil {
+			WriteError(w, errcode.New(errcode.Unauthorized, "send Authorization: Bearer <client JWT>"))
+			return "", false
+		}
+		user, err := s.cfg.AuthenticateRequest(r)
+		if err != nil {
+			s.fail(w, r, err)
+			return "", false
+		}
+		return user, true
+	}
+	user, err := s.cfg.VerifyToken(token)
+	if err != nil {
+		WriteError(w, errcode.New(errcode.Unauthorized, "bad client token: "+err.Error()))
+		return "", false
+	}
+	return user, true
 }
 
 // callBody is the command's data: a POST's body, or a GET's query string as

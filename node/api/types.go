@@ -72,6 +72,10 @@ type Config struct {
 	Now func() time.Time
 	// VerifyToken checks a client JWT for POST /v1/call/ and returns the user.
 	VerifyToken func(token string) (user string, err error)
+	// AuthenticateRequest names the user of a /v1/call/ without a client
+	// JWT (the auth hook, from its cookies); nil: such calls are refused.
+	// Errors are *errcode.Error.
+	AuthenticateRequest func(r *http.Request) (user string, err error)
 	// Origin tells the backend of a /v1/call/ where it came from (client
 	// IP, forwarded headers); nil: nothing.
 	Origin func(r *http.Request) command.Origin

@@ -49,5 +49,21 @@ func (b *TRPC) Invoke(ctx context.Context, addr string, inv Invocation) (Result,
 	return Result{Ret: res.Ret, FuncRet: res.FuncRet, Msg: res.ErrorMsg, Body: res.Body}, nil
 }
 
+// CallJSON makes one JSON call for the auth hook (authhook.TRPCCaller):
+// func_ret is the method's own code; a framework error is an error.
+func (b *TRPC) CallJSON(ctx context.Context, addr, callee, fn string, body []byte) ([]byte, int32, error) {
+	res, err := b.pool.Call(ctx, addr, &trpc.CallRequest{Callee: callee, Func: fn, Body: body, ContentType: trpc.ContentTypeJSON})
+	var te *trpc.Error
+	switch {
+	case errors.As(err, &te) && te.Ret == 0:
+		return []byte(te.Msg), te.FuncRet, nil
+	case err != nil:
+		return nil, 0, err
+	case res.Ret != 0:
+		return nil, 0, fmt.Errorf("ret %d: %s", res.Ret, res.ErrorMsg)
+	}
+	return res.Body, res.FuncRet, nil
+}
+
 // Close ends the pooled connections.
 func (b *TRPC) Close() error { return b.pool.Close() }

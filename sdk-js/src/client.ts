@@ -28,7 +28,10 @@ export type AnyHandler = (event: string, data: unknown, meta: Meta) => unknown |
 export interface ConnectOptions {
   /** Server base URL, e.g. "https://push.example.com" or "ws://127.0.0.1:8080". */
   url: string;
-  /** The client JWT. Optional when getToken is given. */
+  /**
+   * The client JWT. Without token and getToken the server's auth hook
+   * identifies the client from its cookies (a page's own login).
+   */
   token?: string;
   /** Called for a token when there is none and whenever the server answers 401. */
   getToken?: () => string | Promise<string>;
@@ -85,12 +88,11 @@ export class CourierClient {
 
   constructor(opts: ConnectOptions & { adapter: Adapter }) {
     if (!opts || typeof opts.url !== 'string') throw new TypeError('connect: url is required');
-    if (!opts.token && !opts.getToken) throw new TypeError('connect: token or getToken is required');
     this.opts = opts;
     this.adapter = opts.adapter;
     this.device = opts.device || deviceId(this.adapter.storage);
     this.token = opts.token;
-    this.needToken = !opts.token;
+    this.needToken = !opts.token && !!opts.getToken;
     const transports = this.adapter.createWebSocket
       ? [adapterTransport((u) => this.adapter.createWebSocket!(u))]
       : (opts.transports ?? ['websocket']);

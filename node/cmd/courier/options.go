@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"courier/node"
+	"courier/node/authhook"
 )
 
 // settings is what the main resolves: the node's Config plus logging, which
@@ -79,6 +80,9 @@ func nodeOptions() []option {
 		text("jwks-url", "", "JWKS `url` of RS256 / ES256 keys verifying client tokens, selected by kid, refetched at most once a minute", func(s *settings) *string { return &cfg(s).JWKSURL }),
 		text("jwt-issuer", "", "`iss` a client token must carry; empty = not checked", func(s *settings) *string { return &cfg(s).JWTIssuer }),
 		text("jwt-audience", "", "`aud` a client token must include; empty = not checked", func(s *settings) *string { return &cfg(s).JWTAudience }),
+		text("auth-hook", "", "`url` authenticating clients without a valid courier token: http(s)://... (JSON POST) or trpc://host:port/pkg.Service/Method", func(s *settings) *string { return &cfg(s).AuthHook }),
+		list("auth-hook-headers", ",", strings.Join(authhook.DefaultHeaders, ","), "comma-separated request `headers` told to the auth hook", func(s *settings) *[]string { return &cfg(s).AuthHookHeaders }),
+		duration("auth-hook-timeout", 2*time.Second, "`time` the auth hook has to answer; then the client gets 503", func(s *settings) *time.Duration { return &cfg(s).AuthHookTimeout }),
 		text("trpc-listen", "", "tRPC push service `address`", func(s *settings) *string { return &cfg(s).TRPCListen }),
 		text("metrics-listen", "", "`address` serving /metrics apart from the public listener, which then does not serve it; empty = on the public listener", func(s *settings) *string { return &cfg(s).MetricsListen }),
 		text("debug-listen", "", "loopback `address` serving Go profiles at /debug/pprof/; empty = off", func(s *settings) *string { return &cfg(s).DebugListen }),

@@ -24,7 +24,7 @@ func ensureSecrets(cfg *node.Config, r io.Reader) (apiKey, jwtSecret bool, err e
 		}
 		cfg.APIKeys, apiKey = []string{k}, true
 	}
-	if cfg.JWTSecret == "" && cfg.JWTPublicKey == "" && cfg.JWKSURL == "" {
+	if cfg.JWTSecret == "" && cfg.JWTPublicKey == "" && cfg.JWKSURL == "" && cfg.AuthHook == "" {
 		s, err := randomSecret(r)
 		if err != nil {
 			return false, false, err

@@ -236,3 +236,40 @@ func TestNodeForwardsOriginAndDyeToRealTRPCGo(t *testing.T) {
 		}
 	}
 }
+
+// A tRPC-Go auth hook (--auth-hook trpc://host:port/pkg.Service/Method): a
+// client with a session cookie and no courier token is who the hook says;
+// func_ret 401 refuses with connect_error {code: 401}.
+func TestNodeWithRealTRPCGoAuthHook(t *testing.T) {
+	hook := StartJSONServer(t, "trpc.shop.auth.Auth", map[string]JSONMethod{
+		"/trpc.shop.auth.Auth/Check": func(ctx context.Context, req any) (any, error) {
+			ask, _ := req.(map[string]any)
+			headers, _ := ask["headers"].(map[string]any)
+			if headers["cookie"] == "session=carol" {
+				return map[string]any{"user": "carol", "rooms": []string{"lobby"}, "expires_in": 30}, nil
+			}
+			return nil, errs.New(401, "log in first")
+		},
+	})
+	api, _ := startNodeWith(t, hook, func(c *node.Config) { c.AuthHook = "trpc://" + hook + "/trpc.shop.auth.Auth/Check" })
+
+	c := dialSIOWith(t, api, "", http.Header{"Cookie": {"session=carol"}})
+	c.send(`421["join",{"room":"lobby"}]`)
+	if m := c.next(); m != `431[{"ok":true}]` {
+		t.Fatalf("join as the hook's user: %q", m)
+	}
+	conn, br, _, err := ws.Dialer{Header: ws.HandshakeHeaderHTTP(http.Header{"Cookie": {"session=mallory"}})}.Dial(context.Background(), "ws://"+api+"/socket.io/?EIO=4&transport=websocket")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	refused := &sioClient{t: t, conn: conn, r: conn}
+	if br != nil {
+		refused.r = io.MultiReader(br, conn)
+	}
+	refused.next() // OPEN
+	refused.send(`40{"device":"d"}`)
+	if m := refused.next(); !strings.HasPrefix(m, "44") || !strings.Contains(m, `"code":401`) {
+		t.Fatalf("a cookie the hook refuses: %q", m)
+	}
+}
