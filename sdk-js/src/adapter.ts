@@ -30,6 +30,8 @@ export interface Adapter {
    * are used (the browser's WebSocket / XHR, or the `ws` package in Node).
    */
   createWebSocket?(url: string): WebSocketLike;
+  /** GETs a JSON body (the dispatch URL); when absent, fetch() is used. */
+  fetchJSON?(url: string): Promise<unknown>;
 }
 
 /** Storage that lives as long as the process (or page). */

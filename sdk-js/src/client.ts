@@ -26,8 +26,19 @@ export type MessageHandler<T = unknown> = (data: T, meta: Meta) => unknown | Pro
 export type AnyHandler = (event: string, data: unknown, meta: Meta) => unknown | Promise<unknown>;
 
 export interface ConnectOptions {
-  /** Server base URL, e.g. "https://push.example.com" or "ws://127.0.0.1:8080". */
-  url: string;
+  /**
+   * Server base URL, e.g. "https://push.example.com" or "ws://127.0.0.1:8080",
+   * or several: the client moves to the next on a failed connect or a lost
+   * connection, with backoff once every one was tried.
+   */
+  url?: string | string[];
+  /**
+   * A URL answering {"endpoints": [URL, ...]}: fetched before the first
+   * connect and again after a round in which none answered.
+   */
+  dispatch?: string;
+  /** Start from a random endpoint (spreads clients over the list). */
+  shuffle?: boolean;
   /**
    * The client JWT. Without token and getToken the server's auth hook
    * identifies the client from its cookies (a page's own login).
@@ -57,6 +68,14 @@ export interface ConnectOptions {
 
 const LOCAL_EVENTS = new Set(['state', 'gap', 'error']);
 
+/** fetch() of a JSON body, where there is a fetch (browsers, Node 18+, Cocos). */
+async function defaultFetchJSON(url: string): Promise<unknown> {
+  if (typeof fetch !== 'function') throw new Error('no fetch here: give the adapter a fetchJSON');
+  const res = await fetch(url);
+  if (!res.ok) throw new Error(`dispatch ${url}: HTTP ${res.status}`);
+  return res.json();
+}
+
 interface Ack {
   ok?: boolean;
   data?: unknown;
@@ -65,9 +84,13 @@ interface Ack {
 
 /** One connection to courier with at-least-once delivery turned into once. */
 export class CourierClient {
-  /** The underlying socket.io-client socket (advanced use and tests). */
-  readonly socket: Socket;
+  /** The underlying socket.io-client socket of the current endpoint (advanced use and tests). */
+  socket!: Socket;
   readonly device: string;
+  private endpoints: string[] = [];
+  private endpoint = -1; // index in endpoints of the current socket
+  private tried = 0; // endpoints tried in this round (the connected one counts)
+  private moveOn = false; // the next open uses the next endpoint
   private readonly opts: ConnectOptions;
   private readonly adapter: Adapter;
   private readonly local = new Emitter();
@@ -87,37 +110,80 @@ export class CourierClient {
   private closed = false;
 
   constructor(opts: ConnectOptions & { adapter: Adapter }) {
-    if (!opts || typeof opts.url !== 'string') throw new TypeError('connect: url is required');
+    const urls = typeof opts?.url === 'string' ? [opts.url] : Array.isArray(opts?.url) ? opts.url : [];
+    if (!opts || (urls.length === 0 && typeof opts.dispatch !== 'string') || urls.some((u) => typeof u !== 'string' || !u)) {
+      throw new TypeError('connect: url (a URL or a list of them) or dispatch is required');
+    }
     this.opts = opts;
     this.adapter = opts.adapter;
     this.device = opts.device || deviceId(this.adapter.storage);
     this.token = opts.token;
     this.needToken = !opts.token && !!opts.getToken;
-    const transports = this.adapter.createWebSocket
-      ? [adapterTransport((u) => this.adapter.createWebSocket!(u))]
-      : (opts.transports ?? ['websocket']);
-    this.socket = io(opts.url, {
-      path: opts.path,
-      autoConnect: false,
-      reconnection: false, // ours: jittered backoff and token refresh
-      forceNew: true,
-      timeout: opts.connectTimeout ?? 10000,
-      ...(opts.socketOptions ?? {}),
-      transports: transports as ManagerOptions['transports'],
-      auth: (cb: (auth: object) => void) => cb({ token: this.token, device: this.device }),
-    });
-    this.socket.on('connect', () => this.onConnect());
-    this.socket.on('connect_error', (err: Error & { data?: { code?: number } }) => this.onConnectError(err));
-    this.socket.on('disconnect', (reason: string) => this.onDisconnect(reason));
-    this.socket.on('courier:disconnect', (d: { reason?: string }) => {
-      this.serverReason = d?.reason;
-    });
-    this.socket.onAny((event: string, ...args: unknown[]) => this.onEvent(event, args));
+    this.setEndpoints(urls);
+    if (this.endpoints.length > 0) this.nextSocket();
     // listeners registered right after connect() see "connecting"
     Promise.resolve().then(() => {
       this.setState('connecting');
       this.open();
     });
+  }
+
+  /** The endpoint in use (or being tried). */
+  get url(): string | undefined {
+    return this.endpoints[this.endpoint];
+  }
+
+  private setEndpoints(urls: string[]): void {
+    this.endpoints = [...urls];
+    this.endpoint = -1;
+    if (this.opts.shuffle && urls.length > 1) this.endpoint = Math.floor(Math.random() * urls.length) - 1;
+  }
+
+  /** Makes the socket of the next endpoint, dropping the current one. */
+  private nextSocket(): void {
+    if (this.socket) {
+      this.socket.off();
+      this.socket.offAny();
+      this.socket.disconnect();
+    }
+    this.endpoint = (this.endpoint + 1) % this.endpoints.length;
+    const transports = this.adapter.createWebSocket
+      ? [adapterTransport((u) => this.adapter.createWebSocket!(u))]
+      : (this.opts.transports ?? ['websocket']);
+    const socket = io(this.endpoints[this.endpoint], {
+      path: this.opts.path,
+      autoConnect: false,
+      reconnection: false, // ours: jittered backoff, endpoints and token refresh
+      forceNew: true,
+      timeout: this.opts.connectTimeout ?? 10000,
+      ...(this.opts.socketOptions ?? {}),
+      transports: transports as ManagerOptions['transports'],
+      auth: (cb: (auth: object) => void) => cb({ token: this.token, device: this.device }),
+    });
+    socket.on('connect', () => this.onConnect());
+    socket.on('connect_error', (err: Error & { data?: { code?: number } }) => this.onConnectError(err));
+    socket.on('disconnect', (reason: string) => this.onDisconnect(reason));
+    socket.on('courier:disconnect', (d: { reason?: string }) => {
+      this.serverReason = d?.reason;
+    });
+    socket.onAny((event: string, ...args: unknown[]) => this.onEvent(event, args));
+    this.socket = socket;
+  }
+
+  /** Asks the dispatch URL for endpoints; false when it gave none. */
+  private async dispatch(): Promise<boolean> {
+    const fetchJSON = this.adapter.fetchJSON ?? defaultFetchJSON;
+    try {
+      const body = (await fetchJSON(this.opts.dispatch!)) as { endpoints?: unknown };
+      const urls = Array.isArray(body?.endpoints) ? body.endpoints.filter((u): u is string => typeof u === 'string' && u !== '') : [];
+      if (urls.length === 0) throw new Error('dispatch answered no endpoints');
+      this.setEndpoints(urls);
+      this.moveOn = true;
+      return true;
+    } catch (err) {
+      this.local.emit('error', err instanceof Error ? err : new Error(String(err)), { event: 'dispatch' });
+      return false;
+    }
   }
 
   /** The current state. */
@@ -185,7 +251,7 @@ export class CourierClient {
     if (this.timer) clearTimeout(this.timer);
     if (this.refreshTimer) clearTimeout(this.refreshTimer);
     this.inbox?.save();
-    this.socket.disconnect();
+    this.socket?.disconnect();
     this.setState('closed', { reason: 'io client disconnect' });
   }
 
@@ -193,8 +259,8 @@ export class CourierClient {
 
   private call(event: string, payload: unknown, timeout = this.opts.timeout ?? 10000): Promise<unknown> {
     return new Promise((resolve, reject) => {
-      if (this.closed) {
-        reject(new CourierError(ErrorCodes.Unavailable, 'client closed'));
+      if (this.closed || !this.socket) {
+        reject(new CourierError(ErrorCodes.Unavailable, this.closed ? 'client closed' : 'not connected yet'));
         return;
       }
       this.socket.timeout(timeout).emit(event, payload, (err: Error | null, ans: Ack) => {
@@ -219,6 +285,14 @@ export class CourierClient {
 
   private async open(): Promise<void> {
     if (this.closed) return;
+    if (this.opts.dispatch && (this.endpoints.length === 0 || (this.tried >= this.endpoints.length && !this.opts.url))) {
+      this.tried = 0;
+      if (!(await this.dispatch())) {
+        this.retry('dispatch');
+        return;
+      }
+      if (this.closed) return;
+    }
     if (this.needToken && this.opts.getToken) {
       try {
         this.token = await this.opts.getToken();
@@ -231,24 +305,44 @@ export class CourierClient {
       if (this.closed) return;
     }
     this.loadInbox();
+    if (!this.socket || this.moveOn) this.nextSocket();
+    this.moveOn = false;
+    this.tried++;
     this.socket.connect();
   }
 
   /** The de-duplication state of this url + user + device. */
+  // The de-duplication state belongs to the user and the device, whatever
+  // node or endpoint delivers: any node resends what was not acknowledged.
   private loadInbox(): void {
-    const key = `courier:inbox:${this.opts.url}|${this.user ?? ''}|${this.device}`;
+    const key = `courier:inbox:${this.user ?? ''}|${this.device}`;
     if (this.inbox && key === this.inboxKey) return;
     this.inbox?.save();
     this.inboxKey = key;
     this.inbox = new Inbox(this.adapter.storage, key, this.opts.dedupSize ?? 1000);
   }
 
+  /**
+   * After a failed connect or a lost connection: the next endpoint at once
+   * while some of this round are untried, else a backoff, then a new round.
+   */
   private retry(reason: string, error?: Error): void {
     if (this.closed) return;
     if (this.opts.reconnect?.enabled === false) {
       this.setState('disconnected', { reason, error });
       return;
     }
+    if (reason !== 'token' && reason !== 'dispatch') this.moveOn = this.endpoints.length > 1;
+    if (this.moveOn && this.tried < this.endpoints.length) {
+      this.setState('reconnecting', { reason, error, attempt: this.attempt, delay: 0 });
+      if (this.timer) clearTimeout(this.timer);
+      this.timer = setTimeout(() => {
+        this.timer = undefined;
+        this.open();
+      }, 0);
+      return;
+    }
+    this.tried = 0;
     const delay = backoffDelay(this.attempt, this.opts.reconnect);
     this.attempt++;
     this.setState('reconnecting', { reason, error, attempt: this.attempt, delay });
@@ -261,6 +355,7 @@ export class CourierClient {
 
   private onConnect(): void {
     this.attempt = 0;
+    this.tried = 1;
     this.authFailures = 0;
     this.serverReason = undefined;
     this.setState('connected');

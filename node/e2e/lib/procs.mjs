@@ -1,0 +1,122 @@
+// Processes the end-to-end suites of several folders share (node/e2e and
+// the SDK suites import this file): free ports and a throwaway
+// redis-server. It uses Node's own modules only, so it needs no npm install.
+import { spawn } from 'node:child_process';
+import net from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+const children = new Set();
+process.on('exit', () => {
+  for (const child of children) {
+    try {
+      process.kill(child.pid, 'SIGKILL');
+    } catch {
+      // gone
+    }
+  }
+});
+
+/** A free TCP port on 127.0.0.1 (free when asked; the caller races others for it). */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * Starts a throwaway redis-server (no persistence) on a free loopback port and
+ * waits until it answers PING. It is killed by PID with stop(), and with every
+ * other child when the test process exits.
+ */
+export async function startRedis({ bin = process.env.REDIS_SERVER || 'redis-server' } = {}) {
+  let lastErr;
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const port = await freePort();
+    try {
+      return await startRedisOn(bin, port);
+    } catch (err) {
+      lastErr = err; // most likely the port was taken meanwhile: try another
+    }
+  }
+  throw lastErr;
+}
+
+async function startRedisOn(bin, port) {
+  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'];
+  const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  children.add(child);
+  const tail = [];
+  const keep = (chunk) => {
+    for (const line of chunk.toString().split('\n')) if (line) tail.push(line);
+    while (tail.length > 50) tail.shift();
+  };
+  child.stdout.on('data', keep);
+  child.stderr.on('data', keep);
+  let exited = null;
+  let spawnError = null;
+  child.on('error', (err) => {
+    spawnError = err;
+  });
+  const exitPromise = new Promise((resolve) => {
+    child.on('close', (code, signal) => {
+      exited = { code, signal };
+      children.delete(child);
+      resolve(exited);
+    });
+  });
+  const redis = {
+    port,
+    pid: child.pid,
+    url: `redis://127.0.0.1:${port}`,
+    logs: (n = 30) => tail.slice(-n).join('\n'),
+    get exited() {
+      return exited;
+    },
+    async stop() {
+      if (exited) return exited;
+      try {
+        process.kill(child.pid, 'SIGKILL');
+      } catch {
+        // gone
+      }
+      return exitPromise;
+    },
+  };
+  const deadline = Date.now() + 10000;
+  for (;;) {
+    if (spawnError) throw new Error(`cannot start ${bin}: ${spawnError.message} (is redis-server installed?)`);
+    if (exited) throw new Error(`redis-server exited (${JSON.stringify(exited)}) on port ${port}\n${redis.logs()}`);
+    if (await redisPing(port)) return redis;
+    if (Date.now() > deadline) {
+      await redis.stop();
+      throw new Error(`redis-server on port ${port} did not answer PING within 10 s\n${redis.logs()}`);
+    }
+    await sleep(50);
+  }
+}
+
+/** True when a Redis on 127.0.0.1:port answers PING with +PONG. */
+function redisPing(port) {
+  return new Promise((resolve) => {
+    const sock = net.connect({ host: '127.0.0.1', port });
+    let buf = '';
+    const done = (ok) => {
+      sock.destroy();
+      resolve(ok);
+    };
+    sock.setTimeout(1000, () => done(false));
+    sock.on('error', () => done(false));
+    sock.on('connect', () => sock.write('PING\r\n'));
+    sock.on('data', (d) => {
+      buf += d.toString();
+      if (buf.includes('\r\n')) done(buf.startsWith('+PONG'));
+    });
+  });
+}
+
