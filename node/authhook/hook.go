@@ -75,6 +75,11 @@ type TRPCCaller interface {
 	CallJSON(ctx context.Context, addr, callee, fn string, body []byte) (answer []byte, funcRet int32, err error)
 }
 
+// transportParams are Engine.IO's own query parameters: the client's
+// transport, not its business (t changes on every poll), so the hook is not
+// told them and they do not split the cache.
+var transportParams = map[string]bool{"EIO": true, "transport": true, "t": true, "sid": true, "j": true, "b64": true}
+
 // DefaultHeaders are the headers told to the hook by default.
 var DefaultHeaders = []string{"Cookie", "Authorization", "User-Agent", "Origin"}
 
@@ -144,7 +149,7 @@ func (h *Hook) Describe(header http.Header, ip string, auth map[string]any, quer
 		req.Auth = map[string]any{}
 	}
 	for k, vs := range query {
-		if len(vs) > 0 {
+		if len(vs) > 0 && !transportParams[k] {
 			req.Query[k] = vs[0]
 		}
 	}

@@ -36,8 +36,14 @@ export interface CourierMessage<T = unknown> {
  */
 @ccclass('CourierClient')
 export class CourierClient extends Component {
-  @property({ tooltip: 'courier server URL, e.g. wss://push.example.com' })
+  @property({ tooltip: 'courier server URL, e.g. wss://push.example.com; several: comma-separated, tried in turn' })
   url = '';
+
+  @property({ tooltip: 'Dispatch URL answering {"endpoints": [URL, ...]}; used instead of url when set' })
+  dispatch = '';
+
+  @property({ tooltip: 'Start from a random endpoint of the list' })
+  shuffle = false;
 
   @property({ tooltip: 'Device id; empty: generated once and kept in sys.localStorage' })
   device = '';
@@ -74,13 +80,16 @@ export class CourierClient extends Component {
   /** Opens the connection (again); safe to call when already open. */
   connect(): Client | null {
     if (this._client) return this._client;
-    if (!this.url || (!this.token && !this.getToken)) {
-      this.node.emit(CourierEvent.ERROR, new Error('CourierClient: set url and token (or getToken) before connecting'));
+    const urls = this.url.split(',').map((u) => u.trim()).filter((u) => u !== '');
+    if ((urls.length === 0 && !this.dispatch) || (!this.token && !this.getToken)) {
+      this.node.emit(CourierEvent.ERROR, new Error('CourierClient: set url (or dispatch) and token (or getToken) before connecting'));
       return null;
     }
     const c = new Client({
       ...this.options,
-      url: this.url,
+      url: this.dispatch ? undefined : urls,
+      dispatch: this.dispatch || undefined,
+      shuffle: this.shuffle,
       token: this.token || undefined,
       getToken: this.getToken ?? undefined,
       device: this.device || undefined,

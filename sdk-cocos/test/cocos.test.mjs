@@ -12,7 +12,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { sys, Node, classes } from 'cc';
 import { CourierClient, CourierEvent, connect, cocosAdapter, ErrorCodes } from '../dist/index.js';
-import { startNode, token, uid, push, pending, waitFor } from '../../sdk-js/test/helpers/server.mjs';
+import { startNode, token, uid, push, pending, waitFor, freePort } from '../../sdk-js/test/helpers/server.mjs';
 
 let node;
 const opened = { jsb: 0, web: 0 };
@@ -35,9 +35,11 @@ after(async () => {
 test('CourierClient registers its inspector properties with defaults', () => {
   const cls = classes.get('CourierClient');
   assert.ok(cls, 'ccclass CourierClient registered');
-  assert.deepEqual(Object.keys(cls.properties).sort(), ['autoConnect', 'device', 'url']);
+  assert.deepEqual(Object.keys(cls.properties).sort(), ['autoConnect', 'device', 'dispatch', 'shuffle', 'url']);
   const c = new CourierClient();
   assert.equal(c.url, '');
+  assert.equal(c.dispatch, '');
+  assert.equal(c.shuffle, false);
   assert.equal(c.device, '');
   assert.equal(c.autoConnect, true);
 });
@@ -73,6 +75,24 @@ test('native: the component connects on start, emits state and messages on its n
   assert.equal(err?.code, ErrorCodes.NotFound);
   n.destroy();
   assert.equal(comp.state, 'closed');
+});
+
+test('an endpoint list in the inspector: the dead first address is skipped', async () => {
+  sys.isNative = true;
+  const user = uid('cocos-list');
+  const n = new Node('Net');
+  const comp = n.addComponent(CourierClient);
+  const dead = `http://127.0.0.1:${await freePort()}`;
+  comp.url = `${dead}, ${node.url}`;
+  comp.token = await token(user);
+  const msgs = [];
+  comp.onMessage((m) => msgs.push(m));
+  n.startAll();
+  await waitFor(() => comp.state === 'connected', { timeout: 8000, what: 'connected past the dead address' });
+  assert.equal(comp.client.url, node.url);
+  await push(node, { to: { users: [user] }, event: 'hi', data: 1, ttl: 60 });
+  await waitFor(() => msgs.length === 1, { what: 'the message' });
+  n.destroy();
 });
 
 test('web: the global WebSocket; an async handler via comp.on is acknowledged when it resolves', async () => {
@@ -121,7 +141,7 @@ test('connect() with the cocos adapter outside a component; missing config is an
   const errors = [];
   n.on(CourierEvent.ERROR, (e) => errors.push(e.message));
   n.startAll();
-  assert.match(errors[0], /set url and token/);
+  assert.match(errors[0], /set url \(or dispatch\) and token/);
 });
 
 test('the example scene script runs against the real node', async () => {

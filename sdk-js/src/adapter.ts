@@ -32,6 +32,14 @@ export interface Adapter {
   createWebSocket?(url: string): WebSocketLike;
   /** GETs a JSON body (the dispatch URL); when absent, fetch() is used. */
   fetchJSON?(url: string): Promise<unknown>;
+  /**
+   * Calls back with false when the device goes offline and true when it is
+   * back online; the client pauses its retries while offline and reconnects
+   * at once when back.
+   */
+  watchNetwork?(cb: (online: boolean) => void): void;
+  /** Calls back when the app comes back to the foreground: the client reconnects at once. */
+  watchForeground?(cb: () => void): void;
 }
 
 /** Storage that lives as long as the process (or page). */

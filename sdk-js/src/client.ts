@@ -91,6 +91,8 @@ export class CourierClient {
   private endpoint = -1; // index in endpoints of the current socket
   private tried = 0; // endpoints tried in this round (the connected one counts)
   private moveOn = false; // the next open uses the next endpoint
+  private offline = false; // the adapter said the network is gone
+  private paused = false; // a retry waits for the network
   private readonly opts: ConnectOptions;
   private readonly adapter: Adapter;
   private readonly local = new Emitter();
@@ -121,6 +123,8 @@ export class CourierClient {
     this.needToken = !opts.token && !!opts.getToken;
     this.setEndpoints(urls);
     if (this.endpoints.length > 0) this.nextSocket();
+    this.adapter.watchNetwork?.((online) => this.onNetwork(online));
+    this.adapter.watchForeground?.(() => this.reconnectNow('foreground'));
     // listeners registered right after connect() see "connecting"
     Promise.resolve().then(() => {
       this.setState('connecting');
@@ -326,8 +330,43 @@ export class CourierClient {
    * After a failed connect or a lost connection: the next endpoint at once
    * while some of this round are untried, else a backoff, then a new round.
    */
+  /** Offline: retries wait; back online: reconnect at once. */
+  private onNetwork(online: boolean): void {
+    this.offline = !online;
+    if (this.offline) {
+      if (this.timer) clearTimeout(this.timer);
+      this.timer = undefined;
+      if (this._state === 'reconnecting') this.setState('reconnecting', { reason: 'offline', attempt: this.attempt });
+      return;
+    }
+    this.reconnectNow('online');
+  }
+
+  /** Back online or in the foreground: a client waiting to retry tries now. */
+  private reconnectNow(reason: string): void {
+    if (this.closed || this.offline || this._state !== 'reconnecting' || !this.timerOrPaused()) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.paused = false;
+    this.attempt = 0;
+    this.setState('reconnecting', { reason, attempt: 0, delay: 0 });
+    this.open();
+  }
+
+  /** A retry is waiting (on its timer, or paused while offline). */
+  private timerOrPaused(): boolean {
+    return this.timer !== undefined || this.paused;
+  }
+
   private retry(reason: string, error?: Error): void {
     if (this.closed) return;
+    if (this.offline) {
+      // no point trying: the network's return reconnects (onNetwork)
+      this.paused = true;
+      this.setState('reconnecting', { reason: 'offline', error, attempt: this.attempt });
+      return;
+    }
+    this.paused = false;
     if (this.opts.reconnect?.enabled === false) {
       this.setState('disconnected', { reason, error });
       return;

@@ -5,11 +5,20 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import vm from 'node:vm';
-import { readFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { WebSocket } from 'ws';
-import { startNode, startProxy, token, uid, push, pending, waitFor } from './helpers/server.mjs';
+import { startNode, startProxy, token, uid, push, pending, waitFor, sleep } from './helpers/server.mjs';
 
-const bundle = readFileSync(new URL('../dist/miniprogram/index.js', import.meta.url), 'utf8');
+// Resolved as WeChat DevTools' "build npm" does: the package.json
+// "miniprogram" field names the folder copied to miniprogram_npm/courier-sdk/,
+// whose index.js is what require('courier-sdk') loads in a mini-program.
+const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
+const npmDir = mkdtempSync(path.join(os.tmpdir(), 'courier-miniprogram-npm-'));
+cpSync(fileURLToPath(new URL(`../${pkg.miniprogram}/`, import.meta.url)), path.join(npmDir, 'miniprogram_npm', pkg.name), { recursive: true });
+const bundle = readFileSync(path.join(npmDir, 'miniprogram_npm', pkg.name, 'index.js'), 'utf8');
 let node;
 let proxy;
 const clients = [];
@@ -22,11 +31,14 @@ after(async () => {
   for (const c of clients) c.close();
   await proxy?.close();
   await node?.stop();
+  rmSync(npmDir, { recursive: true, force: true });
 });
 
 /** A wx / qq object whose sockets and storage are real. */
 function miniProgramApi(log) {
   const store = new Map();
+  const netListeners = [];
+  const showListeners = [];
   return {
     store,
     connectSocket({ url, fail }) {
@@ -50,6 +62,11 @@ function miniProgramApi(log) {
     },
     getStorageSync: (k) => (store.has(k) ? store.get(k) : ''),
     setStorageSync: (k, v) => store.set(k, v),
+    // the platform's network and lifecycle events, fired by the tests
+    onNetworkStatusChange: (cb) => netListeners.push(cb),
+    onAppShow: (cb) => showListeners.push(cb),
+    network: (isConnected) => netListeners.forEach((cb) => cb({ isConnected, networkType: isConnected ? 'wifi' : 'none' })),
+    appShow: () => showListeners.forEach((cb) => cb({ scene: 1001 })),
   };
 }
 
@@ -134,6 +151,43 @@ for (const [platform, globalName] of [['wechat', 'wx'], ['qq', 'qq']]) {
     await waitFor(() => got.length === 1, { timeout: 6000, what: 'replay after reconnect' });
     assert.deepEqual(got, ['while away']);
     assert.ok(states.includes('reconnecting') && states.at(-1) === 'connected', String(states));
+    c.close();
+  });
+
+  test(`${platform}: offline, retries pause; back online or shown again, it reconnects at once`, async () => {
+    const { sdk, api, log } = loadSdk(globalName);
+    const user = uid(platform);
+    // a backoff long enough that only the platform's events explain a quick reconnect
+    const c = sdk.connect({ url: proxy.url, token: await token(user), reconnect: { initialDelay: 4000, maxDelay: 8000 } });
+    clients.push(c);
+    const reasons = [];
+    c.on('state', (s, d) => s === 'reconnecting' && reasons.push(d.reason));
+    await waitFor(() => c.state === 'connected', { what: 'connected' });
+
+    api.network(false);
+    proxy.refuse = true;
+    proxy.drop();
+    await waitFor(() => c.state === 'reconnecting', { what: 'reconnecting' });
+    const dialed = log.length;
+    await sleep(1000);
+    assert.equal(log.length, dialed, 'dialled while offline');
+    assert.ok(reasons.includes('offline'), String(reasons));
+    proxy.refuse = false;
+    let start = Date.now();
+    api.network(true);
+    await waitFor(() => c.state === 'connected', { timeout: 1500, what: 'reconnected when back online' });
+    assert.ok(Date.now() - start < 1000, `back online, reconnected after ${Date.now() - start} ms`);
+
+    const mark = reasons.length;
+    proxy.refuse = true;
+    proxy.drop();
+    await waitFor(() => c.state === 'reconnecting' && reasons.length > mark, { what: 'reconnecting again' });
+    await sleep(200); // the first retry (2-4 s) is waiting
+    proxy.refuse = false;
+    start = Date.now();
+    api.appShow();
+    await waitFor(() => c.state === 'connected', { timeout: 1500, what: 'reconnected when shown' });
+    assert.ok(Date.now() - start < 1000, `shown again, reconnected after ${Date.now() - start} ms`);
     c.close();
   });
 }

@@ -2,6 +2,7 @@
 // the SDK suites import this file): free ports and a throwaway
 // redis-server. It uses Node's own modules only, so it needs no npm install.
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -16,16 +17,37 @@ process.on('exit', () => {
   }
 });
 
-/** A free TCP port on 127.0.0.1 (free when asked; the caller races others for it). */
-export function freePort() {
-  return new Promise((resolve, reject) => {
+/**
+ * A free TCP port on 127.0.0.1, below the kernel's ephemeral range
+ * (/proc/sys/net/ipv4/ip_local_port_range, 32768-60999 by default): a port
+ * the kernel hands out (listen on 0) can be taken by any outgoing
+ * connection before the node that was meant to bind it starts, or restarts
+ * on it after a kill.
+ */
+export async function freePort() {
+  const [low] = ephemeralRange();
+  const base = Math.max(1024, Math.min(low, 32768) - 12000);
+  for (let i = 0; i < 200; i++) {
+    const port = base + Math.floor(Math.random() * (Math.min(low, 32768) - base));
+    if (await canBind(port)) return port;
+  }
+  throw new Error('no free port below the ephemeral range');
+}
+
+function ephemeralRange() {
+  try {
+    return readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+  } catch {
+    return [32768, 60999];
+  }
+}
+
+function canBind(port) {
+  return new Promise((resolve) => {
     const srv = net.createServer();
     srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
   });
 }
 

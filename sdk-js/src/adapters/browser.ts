@@ -21,5 +21,18 @@ function localStorageOr(fallback: () => KVStorage): KVStorage {
  * keeps state in memory.
  */
 export function browserAdapter(): Adapter {
-  return { name: 'browser', storage: localStorageOr(memoryStorage) };
+  const w = globalThis as { addEventListener?: (type: string, fn: () => void) => void; document?: { visibilityState?: string } };
+  return {
+    name: 'browser',
+    storage: localStorageOr(memoryStorage),
+    watchNetwork: w.addEventListener
+      ? (cb) => {
+          w.addEventListener!('online', () => cb(true));
+          w.addEventListener!('offline', () => cb(false));
+        }
+      : undefined,
+    watchForeground: w.addEventListener && w.document
+      ? (cb) => w.addEventListener!('visibilitychange', () => w.document?.visibilityState === 'visible' && cb())
+      : undefined,
+  };
 }

@@ -11,6 +11,15 @@ export interface MiniProgramApi {
   }): SocketTask;
   getStorageSync(key: string): unknown;
   setStorageSync(key: string, value: unknown): void;
+  onNetworkStatusChange?(cb: (res: { isConnected: boolean }) => void): void;
+  onAppShow?(cb: () => void): void;
+  request?(opts: {
+    url: string;
+    method?: string;
+    dataType?: string;
+    success?: (res: { statusCode: number; data: unknown }) => void;
+    fail?: (err: { errMsg?: string }) => void;
+  }): void;
 }
 
 export interface SocketTask {
@@ -92,5 +101,19 @@ export function miniProgramAdapter(name: string, api: MiniProgramApi): Adapter {
     name,
     storage: miniProgramStorage(api),
     createWebSocket: (url) => new TaskWebSocket(api, url),
+    watchNetwork: api.onNetworkStatusChange ? (cb) => api.onNetworkStatusChange!((res) => cb(!!res?.isConnected)) : undefined,
+    watchForeground: api.onAppShow ? (cb) => api.onAppShow!(() => cb()) : undefined,
+    fetchJSON: api.request
+      ? (url) =>
+          new Promise((resolve, reject) =>
+            api.request!({
+              url,
+              method: 'GET',
+              dataType: 'json',
+              success: (res) => (res.statusCode >= 200 && res.statusCode < 300 ? resolve(res.data) : reject(new Error(`dispatch ${url}: HTTP ${res.statusCode}`))),
+              fail: (err) => reject(new Error(err?.errMsg || `dispatch ${url} failed`)),
+            }),
+          )
+      : undefined,
   };
 }
