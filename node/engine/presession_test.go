@@ -89,17 +89,7 @@ func TestPreSessionCloseAndOverlap(t *testing.T) {
 	_, ts := startSIO(t, fastCfg(), &recorder{})
 	o := openPolling(t, ts, "/socket.io/")
 	url := pollURL(ts, "/socket.io/", o.Sid)
-	got := make(chan string, 1)
-	go func() {
-		res, err := http.Get(url)
-		if err != nil {
-			got <- err.Error()
-			return
-		}
-		b, _ := io.ReadAll(res.Body)
-		res.Body.Close()
-		got <- string(b)
-	}()
+	got := pollInBackground(url)
 	if code, b := httpDo(t, http.MethodPost, url, "1", 3*time.Second); code != 200 || b != "ok" {
 		t.Fatalf("CLOSE: %d %q", code, b)
 	}
@@ -112,16 +102,7 @@ func TestPreSessionCloseAndOverlap(t *testing.T) {
 
 	o = openPolling(t, ts, "/socket.io/")
 	url = pollURL(ts, "/socket.io/", o.Sid)
-	go func() {
-		res, err := http.Get(url)
-		if err != nil {
-			got <- err.Error()
-			return
-		}
-		b, _ := io.ReadAll(res.Body)
-		res.Body.Close()
-		got <- string(b)
-	}()
+	got = pollInBackground(url)
 	time.Sleep(100 * time.Millisecond) // the first GET is held
 	if code, _ := httpDo(t, http.MethodGet, url, "", 3*time.Second); code != 400 {
 		t.Fatalf("overlapping GET: %d", code)
@@ -230,4 +211,21 @@ func TestPreSessionsAreBounded(t *testing.T) {
 		t.Fatalf("poll of the closed session: %d", code) // and its record is forgotten
 	}
 	openPolling(t, ts, "/socket.io/")
+}
+
+// pollInBackground sends a GET to url and hands over its answer's body (or
+// its error) when it comes.
+func pollInBackground(url string) <-chan string {
+	got := make(chan string, 1)
+	go func() {
+		res, err := http.Get(url)
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		got <- string(b)
+	}()
+	return got
 }
