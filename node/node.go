@@ -43,6 +43,7 @@ type Node struct {
 	log    *slog.Logger
 	tokens *auth.Verifier // client tokens (tokens.go); nil: none, the auth hook alone
 	hook   *authhook.Hook // --auth-hook; nil: none
+	dyes   dyeSnapshot    // the dyed users, for the traces of their pushes (dyes.go)
 	// hasCommandRoutes: connections keep their forwarded headers only then
 	hasCommandRoutes bool
 	stores           stores
@@ -147,6 +148,7 @@ func (n *Node) build() error {
 		Node: cfg.NodeID, Mailbox: n.stores.mailbox, Registry: n.stores.registry, Arrival: n.stores.arrival, Peers: n.peers,
 		Limits:   push.Limits{MaxDataBytes: cfg.MaxDataBytes, DefaultTTL: cfg.DefaultTTL},
 		MaxRooms: cfg.MaxRooms, MaxSessionsPerUser: cfg.MaxSessionsPerUser, Metrics: n.metrics, Log: n.log.With("component", "hub"),
+		DyeOf: n.dyeOf,
 	})
 	if err != nil {
 		return err

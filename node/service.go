@@ -22,7 +22,11 @@ var _ api.Service = (*Node)(nil)
 
 // Push implements api.Service (node/hub).
 func (n *Node) Push(ctx context.Context, req *push.Request) (push.Result, error) {
-	return n.hub.Push(ctx, req)
+	res, err := n.hub.Push(ctx, req)
+	if err == nil {
+		n.tracePush(ctx, req, res.ID)
+	}
+	return res, err
 }
 
 // JoinRoom implements api.Service (node/hub).
@@ -65,6 +69,9 @@ func (n *Node) SetDye(ctx context.Context, user, env string, ttl time.Duration) 
 		return errcode.New(errcode.Unavailable, "store unavailable; retry")
 	}
 	n.log.Info("dye set", "trace", trace.ID(ctx), "user", user, "env", env, "ttl", ttl)
+	n.dyes.mu.Lock()
+	n.dyes.at = time.Time{} // seen at the next use, here at once
+	n.dyes.mu.Unlock()
 	return nil
 }
 

@@ -69,6 +69,10 @@ type Config struct {
 	MaxSessionsPerUser int
 	Metrics            Metrics
 	Log                *slog.Logger
+	// DyeOf is a user's dye ("" none): deliveries to a dyed user are
+	// logged, the trace of a tester's messages. Nil: none. It must not
+	// block (a snapshot).
+	DyeOf func(user string) string
 }
 
 // Hub holds this node's sessions and delivers pushes to them. Safe for

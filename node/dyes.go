@@ -1,0 +1,68 @@
+package node
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"courier/node/push"
+	"courier/node/trace"
+)
+
+// A dyed user's pushes are traced: the push API logs each one addressed to
+// the user (trace id, message id, env) and every node logs its delivery to
+// the user's sessions there, so a tester's message can be followed across
+// the cluster. Dyes are few (testers), so each node keeps them all: a
+// snapshot refreshed in the background at most every dyeRefresh, never on
+// the delivery path.
+
+const dyeRefresh = 2 * time.Second
+
+type dyeSnapshot struct {
+	mu     sync.RWMutex
+	at     time.Time
+	byUser map[string]string
+
+	refreshing atomic.Bool
+}
+
+// dyeOf is user's environment as last seen ("" when undyed), refreshing the
+// snapshot in the background when it is old.
+func (n *Node) dyeOf(user string) string {
+	d := &n.dyes
+	d.mu.RLock()
+	env, stale := d.byUser[user], time.Since(d.at) > dyeRefresh
+	d.mu.RUnlock()
+	if stale && d.refreshing.CompareAndSwap(false, true) {
+		go n.refreshDyes()
+	}
+	return env
+}
+
+func (n *Node) refreshDyes() {
+	d := &n.dyes
+	defer d.refreshing.Store(false)
+	ctx, cancel := context.WithTimeout(n.ctx, time.Second)
+	defer cancel()
+	list, err := n.stores.registry.Dyes(ctx)
+	if err != nil {
+		return // the old snapshot serves; the next use tries again
+	}
+	m := make(map[string]string, len(list))
+	for _, dye := range list {
+		m[dye.User] = dye.Env
+	}
+	d.mu.Lock()
+	d.byUser, d.at = m, time.Now()
+	d.mu.Unlock()
+}
+
+// tracePush logs an accepted push's addressees that are dyed.
+func (n *Node) tracePush(ctx context.Context, req *push.Request, id string) {
+	for _, u := range req.To.Users {
+		if env := n.dyeOf(u); env != "" {
+			n.log.Info("dyed push", "trace", trace.ID(ctx), "id", id, "user", u, "env", env, "event", req.Event)
+		}
+	}
+}
