@@ -252,13 +252,18 @@ commands:
     timeout: 2s
     envs:
       test: [127.0.0.1:9000]
+    rate: 200
+    concurrency: 50
+  - callee: trpc.app.shop.*
+    addrs: [http://127.0.0.1:9100/api]
 `)
 	s, err := loadNode([]string{"--config", file}, env())
 	if err != nil {
 		t.Fatal(err)
 	}
 	c := s.Config.Commands
-	if len(c) != 1 || c[0].Pattern != "trpc.app.echo.*" || len(c[0].Addrs) != 2 || c[0].Timeout != 2*time.Second || c[0].Envs["test"][0] != "127.0.0.1:9000" {
+	if len(c) != 2 || c[0].Pattern != "trpc.app.echo.*" || len(c[0].Addrs) != 2 || c[0].Timeout != 2*time.Second || c[0].Envs["test"][0] != "127.0.0.1:9000" ||
+		c[0].Rate != 200 || c[0].Concurrency != 50 || c[1].Addrs[0] != "http://127.0.0.1:9100/api" {
 		t.Fatalf("commands: %+v", c)
 	}
 	if len(s.Config.Routes) != 1 {
