@@ -51,7 +51,7 @@ func (s *Server) listDyes(w http.ResponseWriter, r *http.Request) {
 	}
 	out := make([]DyeInfo, len(dyes))
 	for i, d := range dyes {
-		out[i] = DyeInfo{User: d.User, Env: d.Env, ExpiresAt: d.Expires.UTC()}
+		out[i] = DyeInfo{User: d.User, Env: d.Env, ExpiresAt: d.Expires.UTC().Truncate(time.Millisecond)}
 	}
 	WriteJSON(w, http.StatusOK, out)
 }
