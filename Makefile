@@ -44,16 +44,20 @@ deps: deps-apt deps-npm
 
 # apt packages only when a command is missing; sudo only when not root.
 # chromium: Debian's, for the sdk-js browser test (no browser is downloaded).
+# podman: deploy/image_test.go builds the runtime image (with its
+# recommended packages: storage and the chroot build need them).
 deps-apt:
-	@pkgs=''; \
+	@pkgs=''; withrec=''; \
 	command -v redis-server >/dev/null 2>&1 || pkgs="$$pkgs redis-server"; \
 	command -v gcc >/dev/null 2>&1 || pkgs="$$pkgs gcc libc6-dev"; \
 	command -v chromium >/dev/null 2>&1 || pkgs="$$pkgs chromium"; \
-	if [ -n "$$pkgs" ]; then \
+	command -v podman >/dev/null 2>&1 || withrec="$$withrec podman"; \
+	if [ -n "$$pkgs$$withrec" ]; then \
 		sudo=''; [ "$$(id -u)" -eq 0 ] || sudo=sudo; \
-		echo "installing:$$pkgs"; \
-		$$sudo apt-get update && \
-		$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$pkgs; \
+		echo "installing:$$pkgs$$withrec"; \
+		$$sudo apt-get update || exit 1; \
+		if [ -n "$$pkgs" ]; then $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$pkgs || exit 1; fi; \
+		if [ -n "$$withrec" ]; then $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y $$withrec || exit 1; fi; \
 	fi
 
 # npm ci again only when package-lock.json is newer than the last install.

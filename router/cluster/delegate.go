@@ -3,6 +3,7 @@ package cluster
 import (
 	"encoding/json"
 	"fmt"
+	"net"
 	"time"
 
 	"github.com/hashicorp/memberlist"
@@ -168,8 +169,22 @@ func (c *Cluster) member(n *memberlist.Node) Member {
 	if err != nil {
 		c.log.Warn("member with unreadable metadata", "peer", n.Name, "err", err)
 	}
-	m.APIAddr, m.PeerAddr, m.Store, m.Started = pm.APIAddr, pm.PeerAddr, pm.Store, pm.Started
+	m.APIAddr, m.PeerAddr, m.Store, m.Started = reachableAt(pm.APIAddr, n.Addr), reachableAt(pm.PeerAddr, n.Addr), pm.Store, pm.Started
 	return m
+}
+
+// reachableAt is addr as another node can dial it: a node listening on
+// every interface (0.0.0.0:7950 in a container) announces an address that
+// means "this host" to whoever dials it, so its gossip IP stands in.
+func reachableAt(addr string, ip net.IP) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || len(ip) == 0 {
+		return addr
+	}
+	if h := net.ParseIP(host); host != "" && (h == nil || !h.IsUnspecified()) {
+		return addr
+	}
+	return net.JoinHostPort(ip.String(), port)
 }
 
 // refused remembers why the last merge was refused, for New.

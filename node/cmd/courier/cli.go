@@ -30,6 +30,8 @@ func cli(ctx context.Context, args []string, getenv func(string) string, stdout,
 		case "version":
 			fmt.Fprintln(stdout, version())
 			return 0
+		case "check":
+			return checkCmd(args[1:], getenv, stdout, stderr)
 		case "help":
 			usage(stdout, nodeOptions())
 			return 0
@@ -97,6 +99,7 @@ func usage(w io.Writer, opts []option) {
   courier [flags]                run a node
   courier token --user U [...]   print a client JWT (courier token -h)
   courier version                print the build
+  courier check [flags]          validate the configuration (flags, env, --config) and exit
 
 Every flag is also an environment variable COURIER_<FLAG> (upper case, '-' -> '_')
 and a key of the YAML file named by --config. Flags beat env beat file beat defaults.
@@ -131,4 +134,20 @@ func version() string {
 		}
 	}
 	return v + " " + info.GoVersion
+}
+
+// checkCmd loads the node's settings (flags, COURIER_* variables, --config)
+// as a start would and validates them without starting: deploy files are
+// checked with it, and an operator can check a change before rolling it.
+func checkCmd(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	s, err := loadNode(args, getenv)
+	if err != nil {
+		return exitCode(stderr, err)
+	}
+	if err := s.Config.Validate(); err != nil {
+		fmt.Fprintf(stderr, "courier: %v\n", err)
+		return 2
+	}
+	fmt.Fprintln(stdout, "courier: configuration ok")
+	return 0
 }

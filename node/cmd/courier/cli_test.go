@@ -199,3 +199,25 @@ func TestRandomSecretNeverLooksLikeAFlag(t *testing.T) {
 		t.Fatalf("secret %q: want the second draw, not one starting with '-'", s)
 	}
 }
+
+// `courier check` validates what a start would use, without starting.
+func TestCheck(t *testing.T) {
+	env := func(kv map[string]string) func(string) string { return func(k string) string { return kv[k] } }
+	var out, errOut bytes.Buffer
+	long := strings.Repeat("k", 32)
+	if code := cli(context.Background(), []string{"check", "--listen", "0.0.0.0:8080"}, env(map[string]string{"COURIER_API_KEY": long, "COURIER_JWT_SECRET": long}), &out, &errOut, nil); code != 0 || !strings.Contains(out.String(), "ok") {
+		t.Fatalf("good config: %d %q %q", code, out.String(), errOut.String())
+	}
+	errOut.Reset()
+	if code := cli(context.Background(), []string{"check", "--listen", "0.0.0.0:8080"}, env(map[string]string{"COURIER_API_KEY": "short", "COURIER_JWT_SECRET": long}), &out, &errOut, nil); code != 2 || !strings.Contains(errOut.String(), "--api-key") {
+		t.Fatalf("short key: %d %q", code, errOut.String())
+	}
+	errOut.Reset()
+	if code := cli(context.Background(), []string{"check", "--no-such-flag"}, env(nil), &out, &errOut, nil); code != 2 {
+		t.Fatalf("unknown flag: %d %q", code, errOut.String())
+	}
+	errOut.Reset()
+	if code := cli(context.Background(), []string{"check"}, env(map[string]string{"COURIER_API_KEY": long, "COURIER_JWT_SECRET": long, "COURIER_DRAIN_DELAY": "soon"}), &out, &errOut, nil); code != 2 {
+		t.Fatalf("bad duration in env: %d %q", code, errOut.String())
+	}
+}
