@@ -1,6 +1,8 @@
 package node
 
 import (
+	"time"
+
 	"courier/router/forward"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -22,7 +24,15 @@ type metrics struct {
 	linkDrops   prometheus.Counter
 	peerRefused prometheus.Counter
 	purges      prometheus.Counter
+	// what an operator asks: how long pushes, commands and store calls take
+	pushTime    prometheus.Histogram
+	commandTime *prometheus.HistogramVec
+	storeTime   *prometheus.HistogramVec
+	storeErrors *prometheus.CounterVec
 }
+
+// latencyBuckets cover a loopback store call (100 µs) to a stuck backend (10 s).
+var latencyBuckets = []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
 
 func newMetrics(connections func() float64, mailboxSize func() float64) *metrics {
 	m := &metrics{
@@ -50,8 +60,20 @@ func newMetrics(connections func() float64, mailboxSize func() float64) *metrics
 			Name: "courier_peer_envelopes_refused_total", Help: "Envelopes from peers refused for breaking the rules of input (reserved event, size, names)."}),
 		purges: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "courier_dead_node_purges_total", Help: "Dead nodes whose sessions this node purged from the registry."}),
+		pushTime: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "courier_push_duration_seconds", Help: "Time to accept a push (stored, handed to the nodes of its addressees), by the push API and the tRPC push service.",
+			Buckets: latencyBuckets}),
+		commandTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "courier_command_duration_seconds", Help: "Command calls (cmd events and /v1/call) by route pattern and result code (ok, or the error code).",
+			Buckets: latencyBuckets}, []string{"route", "code"}),
+		storeTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "courier_store_duration_seconds", Help: "Redis calls by operation (the command, script, or pipeline:<first command>).",
+			Buckets: latencyBuckets}, []string{"op"}),
+		storeErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "courier_store_errors_total", Help: "Failed Redis calls by kind: timeout, unreachable, script, other."}, []string{"kind"}),
 	}
 	m.reg.MustRegister(m.connects, m.arrivals, m.pushes, m.deliveries, m.acks, m.retries, m.disconnects, m.refused, m.linkDrops, m.peerRefused, m.purges,
+		m.pushTime, m.commandTime, m.storeTime, m.storeErrors,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "courier_connections", Help: "Client connections held now."}, connections),
 		collectors.NewGoCollector(),
@@ -94,4 +116,17 @@ func (m *metrics) LinksOpened(stats func() forward.Stats) {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "courier_peer_links_up", Help: "Peer links open now."},
 			func() float64 { return float64(stats().LinksUp) }),
 	)
+}
+
+// Observed implements redisconn.Observer.
+func (m *metrics) Observed(op string, took time.Duration, errKind string) {
+	m.storeTime.WithLabelValues(op).Observe(took.Seconds())
+	if errKind != "" {
+		m.storeErrors.WithLabelValues(errKind).Inc()
+	}
+}
+
+// Commanded implements command.Observer.
+func (m *metrics) Commanded(route, code string, took time.Duration) {
+	m.commandTime.WithLabelValues(route, code).Observe(took.Seconds())
 }

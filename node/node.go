@@ -33,6 +33,7 @@ import (
 	"courier/node/polls"
 	"courier/node/push"
 	"courier/node/session"
+	"courier/router/redisconn"
 	"courier/router/trpc"
 )
 
@@ -129,6 +130,9 @@ func newNode(cfg Config, log *slog.Logger, st stores) (*Node, error) {
 func (n *Node) build() error {
 	cfg := n.cfg
 	n.metrics = newMetrics(n.connections, n.stores.mailboxSize())
+	if n.stores.redis != nil {
+		redisconn.Observe(n.stores.redis, n.metrics)
+	}
 	var err error
 	if n.tokens, err = newTokenVerifier(cfg); err != nil {
 		return err
@@ -207,7 +211,7 @@ func (n *Node) commandRouter() (*command.Router, *command.TRPC, error) {
 	n.closeAtEnd = append(n.closeAtEnd, func() { _ = backend.Close() })
 	r, err := command.NewRouter(command.RouterConfig{
 		Routes: routes, DefaultTimeout: n.cfg.CallTimeout, Backend: backend, Dye: n.stores.registry.Dye,
-		Log: n.log.With("component", "commands"),
+		Observe: n.metrics.Commanded, Log: n.log.With("component", "commands"),
 	})
 	return r, backend, err
 }

@@ -22,7 +22,9 @@ var _ api.Service = (*Node)(nil)
 
 // Push implements api.Service (node/hub).
 func (n *Node) Push(ctx context.Context, req *push.Request) (push.Result, error) {
+	start := time.Now()
 	res, err := n.hub.Push(ctx, req)
+	n.metrics.pushTime.Observe(time.Since(start).Seconds())
 	if err == nil {
 		n.tracePush(ctx, req, res.ID)
 	}

@@ -94,7 +94,10 @@ type RouterConfig struct {
 	HTTP Backend
 	// Dye looks up a user's environment ("" none); nil: no dyeing.
 	Dye func(ctx context.Context, user string) (string, error)
-	Log *slog.Logger
+	// Observe is told every call's route pattern ("" when none matched),
+	// result code ("ok" or the error code) and duration; nil: nobody.
+	Observe func(route, code string, took time.Duration)
+	Log     *slog.Logger
 }
 
 // Router is the Caller of the node: it resolves a command name to a route,
@@ -197,6 +200,41 @@ func (r *Router) route(callee string) (Route, bool) {
 
 // Call implements Caller.
 func (r *Router) Call(ctx context.Context, req Request) (json.RawMessage, error) {
+	if r.cfg.Observe == nil {
+		out, _, err := r.call(ctx, req)
+		return out, err
+	}
+	start := time.Now()
+	out, route, err := r.call(ctx, req)
+	code := "ok"
+	var ce *Error
+	if errors.As(err, &ce) {
+		code = string(ce.Code)
+	} else if err != nil {
+		code = "internal"
+	}
+	r.cfg.Observe(route, code, time.Since(start))
+	return out, err
+}
+
+// call is Call, also naming the route it took.
+func (r *Router) call(ctx context.Context, req Request) (json.RawMessage, string, error) {
+	out, err := r.invoke(ctx, req)
+	return out, r.lastRoute(req.Name), err
+}
+
+// lastRoute is the pattern a name routes to ("" none): a metrics label,
+// never a command name (unbounded).
+func (r *Router) lastRoute(name string) string {
+	callee, _, err := ParseName(name)
+	if err != nil {
+		return ""
+	}
+	rt, _ := r.route(callee)
+	return rt.Pattern
+}
+
+func (r *Router) invoke(ctx context.Context, req Request) (json.RawMessage, error) {
 	callee, fn, err := ParseName(req.Name)
 	if err != nil {
 		return nil, err
