@@ -29,6 +29,7 @@ type metrics struct {
 	commandTime *prometheus.HistogramVec
 	storeTime   *prometheus.HistogramVec
 	storeErrors *prometheus.CounterVec
+	handed      prometheus.Histogram
 }
 
 // latencyBuckets cover a loopback store call (100 µs) to a stuck backend (10 s).
@@ -69,11 +70,14 @@ func newMetrics(connections func() float64, mailboxSize func() float64) *metrics
 		storeTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "courier_store_duration_seconds", Help: "Redis calls by operation (the command, script, or pipeline:<first command>).",
 			Buckets: latencyBuckets}, []string{"op"}),
+		handed: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "courier_delivery_latency_seconds", Help: "From a push accepted to its message handed to this node's sessions (live deliveries, once per message and node; replays are not counted).",
+			Buckets: latencyBuckets}),
 		storeErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "courier_store_errors_total", Help: "Failed Redis calls by kind: timeout, unreachable, script, other."}, []string{"kind"}),
 	}
 	m.reg.MustRegister(m.connects, m.arrivals, m.pushes, m.deliveries, m.acks, m.retries, m.disconnects, m.refused, m.linkDrops, m.peerRefused, m.purges,
-		m.pushTime, m.commandTime, m.storeTime, m.storeErrors,
+		m.pushTime, m.commandTime, m.storeTime, m.storeErrors, m.handed,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "courier_connections", Help: "Client connections held now."}, connections),
 		collectors.NewGoCollector(),
@@ -96,6 +100,9 @@ func (m *metrics) Disconnected(reason string) { m.disconnects.WithLabelValues(re
 func (m *metrics) Pushed(target string) { m.pushes.WithLabelValues(target).Inc() }
 func (m *metrics) PeerDropped()         { m.linkDrops.Inc() }
 func (m *metrics) PeerRefused()         { m.peerRefused.Inc() }
+func (m *metrics) Handed(since time.Duration) {
+	m.handed.Observe(max(0, since.Seconds()))
+}
 
 // Purged implements peers.Metrics.
 func (m *metrics) Purged() { m.purges.Inc() }

@@ -48,6 +48,9 @@ func TestOperatorMetrics(t *testing.T) {
 	if !strings.Contains(gathered("courier_push_duration_seconds"), "sample_count:1 ") {
 		t.Fatalf("push duration: %s", gathered("courier_push_duration_seconds"))
 	}
+	if !strings.Contains(gathered("courier_delivery_latency_seconds"), "sample_count:1 ") {
+		t.Fatalf("delivery latency: %s", gathered("courier_delivery_latency_seconds"))
+	}
 	cmds := gathered("courier_command_duration_seconds")
 	if !strings.Contains(cmds, `value:"trpc.app.echo.*"`) || !strings.Contains(cmds, `value:"unavailable"`) || !strings.Contains(cmds, `value:"not_found"`) {
 		t.Fatalf("command duration: %s", cmds)

@@ -19,6 +19,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync/atomic"
+	"time"
 
 	"courier/node/errcode"
 	"courier/node/push"
@@ -48,6 +49,9 @@ type Metrics interface {
 	Pushed(target string) // an accepted push, by push.Target.Kind
 	PeerDropped()         // an envelope a peer link did not take
 	PeerRefused()         // an envelope from a peer that broke the rules of input
+	// Handed is how long after its push a live message reached this node's
+	// sessions (once per message and node, not per session).
+	Handed(sincePush time.Duration)
 }
 
 // Config builds a Hub. Node, Mailbox, Registry, MaxRooms and Log are
@@ -120,9 +124,10 @@ func (alone) Send(string, forward.Envelope) bool { return false }
 
 type noMetrics struct{}
 
-func (noMetrics) Pushed(string) {}
-func (noMetrics) PeerDropped()  {}
-func (noMetrics) PeerRefused()  {}
+func (noMetrics) Pushed(string)        {}
+func (noMetrics) PeerDropped()         {}
+func (noMetrics) Handed(time.Duration) {}
+func (noMetrics) PeerRefused()         {}
 
 // registryEntry is how the registry knows s.
 func (h *Hub) registryEntry(s *session.Session) registry.Session {

@@ -132,6 +132,9 @@ func (h *Hub) deliverLocal(st addressed, m *mailbox.Message) {
 	for _, s := range targets {
 		s.Deliver(d)
 	}
+	if m.TS > 0 {
+		h.cfg.Metrics.Handed(time.Since(time.UnixMilli(m.TS)))
+	}
 	if h.cfg.DyeOf != nil && st.user != "" {
 		if env := h.cfg.DyeOf(st.user); env != "" {
 			h.log.Info("dyed delivery", "id", m.ID, "seq", m.Seq, "user", st.user, "env", env, "sessions", len(targets))
