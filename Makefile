@@ -44,6 +44,8 @@ deps: deps-apt deps-npm
 
 # apt packages only when a command is missing; sudo only when not root.
 # chromium: Debian's, for the sdk-js browser test (no browser is downloaded).
+# prometheus (with promtool): deploy/prometheus_test.go evaluates the
+# dashboard and the alert rules on it.
 # podman: deploy/image_test.go builds the runtime image (with its
 # recommended packages: storage and the chroot build need them).
 deps-apt:
@@ -51,6 +53,7 @@ deps-apt:
 	command -v redis-server >/dev/null 2>&1 || pkgs="$$pkgs redis-server"; \
 	command -v gcc >/dev/null 2>&1 || pkgs="$$pkgs gcc libc6-dev"; \
 	command -v chromium >/dev/null 2>&1 || pkgs="$$pkgs chromium"; \
+	command -v prometheus >/dev/null 2>&1 || pkgs="$$pkgs prometheus"; \
 	command -v podman >/dev/null 2>&1 || withrec="$$withrec podman"; \
 	if [ -n "$$pkgs$$withrec" ]; then \
 		sudo=''; [ "$$(id -u)" -eq 0 ] || sudo=sudo; \

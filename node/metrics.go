@@ -137,3 +137,24 @@ func (m *metrics) Observed(op string, took time.Duration, errKind string) {
 func (m *metrics) Commanded(route, code string, took time.Duration) {
 	m.commandTime.WithLabelValues(route, code).Observe(took.Seconds())
 }
+
+// memberStates is courier_cluster_members{state}: the members this node sees,
+// read at scrape time.
+type memberStates struct {
+	desc  *prometheus.Desc
+	count func() map[string]int
+}
+
+func newMemberStates(count func() map[string]int) *memberStates {
+	return &memberStates{count: count, desc: prometheus.NewDesc("courier_cluster_members",
+		"Cluster members this node sees, by state (alive, suspect, dead, left), itself included.", []string{"state"}, nil)}
+}
+
+func (c *memberStates) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *memberStates) Collect(ch chan<- prometheus.Metric) {
+	counts := c.count()
+	for _, state := range []string{"alive", "suspect", "dead", "left"} {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(counts[state]), state)
+	}
+}

@@ -148,6 +148,7 @@ func (n *Node) build() error {
 	if err != nil {
 		return err
 	}
+	n.metrics.reg.MustRegister(newMemberStates(n.peers.MemberStates))
 	n.hub, err = hub.New(hub.Config{
 		Node: cfg.NodeID, Mailbox: n.stores.mailbox, Registry: n.stores.registry, Arrival: n.stores.arrival, Peers: n.peers,
 		Limits:   push.Limits{MaxDataBytes: cfg.MaxDataBytes, DefaultTTL: cfg.DefaultTTL},

@@ -48,3 +48,17 @@ func (p *Peers) Cluster(ctx context.Context) (ClusterInfo, error) {
 	}
 	return out, nil
 }
+
+// MemberStates counts the members this node sees by state (alive, suspect,
+// dead, left), itself included; a node without gossip is one alive member.
+func (p *Peers) MemberStates() map[string]int {
+	cl := p.cluster.Load()
+	if cl == nil {
+		return map[string]int{"alive": 1}
+	}
+	out := map[string]int{}
+	for _, m := range cl.Members() {
+		out[string(m.State)]++
+	}
+	return out
+}
