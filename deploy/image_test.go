@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"courier/router/testkit"
 )
 
 // The Dockerfile's runtime stage, built with podman from a static binary
@@ -17,6 +19,7 @@ import (
 // an empty image holding the binary and the CA bundle, run as a non-root
 // user, with OCI labels, and small.
 func TestRuntimeImageBuildsWithPodman(t *testing.T) {
+	testkit.Exclusive(t, "heavy")
 	podman, err := exec.LookPath("podman")
 	if err != nil {
 		t.Fatal("podman not found: make deps installs it (apt-get install podman)")

@@ -29,6 +29,7 @@ import (
 // panel's query and every alert's expression evaluates without error and
 // returns series (an alert's without its threshold: the series it watches).
 func TestDashboardAndAlertsOnARealPrometheus(t *testing.T) {
+	testkit.Exclusive(t, "heavy")
 	prom, err := exec.LookPath("prometheus")
 	if err != nil {
 		t.Fatal("prometheus not found: make deps installs it (apt-get install prometheus)")

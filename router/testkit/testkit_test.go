@@ -5,10 +5,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"regexp"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -137,5 +140,30 @@ func TestClock(t *testing.T) {
 	at := time.UnixMilli(1_700_000_000_000)
 	if got := ClockAt(at).Now(); !got.Equal(at) {
 		t.Fatalf("ClockAt(%v).Now() = %v", at, got)
+	}
+}
+
+// Two holders of one Exclusive name never overlap.
+func TestExclusiveSerializes(t *testing.T) {
+	name := "selftest-" + strconv.Itoa(os.Getpid())
+	var inside, overlaps atomic.Int32
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t.Run("holder", func(t *testing.T) {
+				Exclusive(t, name)
+				if inside.Add(1) > 1 {
+					overlaps.Add(1)
+				}
+				time.Sleep(20 * time.Millisecond)
+				inside.Add(-1)
+			})
+		}()
+	}
+	wg.Wait()
+	if overlaps.Load() != 0 {
+		t.Fatalf("%d holders overlapped", overlaps.Load())
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"courier/router/testkit"
 )
 
 // 20,000 long-polling handshakes from one client that never send a Socket.IO
@@ -12,6 +14,7 @@ import (
 // goroutines until their connect timeout) cost a real node process little:
 // they are pre-sessions, not library sessions (node/engine/presession.go).
 func TestAnonymousPollingHandshakesCostLittle(t *testing.T) {
+	testkit.Exclusive(t, "heavy")
 	const handshakes = 20000
 	api := startNodeProcess(t)
 	httpc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 8}}

@@ -25,6 +25,7 @@ import (
 // busy loop) is never declared dead nor purged; a node killed for good is
 // declared dead and purged, once, within 10 s.
 func TestStarvedNodeIsNotPurgedAndAKilledOneIs(t *testing.T) {
+	testkit.Exclusive(t, "heavy") // failure detection under a known load, not an unknown one
 	bin := filepath.Join(t.TempDir(), "courier")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)

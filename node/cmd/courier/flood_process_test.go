@@ -30,6 +30,7 @@ import (
 // 50 ms at p99, and the node's goroutines, files and memory come back to
 // where they were.
 func TestFloodFromOneIPIsRefusedWhileHonestClientsAreServed(t *testing.T) {
+	testkit.Exclusive(t, "heavy") // a p99 bound: not beside another package's cluster of processes
 	const (
 		honest     = 1000
 		honestIPs  = 40 // 25 clients each
