@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -44,7 +43,7 @@ func TestDashboardAndAlertsOnARealPrometheus(t *testing.T) {
 
 	redis := redistest.StartServer(t)
 	bin := courierBinary(t)
-	ports := freePorts(t, 8)
+	ports := testkit.FreePorts(t, 8)
 	var metricsTargets []string
 	apis := make([]string, 2)
 	for i := range 2 {
@@ -93,7 +92,7 @@ func TestDashboardAndAlertsOnARealPrometheus(t *testing.T) {
 
 	// Prometheus, scraping every second, with the alert rules
 	dir := t.TempDir()
-	promAddr := fmt.Sprintf("127.0.0.1:%d", freePorts(t, 1)[0])
+	promAddr := fmt.Sprintf("127.0.0.1:%d", testkit.FreePorts(t, 1)[0])
 	rules, _ := filepath.Abs("prometheus/alerts.yml")
 	cfg, _ := yaml.Marshal(map[string]any{
 		"global":         map[string]any{"scrape_interval": "1s", "evaluation_interval": "1s"},
@@ -217,23 +216,4 @@ func waitHTTP(t *testing.T, u string) {
 		}
 		return err == nil && res.StatusCode == 200
 	})
-}
-
-// freePorts reserves n loopback ports (listening on them, then closing).
-func freePorts(t *testing.T, n int) []int {
-	t.Helper()
-	var ports []int
-	var held []net.Listener
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		held = append(held, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	for _, l := range held {
-		l.Close()
-	}
-	return ports
 }

@@ -31,7 +31,7 @@ func TestStarvedNodeIsNotPurgedAndAKilledOneIs(t *testing.T) {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	redis := redistest.StartServer(t)
-	ports := freePorts(t, 9)
+	ports := testkit.FreePorts(t, 9)
 	var cmds []*exec.Cmd
 	var apis []string
 	for i := 0; i < 3; i++ {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -64,7 +63,7 @@ func TestPollRunsOnOneNodeAndMovesOnSIGKILL(t *testing.T) {
 		id, api string
 		cmd     *exec.Cmd
 	}
-	ports := freePorts(t, 9)
+	ports := testkit.FreePorts(t, 9)
 	var procs []*proc
 	for i := 0; i < 3; i++ {
 		p := &proc{id: fmt.Sprintf("p%d", i+1), api: fmt.Sprintf("127.0.0.1:%d", ports[i])}
@@ -155,22 +154,4 @@ func TestPollRunsOnOneNodeAndMovesOnSIGKILL(t *testing.T) {
 	if got := callsSince(after); len(got) != 1 || got[taker] == 0 {
 		t.Fatalf("after the takeover, calls by node: %v", got)
 	}
-}
-
-func freePorts(t *testing.T, n int) []int {
-	t.Helper()
-	var out []int
-	var ls []net.Listener
-	for len(out) < n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ls = append(ls, l)
-		out = append(out, l.Addr().(*net.TCPAddr).Port)
-	}
-	for _, l := range ls {
-		l.Close()
-	}
-	return out
 }

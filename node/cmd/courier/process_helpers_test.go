@@ -25,7 +25,7 @@ func startNodeProcess(t *testing.T, args ...string) string {
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	api := fmt.Sprintf("127.0.0.1:%d", freePorts(t, 1)[0])
+	api := fmt.Sprintf("127.0.0.1:%d", testkit.FreePorts(t, 1)[0])
 	cmd := exec.Command(bin, append([]string{"--listen", api, "--log-level", "error"}, args...)...)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Start(); err != nil {
