@@ -53,21 +53,8 @@ func (c *captured) matching(parts ...string) []string {
 // A dyed user's pushes are traced: the push is logged with its trace id,
 // message id and env, and its delivery on the node; another user's are not.
 func TestDyedUsersPushesAreTraced(t *testing.T) {
-	cfg := Config{Listen: "127.0.0.1:0", NodeID: "n1", APIKeys: []string{"k"}, JWTSecret: "s"}.WithDefaults()
-	st, err := openStores(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
 	logs := &captured{}
-	n, err := newNode(cfg, slog.New(logs), st)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = n.Shutdown(ctx)
-	})
+	n := newTestNodeLogging(t, nil, nil, slog.New(logs))
 	alice, bob := connect(t, n, "alice", "phone"), connect(t, n, "bob", "phone")
 	if err := n.SetDye(context.Background(), "alice", "qa", time.Hour); err != nil {
 		t.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"testing"
 	"time"
@@ -24,6 +25,12 @@ func newTestNode(t *testing.T, tune func(*Config)) *Node {
 // newTestNodeOn is newTestNode with a chance to wrap the stores.
 func newTestNodeOn(t *testing.T, tune func(*Config), wrap func(*stores)) *Node {
 	t.Helper()
+	return newTestNodeLogging(t, tune, wrap, testkit.Logger(t))
+}
+
+// newTestNodeLogging is newTestNodeOn logging to log.
+func newTestNodeLogging(t *testing.T, tune func(*Config), wrap func(*stores), log *slog.Logger) *Node {
+	t.Helper()
 	cfg := Config{Listen: "127.0.0.1:0", NodeID: "n1", APIKeys: []string{"k"}, JWTSecret: "s"}
 	if tune != nil {
 		tune(&cfg)
@@ -36,7 +43,7 @@ func newTestNodeOn(t *testing.T, tune func(*Config), wrap func(*stores)) *Node {
 	if wrap != nil {
 		wrap(&st)
 	}
-	n, err := newNode(cfg, testkit.Logger(t), st)
+	n, err := newNode(cfg, log, st)
 	if err != nil {
 		t.Fatal(err)
 	}
