@@ -201,11 +201,11 @@ func (r *Router) route(callee string) (Route, bool) {
 // Call implements Caller.
 func (r *Router) Call(ctx context.Context, req Request) (json.RawMessage, error) {
 	if r.cfg.Observe == nil {
-		out, _, err := r.call(ctx, req)
+		out, _, err := r.invoke(ctx, req)
 		return out, err
 	}
 	start := time.Now()
-	out, route, err := r.call(ctx, req)
+	out, route, err := r.invoke(ctx, req)
 	code := "ok"
 	var ce *Error
 	if errors.As(err, &ce) {
@@ -217,36 +217,21 @@ func (r *Router) Call(ctx context.Context, req Request) (json.RawMessage, error)
 	return out, err
 }
 
-// call is Call, also naming the route it took.
-func (r *Router) call(ctx context.Context, req Request) (json.RawMessage, string, error) {
-	out, err := r.invoke(ctx, req)
-	return out, r.lastRoute(req.Name), err
-}
-
-// lastRoute is the pattern a name routes to ("" none): a metrics label,
-// never a command name (unbounded).
-func (r *Router) lastRoute(name string) string {
-	callee, _, err := ParseName(name)
-	if err != nil {
-		return ""
-	}
-	rt, _ := r.route(callee)
-	return rt.Pattern
-}
-
-func (r *Router) invoke(ctx context.Context, req Request) (json.RawMessage, error) {
+// invoke is Call, also naming the route pattern taken ("" when none
+// matched): a metrics label, never the command name (unbounded).
+func (r *Router) invoke(ctx context.Context, req Request) (json.RawMessage, string, error) {
 	callee, fn, err := ParseName(req.Name)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	rt, ok := r.route(callee)
 	if !ok {
-		return nil, &Error{Code: errcode.NotFound, Message: "no route for callee " + callee}
+		return nil, rt.Pattern, &Error{Code: errcode.NotFound, Message: "no route for callee " + callee}
 	}
 	env := ""
 	if r.cfg.Dye != nil && req.User != "" {
 		if env, err = r.cfg.Dye(ctx, req.User); err != nil {
-			return nil, &Error{Code: errcode.Unavailable, Message: "user environment unknown: " + err.Error()}
+			return nil, rt.Pattern, &Error{Code: errcode.Unavailable, Message: "user environment unknown: " + err.Error()}
 		}
 	}
 	addrs := rt.Addrs
@@ -254,7 +239,7 @@ func (r *Router) invoke(ctx context.Context, req Request) (json.RawMessage, erro
 		addrs = envAddrs
 	}
 	if len(addrs) == 0 {
-		return nil, &Error{Code: errcode.NotFound, Message: "no address for callee " + callee + " outside environment(s) of the route"}
+		return nil, rt.Pattern, &Error{Code: errcode.NotFound, Message: "no address for callee " + callee + " outside environment(s) of the route"}
 	}
 	timeout := rt.Timeout
 	if timeout <= 0 {
@@ -271,7 +256,7 @@ func (r *Router) invoke(ctx context.Context, req Request) (json.RawMessage, erro
 	}
 	if lim := r.limits[rt.Pattern]; lim != nil {
 		if err := lim.take(time.Now()); err != nil {
-			return nil, err
+			return nil, rt.Pattern, err
 		}
 		defer lim.done()
 	}
@@ -284,19 +269,19 @@ func (r *Router) invoke(ctx context.Context, req Request) (json.RawMessage, erro
 	res, err := backend.Invoke(ctx, addr, inv)
 	switch {
 	case errors.Is(err, ErrTimeout) || errors.Is(err, context.DeadlineExceeded):
-		return nil, &Error{Code: errcode.Timeout, Message: fmt.Sprintf("%s did not answer within %v", callee, timeout)}
+		return nil, rt.Pattern, &Error{Code: errcode.Timeout, Message: fmt.Sprintf("%s did not answer within %v", callee, timeout)}
 	case err != nil:
-		return nil, &Error{Code: errcode.Unavailable, Message: callee + " at " + addr + ": " + err.Error()}
+		return nil, rt.Pattern, &Error{Code: errcode.Unavailable, Message: callee + " at " + addr + ": " + err.Error()}
 	case res.Ret != 0 || res.FuncRet != 0:
-		return nil, &Error{Code: errcode.BackendError, Message: res.Msg, Ret: res.Ret, FuncRet: res.FuncRet}
+		return nil, rt.Pattern, &Error{Code: errcode.BackendError, Message: res.Msg, Ret: res.Ret, FuncRet: res.FuncRet}
 	}
 	if len(res.Body) == 0 {
-		return json.RawMessage("null"), nil
+		return json.RawMessage("null"), rt.Pattern, nil
 	}
 	if !json.Valid(res.Body) {
-		return nil, &Error{Code: errcode.BackendError, Message: callee + " answered a body that is not JSON"}
+		return nil, rt.Pattern, &Error{Code: errcode.BackendError, Message: callee + " answered a body that is not JSON"}
 	}
-	return json.RawMessage(res.Body), nil
+	return json.RawMessage(res.Body), rt.Pattern, nil
 }
 
 func transInfo(req Request, env string) map[string][]byte {
