@@ -90,10 +90,11 @@ func (p *preSessions) route(w http.ResponseWriter, r *http.Request) (*http.Reque
 	q := r.URL.Query()
 	sid := q.Get("sid")
 	if sid == "" {
-		if r.Method == http.MethodGet && q.Get("EIO") == "4" && q.Get("transport") == "polling" && q.Get("j") == "" &&
-			!isWebSocketUpgrade(r) && handshakeSize(r) <= maxPreHandshake {
-			p.open(w, r, handshakeSize(r))
-			return nil, true
+		if r.Method == http.MethodGet && q.Get("EIO") == "4" && q.Get("transport") == "polling" && q.Get("j") == "" && !isWebSocketUpgrade(r) {
+			if size := handshakeSize(r); size <= maxPreHandshake {
+				p.open(w, r, size)
+				return nil, true
+			}
 		}
 		return r, false
 	}
