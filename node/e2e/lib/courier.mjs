@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { io } from 'socket.io-client';
-import { freePort, startRedis } from './procs.mjs';
+import { exitWatch, freePort, startRedis } from './procs.mjs';
 
 export { sleep, freePort, startRedis };
 
@@ -131,14 +131,7 @@ export async function startServer(extraArgs = [], { port, nodeId, healthTimeout 
   child.stdout.on('data', keeper());
   child.stderr.on('data', keeper());
 
-  let exited = null;
-  const exitPromise = new Promise((resolve) => {
-    child.on('exit', (code, signal) => {
-      exited = { code, signal };
-      children.delete(child);
-      resolve(exited);
-    });
-  });
+  const watch = exitWatch(child, children);
 
   const server = {
     bin,
@@ -150,24 +143,16 @@ export async function startServer(extraArgs = [], { port, nodeId, healthTimeout 
     url: `http://${listen}`,
     logs: (n = 40) => tail.slice(-n).join('\n'),
     get exited() {
-      return exited;
+      return watch.exited;
     },
-    async stop() {
-      if (exited) return exited;
-      try {
-        process.kill(child.pid, 'SIGKILL');
-      } catch {
-        // gone
-      }
-      return exitPromise;
-    },
+    stop: watch.stop,
   };
 
   const deadline = Date.now() + healthTimeout;
   for (;;) {
-    if (exited) {
+    if (server.exited) {
       throw new Error(
-        `courier exited before /healthz answered (${JSON.stringify(exited)}); args: ${args.join(' ')}\n${server.logs()}`,
+        `courier exited before /healthz answered (${JSON.stringify(server.exited)}); args: ${args.join(' ')}\n${server.logs()}`,
       );
     }
     try {

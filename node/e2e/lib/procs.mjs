@@ -80,40 +80,25 @@ async function startRedisOn(bin, port) {
   };
   child.stdout.on('data', keep);
   child.stderr.on('data', keep);
-  let exited = null;
   let spawnError = null;
   child.on('error', (err) => {
     spawnError = err;
   });
-  const exitPromise = new Promise((resolve) => {
-    child.on('close', (code, signal) => {
-      exited = { code, signal };
-      children.delete(child);
-      resolve(exited);
-    });
-  });
+  const watch = exitWatch(child, children);
   const redis = {
     port,
     pid: child.pid,
     url: `redis://127.0.0.1:${port}`,
     logs: (n = 30) => tail.slice(-n).join('\n'),
     get exited() {
-      return exited;
+      return watch.exited;
     },
-    async stop() {
-      if (exited) return exited;
-      try {
-        process.kill(child.pid, 'SIGKILL');
-      } catch {
-        // gone
-      }
-      return exitPromise;
-    },
+    stop: watch.stop,
   };
   const deadline = Date.now() + 10000;
   for (;;) {
     if (spawnError) throw new Error(`cannot start ${bin}: ${spawnError.message} (is redis-server installed?)`);
-    if (exited) throw new Error(`redis-server exited (${JSON.stringify(exited)}) on port ${port}\n${redis.logs()}`);
+    if (redis.exited) throw new Error(`redis-server exited (${JSON.stringify(redis.exited)}) on port ${port}\n${redis.logs()}`);
     if (await redisPing(port)) return redis;
     if (Date.now() > deadline) {
       await redis.stop();
@@ -142,3 +127,33 @@ function redisPing(port) {
   });
 }
 
+
+/**
+ * Follows a child process: exited is {code, signal} once it ended (null
+ * before); stop() kills it by PID and resolves with how it ended. It leaves
+ * children, the set killed at exit, when it ends.
+ */
+export function exitWatch(child, children) {
+  let exited = null;
+  const done = new Promise((resolve) => {
+    child.on('close', (code, signal) => {
+      exited = { code, signal };
+      children.delete(child);
+      resolve(exited);
+    });
+  });
+  return {
+    get exited() {
+      return exited;
+    },
+    async stop() {
+      if (exited) return exited;
+      try {
+        process.kill(child.pid, 'SIGKILL');
+      } catch {
+        // gone
+      }
+      return done;
+    },
+  };
+}
