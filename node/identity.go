@@ -5,7 +5,6 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"strings"
 	"time"
 
 	"courier/node/auth"
@@ -99,5 +98,5 @@ func (n *Node) authenticateRequest(r *http.Request) (string, error) {
 		n.log.Warn("auth hook failed", "err", err)
 		return "", errcode.New(errcode.Unavailable, "authentication unavailable; retry")
 	}
-	return strings.TrimSpace(a.User), nil
+	return a.User, nil
 }
