@@ -52,6 +52,7 @@ type Mailbox interface {
 	Log
 	Claims
 	Nudges
+	Inspector
 }
 
 // Log is the streams of messages and each device's acknowledgements in them.
@@ -136,3 +137,35 @@ type Config struct {
 	// Now is the clock (default time.Now); tests move it.
 	Now func() time.Time
 }
+
+// Inspector reads a stream for an operator (the admin UI, GET
+// /v1/users/{user}/mailbox) without changing it: no device becomes known,
+// no device's idle time restarts, nothing expired is dropped. It is safe
+// for concurrent use and may block on the store.
+type Inspector interface {
+	// Inspect returns stream's newest seq, its unexpired messages (the
+	// newest up to limit, newest first), and every live device's cursor
+	// with up to limit of its pending messages in seq order. limit <= 0
+	// means 100. A stream never written is an empty StreamView.
+	Inspect(ctx context.Context, stream Stream, limit int) (StreamView, error)
+}
+
+// StreamView is one stream as Inspect found it.
+type StreamView struct {
+	Last    uint64       // newest seq ever issued
+	Held    int          // unexpired messages held
+	Recent  []Message    // the newest held ones, newest first
+	Devices []DeviceView // by device name
+}
+
+// DeviceView is one device's place in a stream.
+type DeviceView struct {
+	Device string
+	// Cursor: every seq <= Cursor is acknowledged or gone; acknowledgements
+	// above it (out of order) hide those messages from Pending.
+	Cursor  uint64
+	Pending []Message
+}
+
+// inspectLimit is Inspect's limit when the caller gives none.
+const inspectLimit = 100

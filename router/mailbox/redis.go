@@ -27,7 +27,7 @@ type Redis struct {
 	deviceTTL int64 // ms
 	now       func() time.Time
 
-	append, pending, ack, count, claim *redis.Script
+	append, pending, ack, count, claim, inspect *redis.Script
 }
 
 var _ Mailbox = (*Redis)(nil)
@@ -49,6 +49,8 @@ var (
 	luaCount string
 	//go:embed redis_claim.lua
 	luaClaim string
+	//go:embed redis_inspect.lua
+	luaInspect string
 )
 
 // NewRedis returns a Mailbox on client whose keys all start with "{"+prefix.
@@ -71,6 +73,7 @@ func NewRedis(client redis.UniversalClient, cfg Config, prefix string) *Redis {
 		ack:       redis.NewScript(luaLib + luaAck),
 		count:     redis.NewScript(luaLib + luaCount),
 		claim:     redis.NewScript(luaClaim),
+		inspect:   redis.NewScript(luaLib + luaInspect),
 	}
 }
 
@@ -144,22 +147,9 @@ func decodePending(cmd *redis.Cmd) ([]Message, error) {
 	if err != nil {
 		return nil, unavailable(err)
 	}
-	if len(res) == 0 {
-		return nil, nil
-	}
-	out := make([]Message, 0, len(res)/2)
-	for i := 0; i+1 < len(res); i += 2 {
-		seq, ok1 := res[i].(int64)
-		raw, ok2 := res[i+1].(string)
-		if !ok1 || !ok2 {
-			return nil, unavailable(fmt.Errorf("pending script returned %T, %T", res[i], res[i+1]))
-		}
-		m, err := decodeMessage(raw)
-		if err != nil {
-			return nil, unavailable(err)
-		}
-		m.Seq = uint64(seq)
-		out = append(out, m)
+	out, err := decodeSeqMessages(res)
+	if err != nil {
+		return nil, unavailable(err)
 	}
 	return out, nil
 }

@@ -37,6 +37,12 @@ func Run(t *testing.T, newMailbox Factory) {
 	RunLog(t, func(t *testing.T, cfg mailbox.Config) mailbox.Log { return newMailbox(t, cfg) })
 	RunClaims(t, func(t *testing.T, cfg mailbox.Config) mailbox.Claims { return newMailbox(t, cfg) })
 	RunNudges(t, func(t *testing.T, cfg mailbox.Config) mailbox.Nudges { return newMailbox(t, cfg) })
+	RunInspector(t, func(t *testing.T, cfg mailbox.Config) interface {
+		mailbox.Log
+		mailbox.Inspector
+	} {
+		return newMailbox(t, cfg)
+	})
 }
 
 // RunLog runs the suite of mailbox.Log against the implementation newLog
