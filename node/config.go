@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"strings"
 	"time"
@@ -66,21 +67,28 @@ type Config struct {
 	APIRate      float64 `yaml:"api-rate"`       // push API requests/s per key, 0 = no limit
 	// What one client may take (SPEC, Limits). Rates are per second with a
 	// burst of twice that; 0 in the per-IP and per-agent bounds is none.
-	MaxConnections      int           `yaml:"max-connections"`        // held by this node; default 90% of the open-file limit
-	MaxConnectionsPerIP int           `yaml:"max-connections-per-ip"` // from one client IP
-	HandshakeRatePerIP  float64       `yaml:"handshake-rate-per-ip"`  // new sessions per second from one client IP
-	HandshakeRatePerUA  float64       `yaml:"handshake-rate-per-ua"`  // new sessions per second per User-Agent
-	MaxSessionsPerUser  int           `yaml:"max-sessions-per-user"`  // cluster-wide; the oldest is closed as replaced; default 32
-	MaxDevicesPerUser   int           `yaml:"max-devices-per-user"`   // devices of one user with remembered rooms; the least recently joined is forgotten; default 64
-	CmdRate             float64       `yaml:"cmd-rate"`               // commands per second per connection, default 50
-	JoinRate            float64       `yaml:"join-rate"`              // joins and leaves per second per connection, default 20
-	TrustedProxies      []string      `yaml:"trusted-proxies"`        // CIDRs whose X-Forwarded-For is believed
-	ForwardHeaders      []string      `yaml:"forward-headers"`        // request headers passed to command backends (trans_info courier-h-<name>); default User-Agent, Referer
-	AckTimeout          time.Duration `yaml:"ack-timeout"`            // resend an unacked message after, default 10s
-	AckRetries          int           `yaml:"ack-retries"`            // resends while connected, default 3
-	SendQueue           int           `yaml:"send-queue"`             // per-connection queue bound, default 1024
-	AckWindow           int           `yaml:"ack-window"`             // unacked messages in flight per connection, default 128
-	MaxRooms            int           `yaml:"max-rooms"`              // rooms one connection may be in, default 256
+	MaxConnections      int      `yaml:"max-connections"`        // held by this node; default 90% of the open-file limit
+	MaxConnectionsPerIP int      `yaml:"max-connections-per-ip"` // from one client IP
+	HandshakeRatePerIP  float64  `yaml:"handshake-rate-per-ip"`  // new sessions per second from one client IP
+	HandshakeRatePerUA  float64  `yaml:"handshake-rate-per-ua"`  // new sessions per second per User-Agent
+	MaxSessionsPerUser  int      `yaml:"max-sessions-per-user"`  // cluster-wide; the oldest is closed as replaced; default 32
+	MaxDevicesPerUser   int      `yaml:"max-devices-per-user"`   // devices of one user with remembered rooms; the least recently joined is forgotten; default 64
+	CmdRate             float64  `yaml:"cmd-rate"`               // commands per second per connection, default 50
+	JoinRate            float64  `yaml:"join-rate"`              // joins and leaves per second per connection, default 20
+	TrustedProxies      []string `yaml:"trusted-proxies"`        // CIDRs whose X-Forwarded-For is believed
+	ForwardHeaders      []string `yaml:"forward-headers"`        // request headers passed to command backends (trans_info courier-h-<name>); default User-Agent, Referer
+	// TraceKeep is how long the events of an API call or command are kept
+	// by trace id (GET /v1/trace?trace=ID); default 10m.
+	TraceKeep time.Duration `yaml:"trace-keep"`
+	// LogLevel is the level the node's logger filters by, which PUT
+	// /v1/admin/log-level changes at run time; nil: the node's level cannot
+	// be changed (the logger was built without it).
+	LogLevel   *slog.LevelVar `yaml:"-"`
+	AckTimeout time.Duration  `yaml:"ack-timeout"` // resend an unacked message after, default 10s
+	AckRetries int            `yaml:"ack-retries"` // resends while connected, default 3
+	SendQueue  int            `yaml:"send-queue"`  // per-connection queue bound, default 1024
+	AckWindow  int            `yaml:"ack-window"`  // unacked messages in flight per connection, default 128
+	MaxRooms   int            `yaml:"max-rooms"`   // rooms one connection may be in, default 256
 	// MaxConnecting bounds the handshakes whose store work (registration,
 	// rooms, first reads) is under way at once, default 8192: past it new
 	// clients are refused with 503 at once rather than queued. Below it

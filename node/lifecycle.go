@@ -80,6 +80,9 @@ func (n *Node) startUp(apiAddr string) error {
 	if err := n.publish(func() error { n.polls.Start(); return nil }, func(s *started) { s.polls = true }); err != nil {
 		return err
 	}
+	if err := n.goroutine(n.reportFigures); err != nil {
+		return err
+	}
 	return n.goroutine(func() { memtrim.Run(n.ctx, n.hub.Count, n.log) })
 }
 
@@ -165,6 +168,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		return nil
 	}
 	n.mu.Unlock()
+	n.endTraces()
 	n.awaitStartUp(ctx)
 	n.mu.Lock()
 	st := n.started

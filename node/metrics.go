@@ -1,6 +1,7 @@
 package node
 
 import (
+	"sync/atomic"
 	"time"
 
 	"courier/router/forward"
@@ -17,6 +18,7 @@ type metrics struct {
 	arrivals    prometheus.Histogram
 	pushes      *prometheus.CounterVec
 	deliveries  prometheus.Counter
+	delivered   atomic.Uint64 // deliveries, readable: the node's msgs/s for the cluster view
 	acks        prometheus.Counter
 	retries     prometheus.Counter
 	disconnects *prometheus.CounterVec
@@ -91,7 +93,9 @@ func newMetrics(connections func() float64, mailboxSize func() float64) *metrics
 }
 
 // The session.Metrics methods.
-func (m *metrics) Delivered()                 { m.deliveries.Inc() }
+func (m *metrics) Delivered() { m.deliveries.Inc(); m.delivered.Add(1) }
+
+func (m *metrics) deliveredCount() uint64     { return m.delivered.Load() }
 func (m *metrics) Acked()                     { m.acks.Inc() }
 func (m *metrics) Retried()                   { m.retries.Inc() }
 func (m *metrics) Disconnected(reason string) { m.disconnects.WithLabelValues(reason).Inc() }

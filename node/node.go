@@ -63,6 +63,10 @@ type Node struct {
 	// on its own derive from it, and Shutdown cancels it.
 	ctx    context.Context
 	cancel context.CancelFunc
+	// traces ends the live traces (GET /v1/trace) when Shutdown begins:
+	// a stream left open would hold the server's shutdown to its timeout.
+	traces    context.Context
+	endTraces context.CancelFunc
 
 	// The lifecycle, after nats-server's: mu orders Serve's start-up against
 	// Shutdown. Serve starts nothing once draining is set; Shutdown waits
@@ -115,6 +119,7 @@ func newNode(cfg Config, log *slog.Logger, st stores) (*Node, error) {
 	log = slog.New(lograte.New(log.Handler(), warnEvery, nil))
 	n := &Node{cfg: cfg, log: log.With("node", cfg.NodeID), stores: st}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
+	n.traces, n.endTraces = context.WithCancel(n.ctx)
 	n.closeAtEnd = append(n.closeAtEnd, st.closers...)
 	if err := n.build(); err != nil {
 		n.cancel()
@@ -153,7 +158,7 @@ func (n *Node) build() error {
 		Node: cfg.NodeID, Mailbox: n.stores.mailbox, Registry: n.stores.registry, Arrival: n.stores.arrival, Peers: n.peers,
 		Limits:   push.Limits{MaxDataBytes: cfg.MaxDataBytes, DefaultTTL: cfg.DefaultTTL},
 		MaxRooms: cfg.MaxRooms, MaxSessionsPerUser: cfg.MaxSessionsPerUser, Metrics: n.metrics, Log: n.log.With("component", "hub"),
-		DyeOf: n.dyeOf,
+		DyeOf: n.dyeOf, Tracer: n.stores.ops,
 	})
 	if err != nil {
 		return err
@@ -162,8 +167,9 @@ func (n *Node) build() error {
 	n.sessionOpts = &session.Options{
 		Node: cfg.NodeID, Mailbox: n.stores.mailbox, Metrics: n.metrics,
 		Log: n.log.With("component", "session"), AckTimeout: cfg.AckTimeout, AckRetries: cfg.AckRetries,
-		QueueLimit: cfg.SendQueue, Window: cfg.AckWindow, Now: time.Now, Context: n.ctx,
+		QueueLimit: cfg.SendQueue, Window: cfg.AckWindow, Now: time.Now, Context: n.ctx, Tracer: n.stores.ops,
 	}
+	n.stores.ops.OnSetting(n.takeSetting)
 	if n.engine, err = engine.NewSocketIO(engine.Config{
 		PingInterval: cfg.PingInterval, PingTimeout: cfg.PingTimeout,
 		CORSOrigins: cfg.CORSOrigins, LegacyWebSocket: cfg.LegacyWebSocket,
@@ -180,7 +186,7 @@ func (n *Node) build() error {
 	if n.hook, err = newAuthHook(cfg, trpcBackend, n.log.With("component", "auth-hook")); err != nil {
 		return err
 	}
-	n.commands = &command.Channel{Caller: caller, Log: n.log.With("component", "commands"), Context: n.ctx, MaxDataBytes: cfg.MaxDataBytes}
+	n.commands = &command.Channel{Caller: tracedCaller{next: caller, ops: n.stores.ops}, Log: n.log.With("component", "commands"), Context: n.ctx, MaxDataBytes: cfg.MaxDataBytes}
 	if n.api, err = api.New(api.Config{Keys: cfg.APIKeys, MaxDataBytes: cfg.MaxDataBytes, RatePerKey: cfg.APIRate,
 		VerifyToken: n.verifyToken, AuthenticateRequest: n.authenticateRequest, Origin: n.requestOrigin}, n, n.log.With("component", "api")); err != nil {
 		return err

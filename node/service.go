@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"time"
 
 	"courier/node/api"
@@ -12,6 +13,7 @@ import (
 	"courier/node/peers"
 	"courier/node/push"
 	"courier/node/trace"
+	"courier/router/opsbus"
 	"courier/router/registry"
 )
 
@@ -27,18 +29,27 @@ func (n *Node) Push(ctx context.Context, req *push.Request) (push.Result, error)
 	n.metrics.pushTime.Observe(time.Since(start).Seconds())
 	if err == nil {
 		n.tracePush(ctx, req, res.ID)
+		n.record(ctx, opsbus.Event{Type: opsbus.TypePush, ID: res.ID, Event: req.Event, Users: len(req.To.Users), Room: strings.Join(req.To.Rooms, ",")})
 	}
 	return res, err
 }
 
 // JoinRoom implements api.Service (node/hub).
 func (n *Node) JoinRoom(ctx context.Context, room string, users []string) error {
-	return n.hub.JoinRoom(ctx, room, users)
+	err := n.hub.JoinRoom(ctx, room, users)
+	if err == nil {
+		n.record(ctx, opsbus.Event{Type: opsbus.TypeJoin, Room: room, Users: len(users)})
+	}
+	return err
 }
 
 // LeaveRoom implements api.Service (node/hub).
 func (n *Node) LeaveRoom(ctx context.Context, room string, users []string) error {
-	return n.hub.LeaveRoom(ctx, room, users)
+	err := n.hub.LeaveRoom(ctx, room, users)
+	if err == nil {
+		n.record(ctx, opsbus.Event{Type: opsbus.TypeLeave, Room: room, Users: len(users)})
+	}
+	return err
 }
 
 // User implements api.Service (node/hub).
@@ -53,12 +64,35 @@ func (n *Node) Room(ctx context.Context, room string) (hub.RoomInfo, error) {
 
 // DisconnectUser implements api.Service (node/hub).
 func (n *Node) DisconnectUser(ctx context.Context, user string) (int, error) {
-	return n.hub.DisconnectUser(ctx, user)
+	count, err := n.hub.DisconnectUser(ctx, user)
+	if err == nil {
+		n.record(ctx, opsbus.Event{Type: opsbus.TypeDisconnect, User: user, Reason: "kicked", Users: count})
+	}
+	return count, err
 }
 
 // Cluster implements api.Service (node/peers).
 func (n *Node) Cluster(ctx context.Context) (peers.ClusterInfo, error) {
-	return n.peers.Cluster(ctx)
+	info, err := n.peers.Cluster(ctx)
+	if err != nil {
+		return info, err
+	}
+	// Each node's own figures, where it reported lately; a gap otherwise.
+	figures, err := n.stores.ops.Figures(ctx)
+	if err != nil {
+		n.log.Warn("node figures not read", "trace", trace.ID(ctx), "err", err)
+	}
+	byNode := make(map[string]opsbus.NodeFigures, len(figures))
+	for _, f := range figures {
+		byNode[f.Node] = f
+	}
+	for i := range info.Nodes {
+		if f, ok := byNode[info.Nodes[i].ID]; ok {
+			nd := &info.Nodes[i]
+			nd.MsgsPerSec, nd.MemoryBytes, nd.LogLevel = &f.MsgsPerSec, &f.MemoryBytes, f.LogLevel
+		}
+	}
+	return info, nil
 }
 
 // SetDye implements api.Service: the registry keeps dyes.

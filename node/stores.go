@@ -8,6 +8,7 @@ import (
 	"courier/node/polls"
 	"courier/router/arrival"
 	"courier/router/mailbox"
+	"courier/router/opsbus"
 	"courier/router/redisconn"
 	"courier/router/registry"
 )
@@ -20,6 +21,7 @@ type stores struct {
 	registry registry.Registry
 	arrival  arrival.Store
 	polls    polls.Store
+	ops      opsbus.Bus
 	redis    redis.UniversalClient // nil on the in-memory stores
 	closers  []func()
 }
@@ -29,8 +31,9 @@ func openStores(cfg Config) (stores, error) {
 	if cfg.Redis == "" {
 		mb := mailbox.NewMemory(mailbox.Config{Limit: cfg.MailboxLimit})
 		reg := registry.NewMemory(registry.Config{MaxDevicesPerUser: cfg.MaxDevicesPerUser})
-		return stores{mailbox: mb, registry: reg, arrival: arrival.New(reg, mb), polls: polls.NewMemory(polls.Config{}),
-			closers: []func(){mb.Close, reg.Close}}, nil
+		ops := opsbus.NewMemory(opsbus.Config{Node: cfg.NodeID, Keep: cfg.TraceKeep})
+		return stores{mailbox: mb, registry: reg, arrival: arrival.New(reg, mb), polls: polls.NewMemory(polls.Config{}), ops: ops,
+			closers: []func(){ops.Close, mb.Close, reg.Close}}, nil
 	}
 	client, err := redisconn.Open(cfg.Redis)
 	if err != nil {
@@ -38,8 +41,9 @@ func openStores(cfg Config) (stores, error) {
 	}
 	mb := mailbox.NewRedis(client, mailbox.Config{Limit: cfg.MailboxLimit}, redisPrefix)
 	reg := registry.NewRedis(client, registry.Config{MaxDevicesPerUser: cfg.MaxDevicesPerUser}, redisPrefix)
-	return stores{mailbox: mb, registry: reg, arrival: arrival.NewRedis(client, reg, mb), redis: client, polls: polls.NewRedis(client, polls.Config{}, redisPrefix),
-		closers: []func(){mb.Close, reg.Close, func() { _ = client.Close() }}}, nil
+	ops := opsbus.NewRedis(client, opsbus.Config{Node: cfg.NodeID, Keep: cfg.TraceKeep}, redisPrefix)
+	return stores{mailbox: mb, registry: reg, arrival: arrival.NewRedis(client, reg, mb), redis: client, polls: polls.NewRedis(client, polls.Config{}, redisPrefix), ops: ops,
+		closers: []func(){ops.Close, mb.Close, reg.Close, func() { _ = client.Close() }}}, nil
 }
 
 // mailboxSize counts the messages the mailbox caches, for the

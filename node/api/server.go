@@ -57,6 +57,10 @@ func New(cfg Config, svc Service, log *slog.Logger) (*Server, error) {
 	s.handle("PUT /v1/dye/{user}", s.setDye)
 	s.handle("GET /v1/dye", s.listDyes)
 	s.handle("DELETE /v1/dye/{user}", s.clearDye)
+	s.handle("GET /v1/trace", s.traceCall)
+	s.handle("GET /v1/users/{user}/mailbox", s.mailboxCall)
+	s.handle("GET /v1/admin/log-level", s.logLevel)
+	s.handle("PUT /v1/admin/log-level", s.setLogLevel)
 	s.handle("POST /v1/call/{service}/{method}", s.call)
 	s.handle("GET /v1/call/{service}/{method}", s.call)
 	s.mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {

@@ -17,6 +17,7 @@ import (
 	"courier/node/peers"
 	"courier/node/push"
 	"courier/node/trace"
+	"courier/router/opsbus"
 	"courier/router/registry"
 )
 
@@ -58,6 +59,15 @@ func (f *fakeService) Call(_ context.Context, req command.Request) (json.RawMess
 	}
 	return json.RawMessage(`{"echo":` + string(req.Data) + `}`), nil
 }
+func (f *fakeService) Watch(context.Context, string) (<-chan opsbus.Event, error) { return nil, f.err }
+func (f *fakeService) TraceRecord(context.Context, string) ([]opsbus.Event, error) {
+	return nil, f.err
+}
+func (f *fakeService) Mailbox(_ context.Context, u string) (hub.MailboxInfo, error) {
+	return hub.MailboxInfo{User: u}, f.err
+}
+func (f *fakeService) LogLevel() string                                { return "info" }
+func (f *fakeService) SetLogLevel(context.Context, string, bool) error { return f.err }
 func (f *fakeService) Cluster(context.Context) (peers.ClusterInfo, error) {
 	return peers.ClusterInfo{}, f.err
 }

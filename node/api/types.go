@@ -14,6 +14,7 @@ import (
 	"courier/node/hub"
 	"courier/node/peers"
 	"courier/node/push"
+	"courier/router/opsbus"
 	"courier/router/registry"
 )
 
@@ -39,6 +40,17 @@ type Service interface {
 	// Call runs a command for an authenticated client (POST /v1/call/...).
 	// A failed call returns a *command.Error.
 	Call(ctx context.Context, req command.Request) (json.RawMessage, error)
+	// Watch streams user's events, cluster-wide, until ctx ends (then the
+	// channel closes).
+	Watch(ctx context.Context, user string) (<-chan opsbus.Event, error)
+	// TraceRecord returns the events kept under a trace id.
+	TraceRecord(ctx context.Context, id string) ([]opsbus.Event, error)
+	// Mailbox shows a user's mailbox, device by device.
+	Mailbox(ctx context.Context, user string) (hub.MailboxInfo, error)
+	// LogLevel is this node's log level; SetLogLevel changes it, or every
+	// node's with cluster.
+	LogLevel() string
+	SetLogLevel(ctx context.Context, level string, cluster bool) error
 }
 
 // DyeRequest is the body of PUT /v1/dye/{user}: ttl in seconds, default

@@ -9,6 +9,7 @@ import (
 	"courier/node/session"
 	"courier/router/arrival"
 	"courier/router/mailbox"
+	"courier/router/opsbus"
 )
 
 // Arrive registers s cluster-wide, holds it here and opens its streams:
@@ -28,6 +29,10 @@ func (h *Hub) Arrive(ctx context.Context, s *session.Session) {
 	h.arriving.Add(1)
 	defer h.arriving.Add(-1)
 	h.local.add(s)
+	traced := s.Traced()
+	if traced {
+		s.Publish(opsbus.Event{Type: opsbus.TypeConnect})
+	}
 
 	var opened []session.FirstRead
 	if r, ok := s.Open(mailbox.UserStream(s.User), 2); ok {
@@ -77,6 +82,11 @@ func (h *Hub) Arrive(ctx context.Context, s *session.Session) {
 	}
 	if len(entered) == 0 {
 		return
+	}
+	if traced {
+		for _, room := range entered {
+			s.Publish(opsbus.Event{Type: opsbus.TypeJoin, Room: room, Reason: "restored"})
+		}
 	}
 	got, err = h.cfg.Arrival.Enter(ctx, entry, entered, reads(opened))
 	if err != nil {

@@ -77,6 +77,10 @@ type Config struct {
 	// logged, the trace of a tester's messages. Nil: none. It must not
 	// block (a snapshot).
 	DyeOf func(user string) string
+	// Tracer takes the events of traced users: connects, disconnects,
+	// pushes, joins and leaves (the sessions publish their deliveries and
+	// acks). Nil: nobody is traced.
+	Tracer session.Tracer
 }
 
 // Hub holds this node's sessions and delivers pushes to them. Safe for

@@ -7,6 +7,7 @@ import (
 
 	"courier/node/push"
 	"courier/node/session"
+	"courier/node/trace"
 	"courier/router/forward"
 	"courier/router/mailbox"
 )
@@ -40,7 +41,7 @@ func (h *Hub) Push(ctx context.Context, req *push.Request) (push.Result, error) 
 	if len(data) == 0 {
 		data = json.RawMessage("null")
 	}
-	base := mailbox.Message{ID: id, Event: req.Event, Data: data, TS: now.UnixMilli()}
+	base := mailbox.Message{ID: id, Event: req.Event, Data: data, TS: now.UnixMilli(), Trace: trace.ID(ctx)}
 
 	streams := streamsOf(req.To)
 	msgs := make([]*mailbox.Message, len(streams))
@@ -71,6 +72,7 @@ func (h *Hub) Push(ctx context.Context, req *push.Request) (push.Result, error) 
 		}
 	}
 	for i, st := range streams {
+		h.tracePush(st, msgs[i])
 		h.deliverLocal(st, msgs[i])
 	}
 	h.fanOutRemote(ctx, streams, msgs)

@@ -9,6 +9,7 @@ import (
 	"courier/node/session"
 	"courier/router/forward"
 	"courier/router/mailbox"
+	"courier/router/opsbus"
 )
 
 // ClientJoin serves a client's `join` event: the room must be a valid name
@@ -49,6 +50,9 @@ func (h *Hub) Join(ctx context.Context, s *session.Session, room string) {
 		h.log.Warn("room membership not remembered", "session", s.ID(), "room", room, "err", err)
 	}
 	s.Subscribe(mailbox.RoomStream(room))
+	if s.Traced() {
+		s.Publish(opsbus.Event{Type: opsbus.TypeJoin, Room: room})
+	}
 }
 
 // Leave takes s out of room and forgets it for the device.
@@ -61,6 +65,9 @@ func (h *Hub) Leave(ctx context.Context, s *session.Session, room string) {
 	}
 	if err := h.cfg.Registry.RememberRoom(ctx, s.User, s.Device, room, false); err != nil {
 		h.log.Warn("room leave not remembered", "session", s.ID(), "room", room, "err", err)
+	}
+	if s.Traced() {
+		s.Publish(opsbus.Event{Type: opsbus.TypeLeave, Room: room})
 	}
 }
 

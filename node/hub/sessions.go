@@ -7,6 +7,7 @@ import (
 
 	"courier/node/session"
 	"courier/router/mailbox"
+	"courier/router/opsbus"
 )
 
 // Remove forgets s once its connection closed: here at once, in the
@@ -19,6 +20,15 @@ func (h *Hub) Remove(s *session.Session, reason string) {
 	}
 	h.missing.remove(s)
 	h.departing.add(h.registryEntry(s))
+	if s.Traced() {
+		// The node's own reason (kicked, replaced, slow_consumer, ...), or
+		// the connection's when the client went (transport close, ping timeout).
+		why := s.CloseReason()
+		if why == session.ReasonClientClose {
+			why = reason
+		}
+		s.Publish(opsbus.Event{Type: opsbus.TypeDisconnect, Reason: why})
+	}
 	h.log.Debug("session closed", "session", s.ID(), "user", s.User, "reason", reason)
 }
 

@@ -23,6 +23,11 @@ type RoomInfo struct {
 	Room    string   `json:"room"`
 	Members int      `json:"members"`
 	Nodes   []string `json:"nodes"`
+	// For the operator: members on each node, the log's newest seq and
+	// its newest messages, newest first.
+	MembersByNode map[string]int `json:"members_by_node"`
+	LastSeq       uint64         `json:"last_seq"`
+	Recent        []MessageInfo  `json:"recent"`
 }
 
 // User answers the sessions of user, cluster-wide, and what its mailbox
@@ -63,7 +68,11 @@ func (h *Hub) Room(ctx context.Context, room string) (RoomInfo, error) {
 	if nodes == nil {
 		nodes = []string{}
 	}
-	return RoomInfo{Room: room, Members: members, Nodes: nodes}, nil
+	info := RoomInfo{Room: room, Members: members, Nodes: nodes}
+	if err := h.roomDetail(ctx, &info); err != nil {
+		return RoomInfo{}, h.unavailable(ctx, err)
+	}
+	return info, nil
 }
 
 // DisconnectUser closes every session of user, cluster-wide, with a

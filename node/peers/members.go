@@ -13,6 +13,10 @@ type NodeInfo struct {
 	Addr     string `json:"addr"`
 	State    string `json:"state"`
 	Sessions int    `json:"sessions"`
+	// From the node's own latest report (node/opsbus), when there is one.
+	MsgsPerSec  *float64 `json:"msgs_per_s,omitempty"`
+	MemoryBytes *uint64  `json:"memory_bytes,omitempty"`
+	LogLevel    string   `json:"log_level,omitempty"`
 }
 
 // ClusterInfo answers GET /v1/cluster.

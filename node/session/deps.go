@@ -38,6 +38,8 @@ type Options struct {
 	// Context is the node's lifetime (nil: none): the sessions' mailbox
 	// reads derive from it, so a stopped node abandons them.
 	Context context.Context
+	// Tracer takes the events of traced users (nil: nobody is traced).
+	Tracer Tracer
 
 	// Shared by the sessions; an Options must not be copied.
 	acks ackWriter

@@ -11,6 +11,7 @@ import (
 	"courier/node/auth"
 	"courier/node/engine"
 	"courier/router/mailbox"
+	"courier/router/opsbus"
 )
 
 // Meta is the second argument of every pushed event (SPEC: client connection).
@@ -57,11 +58,12 @@ type Session struct {
 
 	commands atomic.Int32 // commands in flight
 
-	mu      sync.Mutex
-	closed  bool
-	running bool // a worker goroutine, or a Deliver emitting directly, owns the sending
-	poked   bool // work arrived while the sending was owned: look again before letting go
-	starved bool // a replay waits for window room: an ack must wake the worker
+	mu          sync.Mutex
+	closed      bool
+	closeReason string // why it closed: the first reason given to Closed
+	running     bool   // a worker goroutine, or a Deliver emitting directly, owns the sending
+	poked       bool   // work arrived while the sending was owned: look again before letting go
+	starved     bool   // a replay waits for window room: an ack must wake the worker
 	// storeFailures counts mailbox reads that failed in a row: the next
 	// read waits the longer (retryAfter).
 	storeFailures uint8
@@ -402,7 +404,7 @@ func (s *Session) Closed(reason string) bool {
 		s.mu.Unlock()
 		return false
 	}
-	s.closed = true
+	s.closed, s.closeReason = true, reason
 	s.live, s.sendq, s.liveQueued = nil, nil, 0
 	s.flights = nil
 	if s.timer != nil {
@@ -411,6 +413,13 @@ func (s *Session) Closed(reason string) bool {
 	s.mu.Unlock()
 	s.opt.Metrics.Disconnected(reason)
 	return true
+}
+
+// CloseReason is the reason the session was closed for ("" while open).
+func (s *Session) CloseReason() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closeReason
 }
 
 // Pending reports what is queued and in flight, for tests.
@@ -433,6 +442,9 @@ func (s *Session) onAck(num uint64) {
 		return // resent under a newer number, given up, or the session closed
 	}
 	key := f.key
+	if s.Traced() {
+		s.traceMsg(opsbus.TypeAck, f.d.Msg)
+	}
 	full := s.flights.openCount() >= s.opt.Window || s.flights.slots() >= maxSlots(s.opt.Window)
 	s.flights.close(f)
 	st := s.state(key.stream)

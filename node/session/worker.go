@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"courier/router/mailbox"
+	"courier/router/opsbus"
 )
 
 // storeRetry is how long a session waits before reading the mailbox again
@@ -88,6 +89,9 @@ func (s *Session) takeDirect(d Delivery) (uint64, bool) {
 	}
 	s.running, s.poked = true, false
 	s.opt.Metrics.Delivered()
+	if s.Traced() {
+		s.traceMsg(opsbus.TypeDeliver, d.Msg)
+	}
 	return num, true
 }
 
@@ -290,6 +294,13 @@ func (s *Session) takeSends(sends []send) []send {
 		}
 		sends = append(sends, send{d: d, num: num})
 		s.opt.Metrics.Delivered()
+		if s.Traced() {
+			typ := opsbus.TypeDeliver
+			if !q.live {
+				typ = opsbus.TypeResend // read back from the mailbox: a replay
+			}
+			s.traceMsg(typ, d.Msg)
+		}
 	}
 	clear(s.sendq[:n])
 	s.sendq = s.sendq[n:]
@@ -321,6 +332,9 @@ func (s *Session) takeRetries(sends []send) []send {
 		old.deadline = now.Add(s.opt.AckTimeout).UnixNano()
 		sends = append(sends, send{d: old.d, num: s.pushFlight(old)})
 		s.opt.Metrics.Retried()
+		if s.Traced() {
+			s.traceMsg(opsbus.TypeResend, old.d.Msg)
+		}
 	}
 	return sends
 }

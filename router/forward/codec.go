@@ -75,8 +75,11 @@ func (b *batchEncoder) shrink(limit int) {
 
 func encodeEnvelope(enc *msgpack.Encoder, e *Envelope) error {
 	n := fieldsNoMsg
-	if e.hasMsg() {
-		n = fieldsAll
+	switch {
+	case e.Msg.Trace != "":
+		n = fieldsTrace
+	case e.hasMsg():
+		n = fieldsMsg
 	}
 	// Errors come only from the writer, and writes to a bytes.Buffer cannot
 	// fail: the results are ignored rather than checked thirty times.
@@ -104,6 +107,9 @@ func encodeEnvelope(enc *msgpack.Encoder, e *Envelope) error {
 	_ = enc.EncodeInt(m.TS)
 	_ = enc.EncodeInt(m.Expires)
 	_ = enc.EncodeString(m.Room)
+	if n == fieldsTrace {
+		_ = enc.EncodeString(m.Trace)
+	}
 	return nil
 }
 
@@ -204,6 +210,8 @@ func (d *frameDecoder) envelope(e *Envelope) error {
 			e.Msg.Expires, err = d.dec.DecodeInt64()
 		case 11:
 			e.Msg.Room, err = d.dec.DecodeString()
+		case 12:
+			e.Msg.Trace, err = d.dec.DecodeString()
 		default:
 			err = d.skipScalar()
 		}

@@ -17,8 +17,11 @@ func allKinds() []Envelope {
 	room.User, room.Stream, room.Room, room.Msg.Room = "", mailbox.RoomStream("lobby"), "lobby", "lobby"
 	all := deliver("u1", 9)
 	all.User, all.Stream, all.Room, all.Msg.Room = "", mailbox.AllStream, "*", "*"
+	traced := deliver("u2", 3)
+	traced.Msg.Trace = "5f0c2a9e1b7d4c36" // field 12, sent only when set
 	return []Envelope{
 		deliver("u1", 1),
+		traced,
 		room,
 		all,
 		{Kind: KindJoin, Room: "lobby", Users: []string{"u1", "u2"}},

@@ -63,6 +63,7 @@ type Envelope struct {
 //
 //	0 kind  1 stream  2 user  3 room  4 users
 //	5 msg.id  6 msg.seq  7 msg.event  8 msg.data  9 msg.ts  10 msg.expires  11 msg.room
+//	12 msg.trace (sent only when set)
 //
 // Positions never change meaning. A sender may omit trailing fields (the
 // receiver takes zero values: envelopes without a message stop at 4), and a
@@ -70,20 +71,21 @@ type Envelope struct {
 // the end without a protocol bump.
 const (
 	fieldsNoMsg = 5
-	fieldsAll   = 12
+	fieldsMsg   = 12
+	fieldsTrace = 13
 )
 
 func (e *Envelope) hasMsg() bool {
 	m := &e.Msg
 	return m.ID != "" || m.Seq != 0 || m.Event != "" || m.Data != nil ||
-		m.TS != 0 || m.Expires != 0 || m.Room != ""
+		m.TS != 0 || m.Expires != 0 || m.Room != "" || m.Trace != ""
 }
 
 // size approximates the memory an envelope holds while queued; it is what
 // LinksConfig.QueueBytes and MaxEnvelope bound.
 func (e *Envelope) size() int {
 	n := 64 + len(e.Stream) + len(e.User) + len(e.Room) + len(e.Msg.ID) +
-		len(e.Msg.Event) + len(e.Msg.Data) + len(e.Msg.Room)
+		len(e.Msg.Event) + len(e.Msg.Data) + len(e.Msg.Room) + len(e.Msg.Trace)
 	for _, u := range e.Users {
 		n += 16 + len(u)
 	}

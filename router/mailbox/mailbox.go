@@ -34,6 +34,10 @@ type Message struct {
 	TS      int64  // unix ms when pushed
 	Expires int64  // unix ms after which it is never delivered
 	Room    string // meta.room: "" for a user mailbox, the room, or "*" for all
+	// Trace is the trace id of the push that made it, while it travels live
+	// (hub to sessions, node to node); the store does not keep it, so a
+	// replayed message has none.
+	Trace string
 }
 
 // ErrUnavailable wraps failures of the backing store (e.g. Redis down).

@@ -117,6 +117,7 @@ func (m *Memory) Append(_ context.Context, name Stream, msg Message) (uint64, bo
 	}
 	s.last++
 	msg.Seq = s.last
+	msg.Trace = "" // the store keeps no trace id (Message.Trace)
 	if msg.Expires > now {
 		sh.nMsgs.Add(int64(s.add(msg, m.limit)))
 	}

@@ -39,8 +39,11 @@ type Event struct {
 	Name    string  `json:"name,omitempty"`   // cmd
 	MS      float64 `json:"ms,omitempty"`     // cmd
 	Code    string  `json:"code,omitempty"`   // cmd: "ok" or the error code
-	// Users counts the addressees of a push (trace records only).
+	// Users counts the addressees of an API call (trace records only).
 	Users int `json:"users,omitempty"`
+	// LiveOnly: for the user's watchers, not the trace record (the call's
+	// own record tells it already).
+	LiveOnly bool `json:"-"`
 }
 
 // The event types.
@@ -87,7 +90,7 @@ type Bus interface {
 	// behind loses events (the channel holds 256), never slows publishers.
 	Watch(ctx context.Context, user string) (<-chan Event, error)
 	// Publish hands ev to the watchers of ev.User (when Traced) and, when
-	// ev.TraceID is set, records it under that id. It never blocks: events
+	// ev.TraceID is set and not LiveOnly, records it under that id. It never blocks: events
 	// wait in a bounded queue, and past it they are dropped and counted.
 	Publish(ev Event)
 	// Trace returns the events recorded under a trace id in the last Keep,

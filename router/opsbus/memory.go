@@ -51,7 +51,7 @@ func (m *Memory) Publish(ev Event) {
 	if ev.TS.IsZero() {
 		ev.TS = m.cfg.Now()
 	}
-	if ev.TraceID != "" {
+	if ev.TraceID != "" && !ev.LiveOnly {
 		m.records.add(ev, m.cfg.Now().UnixNano(), int64(m.cfg.Keep))
 	}
 	if m.traced.has(ev.User) {

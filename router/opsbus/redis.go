@@ -257,7 +257,7 @@ func (r *Redis) control(payload string) {
 
 // Publish implements Bus.
 func (r *Redis) Publish(ev Event) {
-	if ev.TraceID == "" && !r.traced.has(ev.User) {
+	if (ev.TraceID == "" || ev.LiveOnly) && !r.traced.has(ev.User) {
 		return
 	}
 	if ev.Node == "" {
@@ -310,7 +310,7 @@ func (r *Redis) send(batch []Event) {
 		if r.traced.has(ev.User) {
 			pipe.Publish(ctx, r.userChannel(ev.User), b)
 		}
-		if ev.TraceID != "" {
+		if ev.TraceID != "" && !ev.LiveOnly {
 			k := r.traceKey(ev.TraceID)
 			pipe.RPush(ctx, k, b)
 			pipe.LTrim(ctx, k, -maxTraceEvents, -1)

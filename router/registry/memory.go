@@ -3,6 +3,7 @@ package registry
 import (
 	"cmp"
 	"context"
+	"maps"
 	"slices"
 	"sort"
 	"sync"
@@ -317,6 +318,17 @@ func (m *Memory) Room(_ context.Context, name string) (int, []string, error) {
 	m.mu.RUnlock()
 	slices.Sort(nodes)
 	return n, nodes, nil
+}
+
+// RoomNodes implements Sessions.
+func (m *Memory) RoomNodes(_ context.Context, name string) (map[string]int, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	out := map[string]int{}
+	if r := m.rooms[name]; r != nil {
+		maps.Copy(out, r.nodes)
+	}
+	return out, nil
 }
 
 // RememberRoom implements Sessions.

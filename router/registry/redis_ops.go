@@ -262,6 +262,27 @@ func (r *Redis) Room(ctx context.Context, room string) (int, []string, error) {
 	return int(n), nodes, nil
 }
 
+// RoomNodes implements Sessions: the room's per-node counts, one script.
+func (r *Redis) RoomNodes(ctx context.Context, room string) (map[string]int, error) {
+	v, err := r.run(ctx, r.room, r.roomKeys(room), "nodes", "")
+	if err != nil {
+		return nil, err
+	}
+	res, _ := v.([]any)
+	out := make(map[string]int, len(res)/2)
+	for i := 0; i+1 < len(res); i += 2 {
+		node, _ := res[i].(string)
+		n, err := strconv.Atoi(fmt.Sprint(res[i+1]))
+		if err != nil {
+			return nil, unavailable(fmt.Errorf("room nodes returned %v", v))
+		}
+		if n > 0 {
+			out[node] = n
+		}
+	}
+	return out, nil
+}
+
 // RememberRoom implements Sessions: one script on the device's key.
 func (r *Redis) RememberRoom(ctx context.Context, user, device, room string, joined bool) error {
 	op := "leave"

@@ -8,6 +8,7 @@ if op == 'info' then
   for _, n in ipairs(redis.call('HKEYS', nodes)) do out[#out + 1] = n end
   return out
 end
+if op == 'nodes' then return redis.call('HGETALL', nodes) end
 
 local old = redis.call('HGET', members, id)
 local function unset()

@@ -68,6 +68,8 @@ type Sessions interface {
 	// Room counts the sessions in room and lists the nodes holding them,
 	// each once.
 	Room(ctx context.Context, room string) (members int, nodes []string, err error)
+	// RoomNodes counts room's sessions on each node holding some.
+	RoomNodes(ctx context.Context, room string) (map[string]int, error)
 	// RememberRoom records (joined=true) or forgets that a device is in room,
 	// so a reconnect of that device rejoins it. A device's rooms are kept
 	// for the configured DeviceTTL after its last RememberRoom(joined=true).

@@ -59,6 +59,9 @@ func cli(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if getenv("GOGC") == "" {
 		debug.SetGCPercent(cmp.Or(s.GCPercent, defaultGCPercent))
 	}
+	// The level is a variable: PUT /v1/admin/log-level changes it.
+	s.Config.LogLevel = new(slog.LevelVar)
+	s.Config.LogLevel.Set(s.LogLevel)
 	if err := run(ctx, s.Config, newLogger(stderr, s)); err != nil {
 		fmt.Fprintf(stderr, "courier: %v\n", err)
 		return 1
@@ -78,7 +81,11 @@ func exitCode(stderr io.Writer, err error) int {
 }
 
 func newLogger(w io.Writer, s settings) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: s.LogLevel}
+	var level slog.Leveler = s.LogLevel
+	if s.Config.LogLevel != nil {
+		level = s.Config.LogLevel
+	}
+	opts := &slog.HandlerOptions{Level: level}
 	if s.LogFormat == "json" {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}

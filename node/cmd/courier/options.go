@@ -10,6 +10,7 @@ import (
 
 	"courier/node"
 	"courier/node/authhook"
+	"courier/router/opsbus"
 )
 
 // settings is what the main resolves: the node's Config plus logging, which
@@ -92,6 +93,7 @@ func nodeOptions() []option {
 		duration("drain-spread", defaultDrainSpread, "tell clients to reconnect spread over this `long`", func(s *settings) *time.Duration { return &cfg(s).DrainSpread }),
 		duration("default-ttl", d.DefaultTTL, "`ttl` of a push that names none", func(s *settings) *time.Duration { return &cfg(s).DefaultTTL }),
 		integer("mailbox-limit", d.MailboxLimit, "cached `messages` per user mailbox and per room log", func(s *settings) *int { return &cfg(s).MailboxLimit }),
+		duration("trace-keep", opsbus.DefaultKeep, "how long the events of an API call or command are kept by trace id (GET /v1/trace?trace=ID)", func(s *settings) *time.Duration { return &cfg(s).TraceKeep }),
 		duration("call-timeout", d.CallTimeout, "default `timeout` of a command call", func(s *settings) *time.Duration { return &cfg(s).CallTimeout }),
 		list("route", ";", "", "command route `PATTERN=ADDR[,ADDR...]`, e.g. trpc.app.echo.*=127.0.0.1:8000; repeatable (env: separate routes with ';')", func(s *settings) *[]string { return &cfg(s).Routes }),
 		list("cors-origins", ",", "", "comma-separated `origins` allowed for long-polling; * for any", func(s *settings) *[]string { return &cfg(s).CORSOrigins }),

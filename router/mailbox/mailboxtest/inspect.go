@@ -52,7 +52,7 @@ func testInspect(t *testing.T, f InspectorFactory) {
 	h.ack(s, "phone", 1, 2, 4)
 	h.ack(s, "tablet", 1)
 	h.wantPending(s, "laptop", 0, 0, seqRange(1, 6)...) // known, acknowledged nothing
-	h.clk.Advance(2 * time.Minute)                       // m6 expires
+	h.clk.Advance(2 * time.Minute)                      // m6 expires
 
 	v := h.inspect(in, s, 2)
 	if v.Last != 6 || v.Held != 5 {

@@ -125,6 +125,7 @@ func testTraceRecords(t *testing.T, f Factory) {
 	a.Publish(opsbus.Event{TraceID: "t1", Type: opsbus.TypePush, ID: "m1", Users: 2})
 	b.Publish(opsbus.Event{TraceID: "t1", User: "u", Type: opsbus.TypeCmd, Name: "/a.B/C", MS: 1.5, Code: "ok"})
 	a.Publish(opsbus.Event{TraceID: "t2", Type: opsbus.TypePush})
+	a.Publish(opsbus.Event{TraceID: "t1", User: "u", Type: opsbus.TypePush, LiveOnly: true}) // for watchers only
 	var got []opsbus.Event
 	eventually(t, 3*time.Second, func() bool {
 		var err error

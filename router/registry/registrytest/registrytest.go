@@ -159,6 +159,17 @@ func (h *harness) wantRoom(room string, members int, nodes ...string) {
 	if n != members || !slices.Equal(got, nodes) {
 		h.t.Fatalf("Room(%q) = %d, %v; want %d, %v", room, n, got, members, nodes)
 	}
+	perNode, err := h.r.RoomNodes(h.ctx, room)
+	if err != nil {
+		h.t.Fatalf("RoomNodes(%q): %v", room, err)
+	}
+	sum := 0
+	for _, c := range perNode {
+		sum += c
+	}
+	if keys := slices.Sorted(maps.Keys(perNode)); sum != members || !slices.Equal(keys, nodes) {
+		h.t.Fatalf("RoomNodes(%q) = %v; want %d members over %v", room, perNode, members, nodes)
+	}
 }
 
 func (h *harness) remember(user, device, room string, joined bool) {
