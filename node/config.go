@@ -29,6 +29,7 @@ type Config struct {
 	PeerListen    string   `yaml:"peer-listen"`    // node-to-node links
 	ClusterSecret string   `yaml:"cluster-secret"` // gossip encryption, peer auth
 	APIKeys       []string `yaml:"api-key"`        // push API keys
+	AdminKeys     []string `yaml:"admin-key"`      // /admin/ web UI logins, and Bearer keys of the operator on the API; none: /admin/ is off
 	JWTSecret     string   `yaml:"jwt-secret"`     // HS256 client token secrets, comma-separated: any verifies, the first signs
 	JWTPublicKey  string   `yaml:"jwt-public-key"` // PEM file of RS256/ES256 public keys
 	JWKSURL       string   `yaml:"jwks-url"`       // JWKS of RS256/ES256 keys, selected by kid
@@ -276,7 +277,7 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// MinSecretLen is the shortest API key, JWT secret or cluster secret a node
+// MinSecretLen is the shortest API key, admin key, JWT secret or cluster secret a node
 // accepts while any of its listeners is off loopback (256 bits, as HS256's
 // key should be).
 const MinSecretLen = 32
@@ -301,6 +302,11 @@ func (c Config) checkSecretLengths() error {
 	for i, k := range c.APIKeys {
 		if len(k) < MinSecretLen {
 			return short(fmt.Sprintf("--api-key number %d", i+1), k)
+		}
+	}
+	for i, k := range c.AdminKeys {
+		if len(k) < MinSecretLen {
+			return short(fmt.Sprintf("--admin-key number %d", i+1), k)
 		}
 	}
 	for i, secret := range c.JWTSecrets() {

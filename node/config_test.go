@@ -32,6 +32,9 @@ func TestConfigRefusesUnsafeClusteringAndShortSecrets(t *testing.T) {
 		}, ""},
 		{"off loopback, short API key", func(c *Config) { c.Listen = "0.0.0.0:8080"; c.JWTSecret = long }, "--api-key number 1 is 1 bytes"},
 		{"off loopback, one short key of two", func(c *Config) { c.Listen = ":8080"; c.APIKeys = []string{long, "short"}; c.JWTSecret = long }, "--api-key number 2 is 5 bytes"},
+		{"off loopback, short admin key", func(c *Config) {
+			c.Listen, c.APIKeys, c.JWTSecret, c.AdminKeys = "10.0.0.1:8080", []string{long}, long, []string{long, "admin"}
+		}, "--admin-key number 2 is 5 bytes"},
 		{"off loopback, short JWT secret", func(c *Config) { c.Listen = "10.0.0.1:8080"; c.APIKeys = []string{long} }, "--jwt-secret number 1 is 1 bytes"},
 		{"off loopback, one short JWT secret of two (rotation)", func(c *Config) {
 			c.Listen, c.APIKeys, c.JWTSecret = "10.0.0.1:8080", []string{long}, long+",old"

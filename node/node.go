@@ -22,6 +22,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"courier/node/admin"
 	"courier/node/api"
 	"courier/node/auth"
 	"courier/node/authhook"
@@ -55,6 +56,7 @@ type Node struct {
 	commands         *command.Channel
 	engine           *engine.SocketIO
 	api              *api.Server
+	admin            *admin.Admin // the /admin/ web UI
 	polls            *polls.Runner
 	server           *http.Server
 	closeAtEnd       []func() // what New opened: stores, the backend pool
@@ -186,9 +188,14 @@ func (n *Node) build() error {
 	if n.hook, err = newAuthHook(cfg, trpcBackend, n.log.With("component", "auth-hook")); err != nil {
 		return err
 	}
+	n.admin = admin.New(admin.Config{Keys: cfg.AdminKeys, Log: n.log.With("component", "admin")})
+	if !n.admin.Enabled() {
+		n.log.Info("admin UI is off: set --admin-key")
+	}
 	n.commands = &command.Channel{Caller: tracedCaller{next: caller, ops: n.stores.ops}, Log: n.log.With("component", "commands"), Context: n.ctx, MaxDataBytes: cfg.MaxDataBytes}
 	if n.api, err = api.New(api.Config{Keys: cfg.APIKeys, MaxDataBytes: cfg.MaxDataBytes, RatePerKey: cfg.APIRate,
-		VerifyToken: n.verifyToken, AuthenticateRequest: n.authenticateRequest, Origin: n.requestOrigin}, n, n.log.With("component", "api")); err != nil {
+		VerifyToken: n.verifyToken, AuthenticateRequest: n.authenticateRequest, Origin: n.requestOrigin,
+		AdminAuth: n.admin.Authenticated}, n, n.log.With("component", "api")); err != nil {
 		return err
 	}
 	polls.Routes(n.api, n.stores.polls, n.log.With("component", "polls"))
@@ -226,11 +233,12 @@ func (n *Node) commandRouter() (*command.Router, *command.TRPC, error) {
 func (n *Node) connections() float64 { return float64(n.hub.Count()) }
 
 // Handler serves everything of the --listen address: socket.io, the API,
-// metrics and health.
+// the admin UI, metrics and health.
 func (n *Node) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/socket.io/", n.shedHandshakes(n.engine))
 	mux.Handle("/v1/", n.api.Handler())
+	mux.Handle("/admin/", n.admin.Handler())
 	if n.cfg.MetricsListen == "" {
 		mux.Handle("GET /metrics", n.metricsHandler())
 	}

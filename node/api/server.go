@@ -108,12 +108,17 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	key, ok := s.authenticate(r)
 	if ok {
 		r = r.WithContext(context.WithValue(r.Context(), apiKeyCtx{}, key))
-	}
-	if !ok {
+	} else if s.cfg.AdminAuth != nil && s.cfg.AdminAuth(r) {
+		if e := adminCSRF(r); e != nil {
+			WriteError(w, e)
+			return
+		}
+		r = r.WithContext(context.WithValue(r.Context(), adminCtx{}, true))
+	} else {
 		WriteError(w, errcode.New(errcode.Unauthorized, "missing or bad API key: send Authorization: Bearer <key>"))
 		return
 	}
-	if s.limiter != nil && !s.limiter.allow(key) {
+	if s.limiter != nil && ok && !s.limiter.allow(key) {
 		WriteError(w, errcode.New(errcode.RateLimited, "too many requests for this API key"))
 		return
 	}
@@ -144,11 +149,45 @@ func matchKey(keys []string, authorization string) (string, bool) {
 	return "", false
 }
 
+// AdminHeader must be "1" on an admin's change (any method but GET and
+// HEAD) authenticated by the session cookie alone: a cross-site form or
+// link cannot send it, so the cookie cannot be ridden (SameSite aside).
+const AdminHeader = "X-Courier-Admin"
+
+// adminCSRF refuses a cookie-authenticated admin change without
+// AdminHeader. A request with an Authorization header was authenticated by
+// the admin key itself, which no other site holds.
+func adminCSRF(r *http.Request) *errcode.Error {
+	if r.Method == http.MethodGet || r.Method == http.MethodHead || r.Header.Get("Authorization") != "" || r.Header.Get(AdminHeader) == "1" {
+		return nil
+	}
+	return errcode.New(errcode.Forbidden, "an admin session's "+r.Method+" needs the header "+AdminHeader+": 1")
+}
+
 // apiKeyCtx carries the API key a request authenticated with.
 type apiKeyCtx struct{}
 
+// adminCtx marks a request authenticated as the operator (an admin key or
+// the admin UI's session): it may do what an API key does, the API rate
+// limit aside.
+type adminCtx struct{}
+
+// IsAdmin reports whether the request of ctx was authenticated as the
+// operator (Config.AdminAuth) rather than by an API key.
+func IsAdmin(ctx context.Context) bool {
+	admin, _ := ctx.Value(adminCtx{}).(bool)
+	return admin
+}
+
+// adminScope is the idempotency scope of every admin request: not a
+// KeyScope (those are hex), so it never meets an API key's ids.
+const adminScope = "admin"
+
 // keyScope is the idempotency scope of the request's API key.
 func keyScope(ctx context.Context) string {
+	if IsAdmin(ctx) {
+		return adminScope
+	}
 	key, _ := ctx.Value(apiKeyCtx{}).(string)
 	return push.KeyScope(key)
 }

@@ -91,4 +91,9 @@ type Config struct {
 	// Origin tells the backend of a /v1/call/ where it came from (client
 	// IP, forwarded headers); nil: nothing.
 	Origin func(r *http.Request) command.Origin
+	// AdminAuth reports whether a request without a valid API key carries
+	// admin credentials (node/admin: the UI's session cookie, or
+	// "Authorization: Bearer <admin key>"); such a request may do what an
+	// API key does. nil: none do.
+	AdminAuth func(r *http.Request) bool
 }

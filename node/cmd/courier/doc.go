@@ -11,14 +11,15 @@
 // replaces a lower one's value whole, lists included. An empty environment
 // variable counts as unset.
 //
-// Lists (--api-key, --join, --cors-origins) are comma-separated, and a
+// Lists (--api-key, --admin-key, --join, --cors-origins) are comma-separated, and a
 // repeated flag adds to them. --route is repeatable; in env, separate routes
 // with ';'; in YAML, route: is a list. Durations are Go syntax ("300s") or a
 // bare number of seconds.
 //
 // Without --api-key or --jwt-secret the node generates them, prints them
 // once on stdout, and starts only if every listener is loopback. The token
-// subcommand reads the JWT secret the same way the node does.
+// subcommand reads the JWT secret the same way the node does. Without
+// --admin-key the /admin/ web UI is off (404); nothing is generated for it.
 //
 // Exit codes: 0 done, 1 the node failed, 2 bad flags or config.
 //
@@ -27,6 +28,7 @@
 //	listen: 0.0.0.0:8080
 //	redis: redis://127.0.0.1:6379/0
 //	api-key: [key1, key2]
+//	admin-key: [operator-key]
 //	jwt-secret: change-me
 //	default-ttl: 300s
 //	route:

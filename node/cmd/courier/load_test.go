@@ -110,6 +110,7 @@ func TestLists(t *testing.T) {
 		"COURIER_JOIN", "n1:7946,n2:7946",
 		"COURIER_CORS_ORIGINS", "*",
 		"COURIER_API_KEY", "ignored-because-flag",
+		"COURIER_ADMIN_KEY", "ops-1, ops-2",
 	))
 	if err != nil {
 		t.Fatal(err)
@@ -117,6 +118,7 @@ func TestLists(t *testing.T) {
 	c := s.Config
 	want := map[string][2]any{
 		"api-key":      {c.APIKeys, []string{"a", "b", "c", "d"}},
+		"admin-key":    {c.AdminKeys, []string{"ops-1", "ops-2"}},
 		"route":        {c.Routes, []string{"trpc.app.echo.*=127.0.0.1:8000,127.0.0.1:8001", "trpc.app.other.*=127.0.0.1:9000"}},
 		"join":         {c.Join, []string{"n1:7946", "n2:7946"}},
 		"cors-origins": {c.CORSOrigins, []string{"*"}},

@@ -68,7 +68,7 @@ func nodeOptions() []option {
 	d := node.Config{}.WithDefaults()
 	cfg := func(s *settings) *node.Config { return &s.Config }
 	return []option{
-		text("listen", d.Listen, "HTTP `address`: socket.io at /socket.io/, API at /v1/, /metrics, /healthz, /readyz", func(s *settings) *string { return &cfg(s).Listen }),
+		text("listen", d.Listen, "HTTP `address`: socket.io at /socket.io/, API at /v1/, /metrics, /healthz, /readyz, /admin/", func(s *settings) *string { return &cfg(s).Listen }),
 		text("node-id", "host name-listen port", "unique `name` of this node in the cluster", func(s *settings) *string { return &cfg(s).NodeID }),
 		text("redis", "in-memory, single node", "registry and mailbox `url`: redis://host:port/db, rediss://..., or redis-cluster://h1:p1,h2:p2", func(s *settings) *string { return &cfg(s).Redis }),
 		text("gossip-listen", "no cluster", "memberlist bind `address`, e.g. 127.0.0.1:7946", func(s *settings) *string { return &cfg(s).GossipListen }),
@@ -76,6 +76,7 @@ func nodeOptions() []option {
 		text("peer-listen", "", "`address` for node-to-node delivery links", func(s *settings) *string { return &cfg(s).PeerListen }),
 		text("cluster-secret", "", "shared `secret`: encrypts gossip, authenticates peer links (required with --gossip-listen; 32 bytes or more off loopback)", func(s *settings) *string { return &cfg(s).ClusterSecret }),
 		list("api-key", ",", "generated, loopback only", "comma-separated push API `keys` (Authorization: Bearer KEY)", func(s *settings) *[]string { return &cfg(s).APIKeys }),
+		list("admin-key", ",", "none: /admin/ is off", "`key(s)` for the /admin/ web UI; none: /admin/ is off", func(s *settings) *[]string { return &cfg(s).AdminKeys }),
 		text("jwt-secret", "generated, loopback only", "HS256 `secrets` for client tokens, comma-separated: any verifies (rotation), the first signs `courier token`", func(s *settings) *string { return &cfg(s).JWTSecret }),
 		text("jwt-public-key", "", "PEM `file` of RS256 / ES256 public keys verifying client tokens", func(s *settings) *string { return &cfg(s).JWTPublicKey }),
 		text("jwks-url", "", "JWKS `url` of RS256 / ES256 keys verifying client tokens, selected by kid, refetched at most once a minute", func(s *settings) *string { return &cfg(s).JWKSURL }),
