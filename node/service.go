@@ -29,7 +29,8 @@ func (n *Node) Push(ctx context.Context, req *push.Request) (push.Result, error)
 	n.metrics.pushTime.Observe(time.Since(start).Seconds())
 	if err == nil {
 		n.tracePush(ctx, req, res.ID)
-		n.record(ctx, opsbus.Event{Type: opsbus.TypePush, ID: res.ID, Event: req.Event, Users: len(req.To.Users), Room: strings.Join(req.To.Rooms, ",")})
+		// Stamped when the call came in: its deliveries happen before it returns.
+		n.record(ctx, opsbus.Event{TS: start, Type: opsbus.TypePush, ID: res.ID, Event: req.Event, Users: len(req.To.Users), Room: strings.Join(req.To.Rooms, ",")})
 	}
 	return res, err
 }

@@ -144,10 +144,9 @@ t('login, cluster, a user and a room; test push, dye, undye and disconnect from 
   await page.close();
 }, { timeout: 60000 });
 
-// GET /v1/users/{user}/mailbox, GET|PUT /v1/admin/log-level and the
-// /v1/trace stream (SPEC, Operations) are served by the operations work;
-// this test fails where the node does not serve them yet, each wait naming
-// the call the page could not make.
+// The operator's calls behind the user page (SPEC, Operations): GET
+// /v1/users/{user}/mailbox, GET|PUT /v1/admin/log-level, and the live
+// /v1/trace stream with its trace-id records.
 t('mailbox, log level and live trace (the operations calls)', async () => {
   const page = await openPage(browser.context);
   await login(page, node.base);
@@ -181,15 +180,16 @@ t('mailbox, log level and live trace (the operations calls)', async () => {
   const pushRow = await textOf(page, '#trace-table tbody tr[data-type="push"]');
   assert.ok(pushRow.includes(id), `the push row ${JSON.stringify(pushRow)} names the message id`);
 
-  // a trace id opens that call's events
-  const link = page.locator('#trace-table tbody a[data-trace]').first();
-  if (await link.count()) {
-    await link.click();
-    await see(page, 'the events of a trace id in the panel', () => {
-      const p = document.getElementById('trace-detail');
-      return !p.hidden && p.querySelectorAll('tbody tr td .badge').length > 0;
-    });
-  }
+  await screenshot(page, 'trace');
+
+  // the push's trace id opens that call's record: accepted, delivered, acknowledged
+  await page.locator('#trace-table tbody tr[data-type="push"] a[data-trace]').first().click();
+  await see(page, "the push's record (push, deliver, ack) in the panel", () => {
+    const p = document.getElementById('trace-detail');
+    const types = [...p.querySelectorAll('tbody tr td .badge')].map((b) => b.textContent);
+    return !p.hidden && ['push', 'deliver', 'ack'].every((x) => types.includes(x));
+  });
+  await screenshot(page, 'trace-record');
   await page.click('#trace-toggle');
   await seeText(page, '#trace-status', 'stopped');
 
