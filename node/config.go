@@ -84,12 +84,15 @@ type Config struct {
 	// LogLevel is the level the node's logger filters by, which PUT
 	// /v1/admin/log-level changes at run time; nil: the node's level cannot
 	// be changed (the logger was built without it).
-	LogLevel   *slog.LevelVar `yaml:"-"`
-	AckTimeout time.Duration  `yaml:"ack-timeout"` // resend an unacked message after, default 10s
-	AckRetries int            `yaml:"ack-retries"` // resends while connected, default 3
-	SendQueue  int            `yaml:"send-queue"`  // per-connection queue bound, default 1024
-	AckWindow  int            `yaml:"ack-window"`  // unacked messages in flight per connection, default 128
-	MaxRooms   int            `yaml:"max-rooms"`   // rooms one connection may be in, default 256
+	LogLevel *slog.LevelVar `yaml:"-"`
+	// MailboxCountInterval is how often one node counts the Redis mailbox
+	// for courier_mailbox_messages (a scan); default 1m. A test hook.
+	MailboxCountInterval time.Duration `yaml:"-"`
+	AckTimeout           time.Duration `yaml:"ack-timeout"` // resend an unacked message after, default 10s
+	AckRetries           int           `yaml:"ack-retries"` // resends while connected, default 3
+	SendQueue            int           `yaml:"send-queue"`  // per-connection queue bound, default 1024
+	AckWindow            int           `yaml:"ack-window"`  // unacked messages in flight per connection, default 128
+	MaxRooms             int           `yaml:"max-rooms"`   // rooms one connection may be in, default 256
 	// MaxConnecting bounds the handshakes whose store work (registration,
 	// rooms, first reads) is under way at once, default 8192: past it new
 	// clients are refused with 503 at once rather than queued. Below it

@@ -83,6 +83,11 @@ func (n *Node) startUp(apiAddr string) error {
 	if err := n.goroutine(n.reportFigures); err != nil {
 		return err
 	}
+	if g := n.mailboxGauge; g != nil {
+		if err := n.goroutine(func() { n.countMailboxes(g) }); err != nil {
+			return err
+		}
+	}
 	return n.goroutine(func() { memtrim.Run(n.ctx, n.hub.Count, n.log) })
 }
 

@@ -10,6 +10,7 @@
 package node
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -83,6 +84,9 @@ type Node struct {
 	arrivalTime movingTime   // how long their store work takes, lately
 
 	limits clientLimits // what one client may take (limits.go)
+	// mailboxGauge is courier_mailbox_messages on Redis (mailboxgauge.go);
+	// nil on the in-memory store.
+	mailboxGauge *mailboxGauge
 }
 
 // started is what Serve brought up, published under Node.mu.
@@ -139,6 +143,8 @@ func (n *Node) build() error {
 	n.metrics = newMetrics(n.connections, n.stores.mailboxSize())
 	if n.stores.redis != nil {
 		redisconn.Observe(n.stores.redis, n.metrics)
+		n.mailboxGauge = newMailboxGauge(cmp.Or(cfg.MailboxCountInterval, mailboxCountEvery))
+		n.metrics.reg.MustRegister(n.mailboxGauge)
 	}
 	var err error
 	if n.tokens, err = newTokenVerifier(cfg); err != nil {

@@ -46,13 +46,12 @@ func openStores(cfg Config) (stores, error) {
 		closers: []func(){ops.Close, mb.Close, reg.Close, func() { _ = client.Close() }}}, nil
 }
 
-// mailboxSize counts the messages the mailbox caches, for the
-// courier_mailbox_messages gauge; nil when the store cannot tell cheaply:
-// Redis has no Size (counting needs a scan), and its backlog gauge is yet
-// to come.
+// mailboxSize counts the messages the in-memory mailbox caches, for the
+// courier_mailbox_messages gauge, read at scrape time; nil on Redis, where
+// counting is a scan (mailboxgauge.go).
 func (st stores) mailboxSize() func() float64 {
 	sized, ok := st.mailbox.(interface{ Size() int })
-	if !ok {
+	if !ok || st.redis != nil {
 		return nil
 	}
 	return func() float64 { return float64(sized.Size()) }

@@ -11,6 +11,7 @@ import (
 	"courier/node/auth"
 	"courier/node/engine"
 	"courier/router/mailbox"
+	"courier/router/opsbus"
 	"courier/router/testkit"
 )
 
@@ -43,13 +44,32 @@ func (nopMetrics) Disconnected(string) {}
 
 // BenchmarkRoomFanOut: one room message to 100 sessions, each acknowledging
 // it (flight, token ack, batched mailbox ack): allocations per op / 100 are
-// allocations per delivered message.
+// allocations per delivered message. Its cases are the tracer a node may
+// have: none, the ops bus with nobody traced (every node, nearly always),
+// and with someone else traced (a lookup per delivery, no event).
 func BenchmarkRoomFanOut(b *testing.B) {
+	b.Run("no-tracer", func(b *testing.B) { benchRoomFanOut(b, nil) })
+	b.Run("nobody-traced", func(b *testing.B) {
+		bus := opsbus.NewMemory(opsbus.Config{Node: "n1"})
+		defer bus.Close()
+		benchRoomFanOut(b, bus)
+	})
+	b.Run("another-user-traced", func(b *testing.B) {
+		bus := opsbus.NewMemory(opsbus.Config{Node: "n1"})
+		defer bus.Close()
+		if _, err := bus.Watch(b.Context(), "somebody-else"); err != nil {
+			b.Fatal(err)
+		}
+		benchRoomFanOut(b, bus)
+	})
+}
+
+func benchRoomFanOut(b *testing.B, tracer Tracer) {
 	const members = 100
 	mb := mailbox.NewMemory(mailbox.Config{Limit: 1 << 20})
 	defer mb.Close()
 	opt := &Options{Node: "n1", Mailbox: mb, Metrics: nopMetrics{}, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		AckTimeout: time.Hour, AckRetries: 3, QueueLimit: 1024, Window: 128, Now: time.Now}
+		AckTimeout: time.Hour, AckRetries: 3, QueueLimit: 1024, Window: 128, Now: time.Now, Tracer: tracer}
 	room := mailbox.RoomStream("bench")
 	var sessions []*Session
 	var conns []*ackingConn

@@ -152,6 +152,9 @@ type Inspector interface {
 	// with up to limit of its pending messages in seq order. limit <= 0
 	// means 100. A stream never written is an empty StreamView.
 	Inspect(ctx context.Context, stream Stream, limit int) (StreamView, error)
+	// CountHeld counts the unexpired messages of every stream. On Redis it
+	// scans every stream: call it seldom (once a minute), never per request.
+	CountHeld(ctx context.Context) (int, error)
 }
 
 // StreamView is one stream as Inspect found it.

@@ -18,6 +18,7 @@ type InspectorFactory func(t *testing.T, cfg mailbox.Config) interface {
 func RunInspector(t *testing.T, f InspectorFactory) {
 	t.Run("InspectShowsCursorsAndPending", func(t *testing.T) { t.Parallel(); testInspect(t, f) })
 	t.Run("InspectChangesNothing", func(t *testing.T) { t.Parallel(); testInspectReadOnly(t, f) })
+	t.Run("CountHeld", func(t *testing.T) { t.Parallel(); testCountHeld(t, f) })
 }
 
 func inspectSetup(t *testing.T, f InspectorFactory, cfg mailbox.Config) (*harness, mailbox.Inspector) {
@@ -109,4 +110,24 @@ func testInspectReadOnly(t *testing.T, f InspectorFactory) {
 		t.Fatalf("Devices after the device TTL = %+v; want none (Inspect must not keep devices alive)", v.Devices)
 	}
 	h.wantCount(s, 2) // with no device known, every held message counts
+}
+
+func testCountHeld(t *testing.T, f InspectorFactory) {
+	h, in := inspectSetup(t, f, mailbox.Config{Limit: 3})
+	count := func(want int) {
+		t.Helper()
+		if n, err := in.CountHeld(h.ctx); err != nil || n != want {
+			t.Fatalf("CountHeld = %d, %v; want %d", n, err, want)
+		}
+	}
+	count(0)
+	for i := uint64(1); i <= 4; i++ { // one trimmed: the limit is 3
+		h.add(mailbox.UserStream("a"), id(i), i)
+	}
+	h.addTTL(mailbox.RoomStream("lobby"), "short", time.Minute, 1)
+	h.add(mailbox.AllStream, "all", 1)
+	h.ack(mailbox.UserStream("a"), "d", 2, 3, 4) // acknowledged messages are still held
+	count(5)
+	h.clk.Advance(2 * time.Minute)
+	count(4)
 }
