@@ -21,6 +21,7 @@ import (
 	"strings"
 	"time"
 
+	"courier/node/api"
 	"courier/node/errcode"
 )
 
@@ -166,7 +167,7 @@ func (a *Admin) Handler() http.Handler {
 	mux.HandleFunc("POST /admin/logout", a.logout)
 	mux.HandleFunc("GET /admin/session", a.session)
 	mux.HandleFunc("/admin/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, errcode.New(errcode.NotFound, "no such admin path: "+r.Method+" "+r.URL.Path))
+		api.WriteError(w, errcode.New(errcode.NotFound, "no such admin path: "+r.Method+" "+r.URL.Path))
 	})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
@@ -198,25 +199,25 @@ func (a *Admin) serveAsset(w http.ResponseWriter, r *http.Request, name string) 
 func (a *Admin) login(w http.ResponseWriter, r *http.Request) {
 	key, ok := loginKey(w, r)
 	if !ok {
-		writeError(w, errcode.New(errcode.BadRequest, `send the admin key as form field "key" or JSON {"key": ...}`))
+		api.WriteError(w, errcode.New(errcode.BadRequest, `send the admin key as form field "key" or JSON {"key": ...}`))
 		return
 	}
 	if wait := a.logins.take(); wait > 0 {
 		w.Header().Set("Retry-After", itoa(max(1, int(math.Ceil(wait.Seconds())))))
-		writeError(w, errcode.New(errcode.RateLimited, "too many failed logins on this node; retry after a second"))
+		api.WriteError(w, errcode.New(errcode.RateLimited, "too many failed logins on this node; retry after a second"))
 		return
 	}
 	i := a.matchKey(key)
 	if i < 0 {
 		a.cfg.Log.Warn("admin login refused: wrong key", "remote", remoteIP(r))
-		writeError(w, errcode.New(errcode.Unauthorized, "wrong admin key"))
+		api.WriteError(w, errcode.New(errcode.Unauthorized, "wrong admin key"))
 		return
 	}
 	a.logins.giveBack()
 	token := signToken(a.sessionKeys[i], a.cfg.Now().Add(a.cfg.SessionTTL))
 	http.SetCookie(w, a.cookie(r, token, int(a.cfg.SessionTTL.Seconds())))
 	a.cfg.Log.Info("admin login", "remote", remoteIP(r), "key", i+1)
-	writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
+	api.WriteJSON(w, http.StatusOK, map[string]bool{"ok": true})
 }
 
 // loginKey reads the key of a login body (at most 4 KiB).
@@ -240,17 +241,17 @@ func loginKey(w http.ResponseWriter, r *http.Request) (string, bool) {
 // kept elsewhere stays valid until it expires, or until its key is removed.
 func (a *Admin) logout(w http.ResponseWriter, r *http.Request) {
 	http.SetCookie(w, a.cookie(r, "", -1))
-	writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
+	api.WriteJSON(w, http.StatusOK, map[string]bool{"ok": true})
 }
 
 // session answers 200 when r is logged in (cookie or admin key), else 401.
 func (a *Admin) session(w http.ResponseWriter, r *http.Request) {
 	if !a.Authenticated(r) {
-		writeError(w, errcode.New(errcode.Unauthorized, "not logged in"))
+		api.WriteError(w, errcode.New(errcode.Unauthorized, "not logged in"))
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
+	api.WriteJSON(w, http.StatusOK, map[string]bool{"ok": true})
 }
 
 // cookie is the session cookie with value; maxAge < 0 deletes it.
@@ -268,16 +269,4 @@ func remoteIP(r *http.Request) string {
 		return r.RemoteAddr
 	}
 	return host
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
-}
-
-// writeError answers the API's error shape, {"error": {"code", "message"}},
-// with the code's status.
-func writeError(w http.ResponseWriter, e *errcode.Error) {
-	writeJSON(w, e.Code.HTTPStatus(), map[string]*errcode.Error{"error": e})
 }
