@@ -36,6 +36,7 @@ type testCluster struct {
 	seed  string
 	// gossip is each node's gossip address, the name the partitioner knows it by.
 	gossip map[*Node]string
+	tune   func(*Config) // applied to each node's config before it starts (nil: none)
 }
 
 // startCluster serves n real nodes on 127.0.0.1 port 0 over one real
@@ -43,7 +44,13 @@ type testCluster struct {
 // sees the others alive.
 func startCluster(t *testing.T, count int) *testCluster {
 	t.Helper()
-	tc := &testCluster{t: t, redis: "redis://" + redistest.StartServer(t), part: cluster.NewPartitioner(), gossip: map[*Node]string{}}
+	return startClusterTuned(t, count, nil)
+}
+
+// startClusterTuned is startCluster with tune applied to each node's config.
+func startClusterTuned(t *testing.T, count int, tune func(*Config)) *testCluster {
+	t.Helper()
+	tc := &testCluster{t: t, redis: "redis://" + redistest.StartServer(t), part: cluster.NewPartitioner(), gossip: map[*Node]string{}, tune: tune}
 	for i := 0; i < count; i++ {
 		tc.add(fmt.Sprintf("n%d", i+1))
 	}
@@ -63,6 +70,9 @@ func (tc *testCluster) add(id string) *Node {
 		Redis: tc.redis, ClusterSecret: "cluster-secret", PeerListen: "127.0.0.1:0",
 		GossipTransport: tr, GossipTuning: fastGossip(), AckTimeout: 300 * time.Millisecond,
 		HealInterval: 200 * time.Millisecond,
+	}
+	if tc.tune != nil {
+		tc.tune(&cfg)
 	}
 	if tc.seed != "" {
 		cfg.Join = []string{tc.seed}

@@ -143,6 +143,7 @@ func (n *Node) build() error {
 	n.metrics = newMetrics(n.connections, n.stores.mailboxSize())
 	if n.stores.redis != nil {
 		redisconn.Observe(n.stores.redis, n.metrics)
+		redisconn.Observe(n.stores.opsRedis, n.metrics)
 		n.mailboxGauge = newMailboxGauge(cmp.Or(cfg.MailboxCountInterval, mailboxCountEvery))
 		n.metrics.reg.MustRegister(n.mailboxGauge)
 	}

@@ -66,12 +66,11 @@ func TestMailboxAndRoomAsTheOperatorSeesThem(t *testing.T) {
 
 // PUT /v1/admin/log-level changes this node's level, or every node's.
 func TestLogLevelChangesAtRunTime(t *testing.T) {
-	tc := startCluster(t, 2)
-	levels := make([]*slog.LevelVar, 2)
-	for i, n := range tc.nodes {
-		levels[i] = new(slog.LevelVar)
-		n.cfg.LogLevel = levels[i]
-	}
+	var levels []*slog.LevelVar
+	tc := startClusterTuned(t, 2, func(c *Config) {
+		c.LogLevel = new(slog.LevelVar)
+		levels = append(levels, c.LogLevel)
+	})
 	srv := httptest.NewServer(tc.nodes[0].Handler())
 	t.Cleanup(srv.Close)
 	apiCall(t, "PUT", srv.URL+"/v1/admin/log-level", `{"level":"warn"}`)

@@ -23,6 +23,7 @@ type stores struct {
 	polls    polls.Store
 	ops      opsbus.Bus
 	redis    redis.UniversalClient // nil on the in-memory stores
+	opsRedis redis.UniversalClient // the ops bus's own client; nil on the in-memory stores
 	closers  []func()
 }
 
@@ -41,9 +42,17 @@ func openStores(cfg Config) (stores, error) {
 	}
 	mb := mailbox.NewRedis(client, mailbox.Config{Limit: cfg.MailboxLimit}, redisPrefix)
 	reg := registry.NewRedis(client, registry.Config{MaxDevicesPerUser: cfg.MaxDevicesPerUser}, redisPrefix)
-	ops := opsbus.NewRedis(client, opsbus.Config{Node: cfg.NodeID, Keep: cfg.TraceKeep}, redisPrefix)
-	return stores{mailbox: mb, registry: reg, arrival: arrival.NewRedis(client, reg, mb), redis: client, polls: polls.NewRedis(client, polls.Config{}, redisPrefix), ops: ops,
-		closers: []func(){ops.Close, mb.Close, reg.Close, func() { _ = client.Close() }}}, nil
+	// The ops bus has a client of its own: its traffic (traces, figures,
+	// the watch list) never queues in front of delivery's, nor behind it.
+	opsClient, err := redisconn.Open(cfg.Redis)
+	if err != nil {
+		_ = client.Close()
+		return stores{}, fmt.Errorf("--redis: %w", err)
+	}
+	ops := opsbus.NewRedis(opsClient, opsbus.Config{Node: cfg.NodeID, Keep: cfg.TraceKeep}, redisPrefix)
+	return stores{mailbox: mb, registry: reg, arrival: arrival.NewRedis(client, reg, mb), redis: client, opsRedis: opsClient,
+		polls: polls.NewRedis(client, polls.Config{}, redisPrefix), ops: ops,
+		closers: []func(){ops.Close, func() { _ = opsClient.Close() }, mb.Close, reg.Close, func() { _ = client.Close() }}}, nil
 }
 
 // mailboxSize counts the messages the in-memory mailbox caches, for the
