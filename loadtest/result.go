@@ -70,6 +70,12 @@ type Result struct {
 	// room
 	RoomMembers int64 `json:"room_members,omitempty"`
 	JoinErrors  int64 `json:"join_errors,omitempty"`
+	// NodeCPUSeconds is the servers' CPU from the first push until every
+	// message was delivered and acknowledged (or the grace ran out);
+	// NodeCPUPerMsgUs divides it by the messages delivered: the fan-out's
+	// cost per delivered message, its acknowledgement included.
+	NodeCPUSeconds  float64 `json:"node_cpu_seconds,omitempty"`
+	NodeCPUPerMsgUs float64 `json:"node_cpu_per_msg_us,omitempty"`
 
 	// reconnect: seconds from the kill (or drop) until the last client was
 	// back, and until every accepted push had arrived.

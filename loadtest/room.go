@@ -105,11 +105,21 @@ func runRoom(ctx context.Context, cfg Config, log *slog.Logger, runID string) (*
 	log.Info("room joined", "room", room, "members", res.RoomMembers, "errors", res.JoinErrors)
 	sleep(ctx, cfg.Settle)
 
+	cpu0 := serverCPU(ctx, s)
 	statuses, accepted, pushStart, pushEnd := pushRoom(ctx, cfg, log, room, n)
 	expected := accepted * res.RoomMembers
 	graceEnd := time.Now().Add(cfg.Grace)
 	for time.Now().Before(graceEnd) && ctx.Err() == nil && rec.delivered.Load() < expected {
 		sleep(ctx, 50*time.Millisecond)
+	}
+	// The members acknowledge as they receive: what the node spends on the
+	// last acks lands within a moment of the last receipt.
+	sleep(ctx, 300*time.Millisecond)
+	if cpu1 := serverCPU(ctx, s); cpu0 >= 0 && cpu1 >= cpu0 {
+		res.NodeCPUSeconds = round3(cpu1 - cpu0)
+		if d := rec.delivered.Load(); d > 0 {
+			res.NodeCPUPerMsgUs = round3((cpu1 - cpu0) / float64(d) * 1e6)
+		}
 	}
 	stopSampler()
 	res.Timeline = s.all()

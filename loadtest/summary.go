@@ -55,6 +55,7 @@ var metrics = []metric{
 	{"lost", func(r *Result) float64 { return float64(r.Lost) }, true, pushed},
 	{"duplicates", func(r *Result) float64 { return float64(r.Duplicates) }, true, pushed},
 	{"msgs/s", func(r *Result) float64 { return r.MsgsPerSec }, false, nil},
+	{"node CPU µs per delivered msg", func(r *Result) float64 { return r.NodeCPUPerMsgUs }, true, nil},
 	{"latency p50 ms", func(r *Result) float64 { return r.LatencyMs.P50 }, true, nil},
 	{"latency p99 ms", func(r *Result) float64 { return r.LatencyMs.P99 }, true, nil},
 	{"latency p99.9 ms", func(r *Result) float64 { return r.LatencyMs.P999 }, true, nil},
