@@ -69,8 +69,12 @@ type Session struct {
 	storeFailures uint8
 	// The user mailbox and the cluster-wide log are read by every session:
 	// their states live here, not in a map. Rooms come and go in rooms.
-	user, all  streamState
-	rooms      map[mailbox.Stream]*streamState
+	user, all streamState
+	rooms     map[mailbox.Stream]*streamState
+	// lastRoom is the room state state() found last: a session is most
+	// often in one room, and a string compare is cheaper than hashing the
+	// name for each message and each ack.
+	lastRoom   *streamState
 	live       []Delivery
 	sendq      []queued
 	liveQueued int         // entries of sendq that came live: only they make a slow consumer
@@ -244,6 +248,7 @@ func (s *Session) subscribeLocked(stream mailbox.Stream, fresh streamState) *str
 	}
 	st := &fresh
 	s.rooms[stream] = st
+	s.lastRoom = nil // it may be a left room's state under the same name
 	return st
 }
 
@@ -255,7 +260,14 @@ func (s *Session) state(name mailbox.Stream) *streamState {
 	case s.all.on && name == s.all.name:
 		return &s.all
 	}
-	return s.rooms[name]
+	if r := s.lastRoom; r != nil && r.name == name {
+		return r
+	}
+	r := s.rooms[name]
+	if r != nil {
+		s.lastRoom = r
+	}
+	return r
 }
 
 // eachStream calls fn on every subscribed stream. Called with s.mu held.
@@ -334,6 +346,9 @@ func (s *Session) Unsubscribe(stream mailbox.Stream) {
 	s.mu.Lock()
 	if st := s.state(stream); st != nil && st != &s.user && st != &s.all {
 		delete(s.rooms, stream)
+		if s.lastRoom == st {
+			s.lastRoom = nil
+		}
 	} else if st != nil {
 		st.on = false
 	}
