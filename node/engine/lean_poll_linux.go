@@ -15,11 +15,16 @@ import (
 // epoller tells a few worker goroutines which lean connections have bytes
 // to read, so an idle connection parks no goroutine and holds no buffer.
 //
-// One epoll instance, level-triggered with EPOLLONESHOT: a ready connection
-// is handed to exactly one worker, which reads once (one pooled buffer),
-// handles the complete frames, and re-arms it. Level-triggered means
-// whatever is left is reported again at once, so one busy client cannot
-// starve the others and nothing is lost between reads.
+// One epoll instance, edge-triggered: an arrival is reported once, and the
+// connection stays armed, so no epoll_ctl is made per read (with
+// EPOLLONESHOT every wake cost a re-arm, one syscall per acknowledgement a
+// client sends). A worker reads until a read comes back short: the socket
+// is then drained, and the next arrival is a new edge. Two workers may get
+// edges of one connection at once; wconn.reading lets the first read and
+// has the second only ask it to read once more (serve). A worker reads at
+// most maxReadsPerEdge full buffers from one connection, then asks epoll
+// to report it again (EPOLL_CTL_MOD re-evaluates readiness), so one busy
+// client cannot starve the others, and nothing is lost between reads.
 //
 // File descriptors: the fd stays owned by the net.Conn (no dup). Every
 // epoll_ctl and read runs inside syscall.RawConn.Control/Read, which hold a
@@ -73,7 +78,14 @@ func eventID(ev *unix.EpollEvent) uint64 {
 	return uint64(uint32(ev.Fd)) | uint64(uint32(ev.Pad))<<32
 }
 
-const pollEvents = unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT
+const pollEvents = unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLET
+
+// wconn.reading states.
+const (
+	readIdle uint32 = iota
+	readBusy
+	readAgain
+)
 
 // add starts watching c; an error means c must be read by a goroutine.
 func (p *epoller) add(c *wconn) error {
@@ -103,7 +115,8 @@ func (p *epoller) add(c *wconn) error {
 	return err
 }
 
-// rearm asks for the next readiness of c (EPOLLONESHOT disarmed it).
+// rearm asks epoll to report c again if it is readable now (an edge-
+// triggered registration reports only new arrivals otherwise).
 func (p *epoller) rearm(c *wconn) {
 	_ = c.rc.Control(func(fd uintptr) {
 		ev := unix.EpollEvent{Events: pollEvents}
@@ -143,10 +156,37 @@ func (p *epoller) work() {
 			p.mu.Lock()
 			c := p.conns[id]
 			p.mu.Unlock()
-			if c != nil && c.readReady() {
-				p.rearm(c)
+			if c != nil {
+				p.serve(c)
 			}
 		}
+	}
+}
+
+// serve reads c for one readiness edge, unless another worker is reading
+// it: that one is told to read again instead, so no edge is lost and no
+// two workers read one connection.
+func (p *epoller) serve(c *wconn) {
+	for !c.reading.CompareAndSwap(readIdle, readBusy) {
+		if c.reading.CompareAndSwap(readBusy, readAgain) || c.reading.Load() == readAgain {
+			return // the reader reads once more before it lets go
+		}
+		// it let go between the two loads: try to take it again
+	}
+	for {
+		more, open := c.readEdge()
+		if !open {
+			return // closed: it stays busy, nothing reads it again
+		}
+		if more {
+			c.reading.Store(readIdle)
+			p.rearm(c) // the rest is reported as a new edge, to any worker
+			return
+		}
+		if c.reading.CompareAndSwap(readBusy, readIdle) {
+			return
+		}
+		c.reading.Store(readBusy) // readAgain: an edge came while reading
 	}
 }
 

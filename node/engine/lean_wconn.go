@@ -79,10 +79,13 @@ type wconn struct {
 	out       *outq
 	outBytes  int
 
-	// read state: only the reader touches it (EPOLLONESHOT or one goroutine).
-	// readMu is never contended: EPOLLONESHOT already serializes readers,
-	// but the ordering goes through the kernel, where the race detector
-	// (and the memory model) cannot see it; the lock makes it explicit.
+	// reading serializes the epoll workers on this connection (lean_poll_linux.go):
+	// readIdle, readBusy, or readAgain (an edge came while a worker read).
+	reading atomic.Uint32
+	// read state: only the reader touches it (the one epoll worker that won
+	// reading, or one goroutine). readMu is never contended, but the
+	// ordering goes through an atomic the race detector sees only in part;
+	// the lock makes it explicit.
 	readMu sync.Mutex
 	in     []byte // an incomplete frame; nil when idle
 	frag   []byte // a fragmented message so far
@@ -111,24 +114,39 @@ func (c *wconn) isClosed() bool { return c.dead.Load() }
 // keeps none.
 var rawIOPool = sync.Pool{New: func() any { return new(rawIO) }}
 
-// readReady reads what the socket holds (epoll worker) and reports whether
-// the connection wants to be re-armed.
-func (c *wconn) readReady() bool {
+// maxReadsPerEdge bounds the full buffers one worker reads from a
+// connection per readiness edge, so one flooding client cannot hold a
+// worker; what is left is reported again (epoller.serve).
+const maxReadsPerEdge = 4
+
+// readEdge reads what the socket holds (epoll worker, edge-triggered): until
+// a read comes back short (the socket is drained: the next arrival is a new
+// edge), or maxReadsPerEdge full buffers. more says bytes may be left;
+// open is false once the connection closed.
+func (c *wconn) readEdge() (more, open bool) {
 	c.readMu.Lock()
 	defer c.readMu.Unlock()
 	bp := getReadBuf()
+	defer putReadBuf(bp)
 	rio := rawIOPool.Get().(*rawIO)
-	n, err := readNonblock(c.rc, rio, *bp)
-	rawIOPool.Put(rio)
-	if n > 0 {
-		c.consume((*bp)[:n])
+	defer rawIOPool.Put(rio)
+	for range maxReadsPerEdge {
+		n, err := readNonblock(c.rc, rio, *bp)
+		if n > 0 {
+			c.consume((*bp)[:n])
+		}
+		if err != nil {
+			c.close(closeReasonOf(err), 0)
+			return false, false
+		}
+		if c.isClosed() {
+			return false, false
+		}
+		if n < len(*bp) {
+			return false, true
+		}
 	}
-	putReadBuf(bp)
-	if err != nil {
-		c.close(closeReasonOf(err), 0)
-		return false
-	}
-	return !c.isClosed()
+	return true, true
 }
 
 // readLoop is the portable reader: one goroutine per connection.
