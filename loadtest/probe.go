@@ -24,7 +24,7 @@ type nodeMetrics struct {
 
 var reportedMetrics = []string{"process_resident_memory_bytes", "courier_connections", "go_goroutines",
 	"courier_disconnects_total", "courier_retries_total", "courier_deliveries_total", "courier_acks_total",
-	"courier_refused_total", "process_cpu_seconds_total"}
+	"courier_refused_total", "process_cpu_seconds_total", "courier_engine_syscalls_total"}
 
 // scrapeMetrics reads a node's /metrics.
 func scrapeMetrics(ctx context.Context, hc *http.Client, target *url.URL) (nodeMetrics, error) {

@@ -76,6 +76,9 @@ type Result struct {
 	// cost per delivered message, its acknowledgement included.
 	NodeCPUSeconds  float64 `json:"node_cpu_seconds,omitempty"`
 	NodeCPUPerMsgUs float64 `json:"node_cpu_per_msg_us,omitempty"`
+	// SyscallsPerMsg is the node's engine system calls over the same span,
+	// by op, per delivered message (courier_engine_syscalls_total).
+	SyscallsPerMsg map[string]float64 `json:"syscalls_per_msg,omitempty"`
 
 	// reconnect: seconds from the kill (or drop) until the last client was
 	// back, and until every accepted push had arrived.

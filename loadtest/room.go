@@ -105,7 +105,7 @@ func runRoom(ctx context.Context, cfg Config, log *slog.Logger, runID string) (*
 	log.Info("room joined", "room", room, "members", res.RoomMembers, "errors", res.JoinErrors)
 	sleep(ctx, cfg.Settle)
 
-	cpu0 := serverCPU(ctx, s)
+	cpu0, sys0 := serverCPU(ctx, s), serverSyscalls(ctx, s)
 	statuses, accepted, pushStart, pushEnd := pushRoom(ctx, cfg, log, room, n)
 	expected := accepted * res.RoomMembers
 	graceEnd := time.Now().Add(cfg.Grace)
@@ -119,6 +119,12 @@ func runRoom(ctx context.Context, cfg Config, log *slog.Logger, runID string) (*
 		res.NodeCPUSeconds = round3(cpu1 - cpu0)
 		if d := rec.delivered.Load(); d > 0 {
 			res.NodeCPUPerMsgUs = round3((cpu1 - cpu0) / float64(d) * 1e6)
+		}
+	}
+	if sys1 := serverSyscalls(ctx, s); sys0 != nil && sys1 != nil && rec.delivered.Load() > 0 {
+		res.SyscallsPerMsg = map[string]float64{}
+		for op, n := range sys1 {
+			res.SyscallsPerMsg[op] = round3((n - sys0[op]) / float64(rec.delivered.Load()))
 		}
 	}
 	stopSampler()

@@ -56,6 +56,7 @@ var metrics = []metric{
 	{"duplicates", func(r *Result) float64 { return float64(r.Duplicates) }, true, pushed},
 	{"msgs/s", func(r *Result) float64 { return r.MsgsPerSec }, false, nil},
 	{"node CPU µs per delivered msg", func(r *Result) float64 { return r.NodeCPUPerMsgUs }, true, nil},
+	{"engine syscalls per delivered msg", func(r *Result) float64 { return sumValues(r.SyscallsPerMsg) }, true, nil},
 	{"latency p50 ms", func(r *Result) float64 { return r.LatencyMs.P50 }, true, nil},
 	{"latency p99 ms", func(r *Result) float64 { return r.LatencyMs.P99 }, true, nil},
 	{"latency p99.9 ms", func(r *Result) float64 { return r.LatencyMs.P999 }, true, nil},
@@ -131,4 +132,12 @@ func compareLines(a, b *Result) []string {
 		out = append(out, fmt.Sprintf("%-28s %12s %12s %14s", m.name, fmtVal(va), fmtVal(vb), r))
 	}
 	return out
+}
+
+func sumValues(m map[string]float64) float64 {
+	t := 0.0
+	for _, v := range m {
+		t += v
+	}
+	return t
 }

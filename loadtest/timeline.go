@@ -158,6 +158,30 @@ func serverCPU(ctx context.Context, s *sampler) float64 {
 	return sum
 }
 
+// serverSyscalls sums the targets' courier_engine_syscalls_total by op (nil
+// when a target has none: not courier, or an older one).
+func serverSyscalls(ctx context.Context, s *sampler) map[string]float64 {
+	out := map[string]float64{}
+	for _, u := range s.cfg.Targets {
+		m, err := scrapeMetrics(ctx, s.hc, u)
+		if err != nil {
+			return nil
+		}
+		found := false
+		for name, v := range m.Samples {
+			if rest, ok := strings.CutPrefix(name, `courier_engine_syscalls_total{op="`); ok {
+				op, _, _ := strings.Cut(rest, `"`)
+				out[op] += v
+				found = true
+			}
+		}
+		if !found {
+			return nil
+		}
+	}
+	return out
+}
+
 // procRSS is VmRSS of /proc/PID/status, in bytes.
 func procRSS(pid int) (int64, error) {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")

@@ -4,6 +4,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"courier/node/engine"
+
 	"courier/router/forward"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -160,5 +162,30 @@ func (c *memberStates) Collect(ch chan<- prometheus.Metric) {
 	counts := c.count()
 	for _, state := range []string{"alive", "suspect", "dead", "left"} {
 		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(counts[state]), state)
+	}
+}
+
+// engineSyscalls is courier_engine_syscalls_total{op}: the lean engine's
+// system calls on client connections, read at scrape time. Divided by
+// courier_deliveries_total it is what a delivered message costs the kernel.
+type engineSyscalls struct {
+	desc  *prometheus.Desc
+	count func() engine.Syscalls
+}
+
+func newEngineSyscalls(count func() engine.Syscalls) *engineSyscalls {
+	return &engineSyscalls{count: count, desc: prometheus.NewDesc("courier_engine_syscalls_total",
+		"System calls of the lean WebSocket engine on client connections, by op (read, writev, epoll_wait, epoll_ctl).", []string{"op"}, nil)}
+}
+
+func (c *engineSyscalls) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *engineSyscalls) Collect(ch chan<- prometheus.Metric) {
+	s := c.count()
+	for _, v := range []struct {
+		op string
+		n  uint64
+	}{{"read", s.Read}, {"writev", s.Writev}, {"epoll_wait", s.EpollWait}, {"epoll_ctl", s.EpollCtl}} {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.CounterValue, float64(v.n), v.op)
 	}
 }

@@ -185,6 +185,7 @@ func (n *Node) build() error {
 	}, n, n.log.With("component", "engine")); err != nil {
 		return fmt.Errorf("socket.io engine: %w", err)
 	}
+	n.metrics.reg.MustRegister(newEngineSyscalls(n.engine.Syscalls))
 	if n.limits, err = newClientLimits(cfg); err != nil {
 		return err
 	}

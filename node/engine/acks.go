@@ -1,5 +1,7 @@
 package engine
 
+import "sync"
+
 // pendingAck is what runs when the client acknowledges one emit: fn, or,
 // when fn is nil, the Conn's token handler with token (no callback is
 // allocated per message on that path).
@@ -54,9 +56,24 @@ func (r *ackRing) take(id uint64) (pendingAck, bool) {
 		r.popFront()
 	}
 	if r.n == 0 {
-		r.buf = nil // idle: keep nothing
+		r.release() // idle: keep nothing
 	}
 	return a, true
+}
+
+// smallRings lends the first buffer of a ring: a connection acknowledged
+// message by message makes and drops its ring for each one, and would
+// otherwise allocate a buffer per delivered message.
+var smallRings = sync.Pool{New: func() any { return new([smallRing]pendingAck) }}
+
+const smallRing = 8
+
+// release gives the buffer of an idle ring back (every slot is clear).
+func (r *ackRing) release() {
+	if len(r.buf) == smallRing {
+		smallRings.Put((*[smallRing]pendingAck)(r.buf))
+	}
+	r.buf = nil
 }
 
 func (r *ackRing) popFront() {
@@ -70,10 +87,18 @@ func (r *ackRing) popFront() {
 }
 
 func (r *ackRing) grow(limit int) {
-	size := min(max(8, 2*len(r.buf)), limit)
+	size := min(max(smallRing, 2*len(r.buf)), limit)
+	if len(r.buf) == 0 && size == smallRing {
+		r.buf, r.head = smallRings.Get().(*[smallRing]pendingAck)[:], 0
+		return
+	}
 	buf := make([]pendingAck, size)
 	for i := 0; i < r.n; i++ {
 		buf[i] = r.buf[(r.head+i)%len(r.buf)]
+	}
+	if len(r.buf) == smallRing {
+		clear(r.buf)
+		smallRings.Put((*[smallRing]pendingAck)(r.buf))
 	}
 	r.buf, r.head = buf, 0
 }

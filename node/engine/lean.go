@@ -26,6 +26,7 @@ type leanCore struct {
 	poll    poller // nil: a goroutine reads each connection
 	writers chan *wconn
 	stop    chan struct{}
+	sys     syscallCounts
 	wg      sync.WaitGroup
 
 	mu     sync.Mutex
@@ -48,7 +49,7 @@ func newLeanCore(cfg Config, log *slog.Logger) *leanCore {
 		stop:    make(chan struct{}),
 		conns:   make(map[*wconn]struct{}),
 	}
-	if p, err := newPoller(workers, log); err == nil {
+	if p, err := newPoller(workers, log, &core.sys); err == nil {
 		core.poll = p
 	} else {
 		log.Info("lean engine reads with a goroutine per connection", "why", err)

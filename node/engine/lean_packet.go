@@ -115,6 +115,27 @@ func decodePacket(s []byte) (*sioPacket, error) {
 	return p, nil
 }
 
+// plainAck recognises the packet nearly every client sends for every
+// message, an empty acknowledgement on the main namespace ("3<id>[]"), and
+// returns its id: it is then handled without building a packet.
+func plainAck(s []byte) (int64, bool) {
+	if len(s) < 4 || s[0] != '0'+pkAck || s[len(s)-2] != '[' || s[len(s)-1] != ']' {
+		return 0, false
+	}
+	digits := s[1 : len(s)-2]
+	if len(digits) > 18 {
+		return 0, false // leave the rare huge id to the full parser
+	}
+	var id int64
+	for _, d := range digits {
+		if d < '0' || d > '9' {
+			return 0, false
+		}
+		id = id*10 + int64(d-'0')
+	}
+	return id, true
+}
+
 // isReservedEvent: names socket.io keeps for itself (socket.io-parser).
 func isReservedEvent(ev string) bool {
 	switch ev {

@@ -34,3 +34,20 @@ func TestDecodeAckFastPathAgreesWithJSON(t *testing.T) {
 		}
 	}
 }
+
+func TestPlainAckIsTheFullParsersAck(t *testing.T) {
+	for _, in := range []string{"31[]", "3123456789[]", "30[]"} {
+		id, ok := plainAck([]byte(in))
+		p, err := decodePacket([]byte(in))
+		if !ok || err != nil || p.typ != pkAck || p.id != id || len(p.data) != 0 || p.nsp != "/" {
+			t.Errorf("%q: plainAck %d %v; decodePacket %+v %v", in, id, ok, p, err)
+		}
+	}
+	// Everything else goes to the full parser: other namespaces, arguments,
+	// no id, binary acks, junk.
+	for _, in := range []string{"3[]", "3/chat,1[]", "31[1]", "31[ ]", "61-1[]", "21[]", "3a[]", "31[", "3", "", "31234567890123456789[]"} {
+		if id, ok := plainAck([]byte(in)); ok {
+			t.Errorf("%q taken as a plain ack of %d", in, id)
+		}
+	}
+}

@@ -33,6 +33,7 @@ import (
 // fd exactly once. epoll events carry a connection id, never the fd number.
 type epoller struct {
 	log    *slog.Logger
+	sys    *syscallCounts
 	epfd   int
 	wakefd int // eventfd: readable once close was asked
 
@@ -44,7 +45,7 @@ type epoller struct {
 
 const wakeID = 0
 
-func newPoller(workers int, log *slog.Logger) (poller, error) {
+func newPoller(workers int, log *slog.Logger, sys *syscallCounts) (poller, error) {
 	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
 		return nil, err
@@ -61,7 +62,7 @@ func newPoller(workers int, log *slog.Logger) (poller, error) {
 		unix.Close(wfd)
 		return nil, err
 	}
-	p := &epoller{log: log, epfd: epfd, wakefd: wfd, conns: make(map[uint64]*wconn), nextID: 1}
+	p := &epoller{log: log, sys: sys, epfd: epfd, wakefd: wfd, conns: make(map[uint64]*wconn), nextID: 1}
 	for range max(workers, 1) {
 		p.wg.Add(1)
 		go p.work()
@@ -103,6 +104,7 @@ func (p *epoller) add(c *wconn) error {
 		ev := unix.EpollEvent{Events: pollEvents}
 		setEventID(&ev, id)
 		cerr = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, int(fd), &ev)
+		p.sys.epollCtl.Add(1)
 	})
 	if err == nil {
 		err = cerr
@@ -122,6 +124,7 @@ func (p *epoller) rearm(c *wconn) {
 		ev := unix.EpollEvent{Events: pollEvents}
 		setEventID(&ev, c.pollID)
 		_ = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_MOD, int(fd), &ev)
+		p.sys.epollCtl.Add(1)
 	})
 }
 
@@ -133,6 +136,7 @@ func (p *epoller) remove(c *wconn) {
 	// the fd is still ours until Close: DEL cannot hit a reused number
 	_ = c.rc.Control(func(fd uintptr) {
 		_ = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, int(fd), nil)
+		p.sys.epollCtl.Add(1)
 	})
 }
 
@@ -141,6 +145,7 @@ func (p *epoller) work() {
 	events := make([]unix.EpollEvent, 64)
 	for {
 		n, err := unix.EpollWait(p.epfd, events, -1)
+		p.sys.epollWait.Add(1)
 		if err != nil {
 			if errors.Is(err, unix.EINTR) {
 				continue

@@ -12,7 +12,7 @@ import (
 // goroutine (wconn.readLoop) and writes with blocking writes under a
 // deadline: correct, only not as lean.
 
-func newPoller(workers int, log *slog.Logger) (poller, error) {
+func newPoller(workers int, log *slog.Logger, _ *syscallCounts) (poller, error) {
 	return nil, errors.New("epoll is Linux only")
 }
 

@@ -136,6 +136,10 @@ func (ls *leanSession) onMessage(data []byte, binary bool) {
 		ls.c.close(reasonParseError, ws.StatusProtocolError)
 		return
 	}
+	if id, ok := plainAck(data); ok {
+		ls.dispatchAck("/", id)
+		return
+	}
 	p, err := decodePacket(data)
 	if err != nil {
 		ls.c.close(reasonParseError, ws.StatusProtocolError)
@@ -185,6 +189,16 @@ func (ls *leanSession) dispatch(p *sioPacket) {
 	case pkDisconnect:
 		c.enqueue(leanEvent{bye: true})
 	}
+}
+
+// dispatchAck is dispatch for an empty acknowledgement (plainAck).
+func (ls *leanSession) dispatchAck(nsp string, id int64) {
+	c := ls.conn(nsp)
+	if c == nil {
+		ls.c.close(reasonForced, ws.StatusPolicyViolation) // as dispatch does
+		return
+	}
+	c.onAck(id, []any{})
 }
 
 // connect answers a CONNECT. The handler runs on its own goroutine (it may

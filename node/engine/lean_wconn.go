@@ -132,6 +132,7 @@ func (c *wconn) readEdge() (more, open bool) {
 	defer rawIOPool.Put(rio)
 	for range maxReadsPerEdge {
 		n, err := readNonblock(c.rc, rio, *bp)
+		c.core.sys.read.Add(1)
 		if n > 0 {
 			c.consume((*bp)[:n])
 		}

@@ -243,6 +243,7 @@ func (c *wconn) flush() {
 			return len(iov) < maxIovecs
 		})
 		n, err := writevNonblock(c.rc, rio, iov)
+		c.core.sys.writev.Add(1)
 		clear(iov) // no stale pointers kept alive by the pool
 		runtime.KeepAlive(frames)
 		c.mu.Lock()
