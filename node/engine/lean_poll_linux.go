@@ -208,28 +208,35 @@ func (p *epoller) close() {
 // syscall.RawConn escape, so they are made once per rawIO (on first use)
 // instead of once per call; rawIOs are pooled (rawIOPool), one user at a
 // time.
+//
+// They run under RawConn.Control, which holds a reference on the fd (a
+// concurrent Close cannot let the number be reused) and nothing more:
+// RawConn.Read and Write would also take the fd's read or write lock and
+// reset Go's poll state (and check deadlines) for every call, work that
+// only matters to a caller that waits on Go's netpoller, which these never
+// do: a read finds nothing (EAGAIN) and the caller leaves it to epoll; a
+// write that would block goes to flushBlocking, on the netpoller.
 type rawIO struct {
 	rbuf []byte
 	rn   int
 	rerr error
-	rfn  func(fd uintptr) bool
+	rfn  func(fd uintptr)
 	wiov []unix.Iovec
 	wn   uintptr
 	werr syscall.Errno
-	wfn  func(fd uintptr) bool
+	wfn  func(fd uintptr)
 }
 
 // readNonblock reads what is there without waiting; (0, nil) means nothing
 // to read yet, io.EOF the peer's end.
 func readNonblock(rc syscall.RawConn, io *rawIO, buf []byte) (int, error) {
 	if io.rfn == nil {
-		io.rfn = func(fd uintptr) bool {
+		io.rfn = func(fd uintptr) {
 			io.rn, io.rerr = unix.Read(int(fd), io.rbuf)
-			return true // never park on Go's netpoller
 		}
 	}
 	io.rbuf = buf
-	err := rc.Read(io.rfn)
+	err := rc.Control(io.rfn)
 	io.rbuf = nil
 	n, rerr := io.rn, io.rerr
 	if err != nil {
@@ -251,13 +258,12 @@ func readNonblock(rc syscall.RawConn, io *rawIO, buf []byte) (int, error) {
 // when the socket buffer is full.
 func writevNonblock(rc syscall.RawConn, io *rawIO, iov []unix.Iovec) (int, error) {
 	if io.wfn == nil {
-		io.wfn = func(fd uintptr) bool {
+		io.wfn = func(fd uintptr) {
 			io.wn, _, io.werr = unix.Syscall(unix.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&io.wiov[0])), uintptr(len(io.wiov)))
-			return true
 		}
 	}
 	io.wiov = iov
-	err := rc.Write(io.wfn)
+	err := rc.Control(io.wfn)
 	io.wiov = nil
 	if err != nil {
 		return 0, err
