@@ -37,7 +37,7 @@ type epoller struct {
 	epfd   int
 	wakefd int // eventfd: readable once close was asked
 
-	mu     sync.Mutex
+	mu     sync.RWMutex // conns: read by the workers for every event, written by add and remove
 	conns  map[uint64]*wconn
 	nextID uint64
 	wg     sync.WaitGroup
@@ -158,9 +158,9 @@ func (p *epoller) work() {
 			if id == wakeID {
 				return // level-triggered: every worker sees it
 			}
-			p.mu.Lock()
+			p.mu.RLock()
 			c := p.conns[id]
-			p.mu.Unlock()
+			p.mu.RUnlock()
 			if c != nil {
 				p.serve(c)
 			}
