@@ -68,6 +68,12 @@ func (n *Node) Connected(c engine.Conn, a any) {
 	defer n.connecting.Add(-1)
 	s := session.New(n.sessionOpts, c, acc.claims, acc.device)
 	n.metrics.connects.Inc()
+	// Checked at the handshake, counted from here to the close, before the
+	// store work below: the client has its CONNECT answer already, and its
+	// next handshake must find this one counted. Only a connection counted
+	// is uncounted: one that raced past a full IP must not take another's
+	// place when it goes.
+	counted := n.limits.ipConns.Add(acc.ip)
 	ctx, cancel := n.storeContext()
 	defer cancel()
 	// Arrived before OnClose is set: a connection that is already gone is
@@ -78,10 +84,6 @@ func (n *Node) Connected(c engine.Conn, a any) {
 	took := time.Since(start)
 	n.metrics.arrivals.Observe(took.Seconds())
 	n.arrivalTime.observe(took)
-	// Checked at the handshake, counted from here to the close. Only a
-	// connection counted is uncounted: one that raced past a full IP must
-	// not take another's place when it goes.
-	counted := n.limits.ipConns.Add(acc.ip)
 	lim := newConnLimits(&n.limits, time.Now())
 	exp := n.watchExpiry(s, acc.claims)
 	from := command.Origin{ClientIP: acc.ip, Headers: acc.headers}
