@@ -167,7 +167,7 @@ func (n *Node) build() error {
 		Node: cfg.NodeID, Mailbox: n.stores.mailbox, Registry: n.stores.registry, Arrival: n.stores.arrival, Peers: n.peers,
 		Limits:   push.Limits{MaxDataBytes: cfg.MaxDataBytes, DefaultTTL: cfg.DefaultTTL},
 		MaxRooms: cfg.MaxRooms, MaxSessionsPerUser: cfg.MaxSessionsPerUser, Metrics: n.metrics, Log: n.log.With("component", "hub"),
-		DyeOf: n.dyeOf, Tracer: n.stores.ops,
+		DyeOf: n.dyeOf, Tracer: opsTracer{n},
 	})
 	if err != nil {
 		return err
@@ -176,7 +176,7 @@ func (n *Node) build() error {
 	n.sessionOpts = &session.Options{
 		Node: cfg.NodeID, Mailbox: n.stores.mailbox, Metrics: n.metrics,
 		Log: n.log.With("component", "session"), AckTimeout: cfg.AckTimeout, AckRetries: cfg.AckRetries,
-		QueueLimit: cfg.SendQueue, Window: cfg.AckWindow, Now: time.Now, Context: n.ctx, Tracer: n.stores.ops,
+		QueueLimit: cfg.SendQueue, Window: cfg.AckWindow, Now: time.Now, Context: n.ctx, Tracer: opsTracer{n},
 	}
 	n.stores.ops.OnSetting(n.takeSetting)
 	if n.engine, err = engine.NewSocketIO(engine.Config{

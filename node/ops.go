@@ -123,6 +123,10 @@ func (n *Node) reportFigures() {
 		ctx, cancel := context.WithTimeout(n.ctx, time.Second)
 		_ = n.stores.ops.Report(ctx, f) // a gap in the cluster view, nothing more
 		cancel()
+		// The dyed users, for opsTracer: kept fresh here, off the delivery path.
+		if n.dyes.refreshing.CompareAndSwap(false, true) {
+			n.refreshDyes()
+		}
 		select {
 		case <-n.ctx.Done():
 			return

@@ -219,3 +219,39 @@ func TestTraceCallRefusesBadQueries(t *testing.T) {
 		t.Errorf("GET /v1/trace without a key = %d; want 401", rec.Code)
 	}
 }
+
+// A dyed user's deliveries and acks join their push's trace record with no
+// one watching: a tester's message can be followed by its trace id alone.
+func TestDyedUsersDeliveriesJoinThePushRecord(t *testing.T) {
+	tc := startCluster(t, 2)
+	n1, n2 := tc.nodes[0], tc.nodes[1]
+	api1 := httptest.NewServer(n1.Handler())
+	t.Cleanup(api1.Close)
+	apiCall(t, "PUT", api1.URL+"/v1/dye/dave", `{"env":"test","ttl":60}`)
+	testkit.Eventually(t, 5*time.Second, "n2 sees dave dyed", func() bool { return n2.dyed("dave") })
+	if n2.stores.ops.Traced("dave") {
+		t.Fatal("dave is watched: the test is about dyes alone")
+	}
+	c := connect(t, n2, "dave", "phone")
+	res := apiCall(t, "POST", api1.URL+"/v1/push", `{"to":{"users":["dave"]},"event":"e","ttl":60}`)
+	id := res.Header.Get("X-Trace-Id")
+	events(t, c, "e", 1)[0].Ack(nil)
+	var record struct{ Events []opsbus.Event }
+	testkit.Eventually(t, 5*time.Second, "the push's record holds dave's delivery and ack", func() bool {
+		_ = json.NewDecoder(apiCall(t, "GET", api1.URL+"/v1/trace?trace="+id, "").Body).Decode(&record)
+		types := map[string]string{}
+		for _, ev := range record.Events {
+			types[ev.Type] = ev.Node
+		}
+		return types["push"] == "n1" && types["deliver"] == "n2" && types["ack"] == "n2"
+	})
+	// An undyed, unwatched user's record is the call alone.
+	connect(t, n2, "erin", "phone")
+	res = apiCall(t, "POST", api1.URL+"/v1/push", `{"to":{"users":["erin"]},"event":"e","ttl":60}`)
+	id = res.Header.Get("X-Trace-Id")
+	time.Sleep(300 * time.Millisecond) // what would be recorded is written within this
+	_ = json.NewDecoder(apiCall(t, "GET", api1.URL+"/v1/trace?trace="+id, "").Body).Decode(&record)
+	if len(record.Events) != 1 || record.Events[0].Type != "push" {
+		t.Fatalf("erin's push record = %+v; want the push alone", record.Events)
+	}
+}
