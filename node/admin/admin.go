@@ -132,22 +132,10 @@ func (a *Admin) Authenticated(r *http.Request) bool {
 	}
 	if h := r.Header.Get("Authorization"); h != "" {
 		token, ok := strings.CutPrefix(h, "Bearer ")
-		return ok && a.matchKey(token) >= 0
+		return ok && api.FindKey(a.cfg.Keys, token) >= 0
 	}
 	c, err := r.Cookie(CookieName)
 	return err == nil && verifyToken(a.sessionKeys, c.Value, a.cfg.Now())
-}
-
-// matchKey is the index of key among the admin keys, or -1. Every key is
-// compared, so the time taken does not tell which matched.
-func (a *Admin) matchKey(key string) int {
-	found := -1
-	for i, k := range a.cfg.Keys {
-		if sameKey(k, key) && found < 0 {
-			found = i
-		}
-	}
-	return found
 }
 
 // Handler serves every path under /admin/.
@@ -207,7 +195,7 @@ func (a *Admin) login(w http.ResponseWriter, r *http.Request) {
 		api.WriteError(w, errcode.New(errcode.RateLimited, "too many failed logins on this node; retry after a second"))
 		return
 	}
-	i := a.matchKey(key)
+	i := api.FindKey(a.cfg.Keys, key)
 	if i < 0 {
 		a.cfg.Log.Warn("admin login refused: wrong key", "remote", remoteIP(r))
 		api.WriteError(w, errcode.New(errcode.Unauthorized, "wrong admin key"))

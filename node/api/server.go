@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
@@ -135,18 +136,31 @@ func (s *Server) authenticate(r *http.Request) (string, bool) {
 }
 
 // matchKey finds the API key an authorization value ("Bearer <key>")
-// names, in constant time per key.
+// names (FindKey).
 func matchKey(keys []string, authorization string) (string, bool) {
 	token, ok := strings.CutPrefix(authorization, "Bearer ")
 	if !ok || token == "" {
 		return "", false
 	}
-	for _, k := range keys {
-		if subtle.ConstantTimeCompare([]byte(k), []byte(token)) == 1 {
-			return k, true
-		}
+	if i := FindKey(keys, token); i >= 0 {
+		return keys[i], true
 	}
 	return "", false
+}
+
+// FindKey is the index of candidate among keys (API keys, admin keys), or
+// -1. Every key is compared, on SHA-256 digests in constant time, so the
+// time taken tells neither which key matched nor how long the keys are.
+func FindKey(keys []string, candidate string) int {
+	c := sha256.Sum256([]byte(candidate))
+	found := -1
+	for i, k := range keys {
+		d := sha256.Sum256([]byte(k))
+		if subtle.ConstantTimeCompare(d[:], c[:]) == 1 && found < 0 {
+			found = i
+		}
+	}
+	return found
 }
 
 // AdminHeader must be "1" on an admin's change (any method but GET and
