@@ -16,7 +16,7 @@ type Memory struct {
 	records  records
 
 	mu        sync.Mutex
-	onSetting func(Setting)
+	onSetting settingHook
 	figures   map[string]NodeFigures
 }
 
@@ -45,12 +45,7 @@ func (m *Memory) Watch(ctx context.Context, user string) (<-chan Event, error) {
 
 // Publish implements Bus.
 func (m *Memory) Publish(ev Event) {
-	if ev.Node == "" {
-		ev.Node = m.cfg.Node
-	}
-	if ev.TS.IsZero() {
-		ev.TS = m.cfg.Now()
-	}
+	stamp(&ev, m.cfg)
 	if ev.TraceID != "" && !ev.LiveOnly {
 		m.records.add(ev, m.cfg.Now().UnixNano(), int64(m.cfg.Keep))
 	}
@@ -66,20 +61,13 @@ func (m *Memory) Trace(_ context.Context, traceID string) ([]Event, error) {
 
 // Announce implements Bus.
 func (m *Memory) Announce(_ context.Context, s Setting) error {
-	m.mu.Lock()
-	fn := m.onSetting
-	m.mu.Unlock()
-	if fn != nil {
-		fn(s)
-	}
+	m.onSetting.call(s)
 	return nil
 }
 
 // OnSetting implements Bus.
 func (m *Memory) OnSetting(fn func(Setting)) {
-	m.mu.Lock()
-	m.onSetting = fn
-	m.mu.Unlock()
+	m.onSetting.set(fn)
 }
 
 // Report implements Bus.

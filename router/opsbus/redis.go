@@ -40,8 +40,10 @@ type Redis struct {
 	pubsub   *redis.PubSub
 	reload   chan struct{}
 
-	mu        sync.Mutex
-	onSetting func(Setting)
+	onSetting settingHook
+	// others is the users other nodes watch, as the last read of the watch
+	// hash found them; traced is this node's own watches and these.
+	others atomic.Pointer[[]string]
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -105,7 +107,7 @@ func (r *Redis) Watch(ctx context.Context, user string) (<-chan Event, error) {
 			return nil, fmt.Errorf("opsbus: starting a watch of %q: %w", user, err)
 		}
 	}
-	r.markTraced()
+	r.retrace()
 	r.watchers.until(ctx, user, ch, func() { r.forget(user) })
 	return ch, nil
 }
@@ -123,27 +125,21 @@ func (r *Redis) forget(user string) {
 	defer cancel()
 	_ = r.pubsub.Unsubscribe(ctx, r.userChannel(user))
 	_ = r.client.HDel(ctx, r.watchKey(), r.watchField(user)).Err()
-	r.markTraced()
+	r.retrace()
 }
 
 func (r *Redis) expiry() string {
 	return strconv.FormatInt(r.cfg.Now().Add(watchLife).UnixMilli(), 10)
 }
 
-// markTraced adds this node's own watches to the traced set at once; the
-// others' come with the next poll.
-func (r *Redis) markTraced() {
-	select {
-	case r.reload <- struct{}{}:
-	default:
+// retrace sets the traced users: this node's own watches, at once, and
+// the other nodes' as last read.
+func (r *Redis) retrace() {
+	users := r.watchers.users()
+	if others := r.others.Load(); others != nil {
+		users = append(users, *others...)
 	}
-	own := r.watchers.users()
-	if m := r.traced.p.Load(); m != nil {
-		for u := range *m {
-			own = append(own, u)
-		}
-	}
-	r.traced.set(own)
+	r.traced.set(users)
 }
 
 // pollWatches reads who is watched, every pollEvery or when told, and
@@ -191,17 +187,18 @@ func (r *Redis) readWatches() {
 		return // the last set stands; a dead Redis has no watchers to feed anyway
 	}
 	now := r.cfg.Now().UnixMilli()
-	users := r.watchers.users()
-	var stale []string
+	var others, stale []string
 	for field, exp := range all {
-		user, _, _ := strings.Cut(field, "\n")
-		if ms, err := strconv.ParseInt(exp, 10, 64); err == nil && ms > now {
-			users = append(users, user)
-		} else {
+		user, node, _ := strings.Cut(field, "\n")
+		switch ms, err := strconv.ParseInt(exp, 10, 64); {
+		case err != nil || ms <= now:
 			stale = append(stale, field)
+		case node != r.cfg.Node: // this node's own are its watchers
+			others = append(others, user)
 		}
 	}
-	r.traced.set(users)
+	r.others.Store(&others)
+	r.retrace()
 	if len(stale) > 0 {
 		_ = r.client.HDel(ctx, r.watchKey(), stale...).Err()
 	}
@@ -246,12 +243,7 @@ func (r *Redis) control(payload string) {
 		}
 	}
 	if m.Setting != nil {
-		r.mu.Lock()
-		fn := r.onSetting
-		r.mu.Unlock()
-		if fn != nil {
-			fn(*m.Setting)
-		}
+		r.onSetting.call(*m.Setting)
 	}
 }
 
@@ -260,12 +252,7 @@ func (r *Redis) Publish(ev Event) {
 	if (ev.TraceID == "" || ev.LiveOnly) && !r.traced.has(ev.User) {
 		return
 	}
-	if ev.Node == "" {
-		ev.Node = r.cfg.Node
-	}
-	if ev.TS.IsZero() {
-		ev.TS = r.cfg.Now()
-	}
+	stamp(&ev, r.cfg)
 	select {
 	case r.queue <- ev:
 	default:
@@ -348,9 +335,7 @@ func (r *Redis) Announce(ctx context.Context, s Setting) error {
 
 // OnSetting implements Bus.
 func (r *Redis) OnSetting(fn func(Setting)) {
-	r.mu.Lock()
-	r.onSetting = fn
-	r.mu.Unlock()
+	r.onSetting.set(fn)
 }
 
 // Report implements Bus.

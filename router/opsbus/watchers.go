@@ -188,3 +188,25 @@ func byTime(evs []Event) []Event {
 	slices.SortStableFunc(evs, func(a, b Event) int { return a.TS.Compare(b.TS) })
 	return evs
 }
+
+// settingHook is what takes settings (Bus.OnSetting).
+type settingHook struct{ fn atomic.Pointer[func(Setting)] }
+
+func (h *settingHook) set(fn func(Setting)) { h.fn.Store(&fn) }
+
+func (h *settingHook) call(s Setting) {
+	if fn := h.fn.Load(); fn != nil && *fn != nil {
+		(*fn)(s)
+	}
+}
+
+// stamp fills what Publish fills in an event that lacks it: the node and
+// the time.
+func stamp(ev *Event, cfg Config) {
+	if ev.Node == "" {
+		ev.Node = cfg.Node
+	}
+	if ev.TS.IsZero() {
+		ev.TS = cfg.Now()
+	}
+}
