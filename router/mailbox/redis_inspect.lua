@@ -4,13 +4,11 @@
 -- {device, cursor, {seq, msg, ...}, ...}}.
 local now, ttl, limit = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local last = lastSeq()
-local held = redis.call('ZCOUNT', x, '(' .. fmt(now), '+inf')
 
--- live reports whether seq is held and unexpired.
-local function live(seq)
-  local exp = redis.call('ZSCORE', x, seq)
-  return exp and tonumber(exp) > now
-end
+-- the unexpired seqs, read once for the recent list and every device
+local alive, held = {}, 0
+for _, s in ipairs(redis.call('ZRANGEBYSCORE', x, '(' .. fmt(now), '+inf')) do alive[s], held = true, held + 1 end
+local function live(seq) return alive[seq] ~= nil end
 
 local function withMessages(seqs)
   local out = {}
