@@ -3,7 +3,6 @@ package node
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"log/slog"
 	rtmetrics "runtime/metrics"
 	"strings"
@@ -152,15 +151,7 @@ type tracedCaller struct {
 func (c tracedCaller) Call(ctx context.Context, req command.Request) (json.RawMessage, error) {
 	start := time.Now()
 	out, err := c.next.Call(ctx, req)
-	code := "ok"
-	var ce *command.Error
-	switch {
-	case errors.As(err, &ce):
-		code = string(ce.Code)
-	case err != nil:
-		code = string(errcode.Internal)
-	}
 	c.ops.Publish(opsbus.Event{Type: opsbus.TypeCmd, User: req.User, Device: req.Device, TraceID: req.TraceID,
-		Name: req.Name, MS: float64(time.Since(start).Microseconds()) / 1000, Code: code})
+		Name: req.Name, MS: float64(time.Since(start).Microseconds()) / 1000, Code: command.ResultCode(err)})
 	return out, err
 }

@@ -206,15 +206,21 @@ func (r *Router) Call(ctx context.Context, req Request) (json.RawMessage, error)
 	}
 	start := time.Now()
 	out, route, err := r.invoke(ctx, req)
-	code := "ok"
-	var ce *Error
-	if errors.As(err, &ce) {
-		code = string(ce.Code)
-	} else if err != nil {
-		code = "internal"
-	}
-	r.cfg.Observe(route, code, time.Since(start))
+	r.cfg.Observe(route, ResultCode(err), time.Since(start))
 	return out, err
+}
+
+// ResultCode names a call's result as metrics and traces show it: "ok",
+// the *Error's code, or "internal".
+func ResultCode(err error) string {
+	var ce *Error
+	switch {
+	case err == nil:
+		return "ok"
+	case errors.As(err, &ce):
+		return string(ce.Code)
+	}
+	return string(errcode.Internal)
 }
 
 // invoke is Call, also naming the route pattern taken ("" when none
