@@ -24,6 +24,9 @@ func TestOperatorMetrics(t *testing.T) {
 	c := connect(t, n, "alice", "phone")
 	doPush(t, n, push.Request{To: push.Target{Users: []string{"alice"}}, Event: "e", TTL: ttl(60)})
 	events(t, c, "e", 1)
+	if got := n.metrics.deliveredCount(); got != 1 {
+		t.Fatalf("deliveredCount (the cluster view's msgs/s) = %d; want 1", got)
+	}
 	if _, err := n.commands.Caller.Call(context.Background(), command.Request{Name: "/trpc.app.echo.Echo/Say", User: "alice"}); err == nil {
 		t.Fatal("a call to nobody answered")
 	}

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"strconv"
@@ -64,7 +65,7 @@ func (s *Server) liveTrace(w http.ResponseWriter, r *http.Request, user string) 
 		secs = n
 	}
 	life := time.Duration(secs) * time.Second
-	ctx, cancel := contextWithTimeout(r, life)
+	ctx, cancel := context.WithTimeout(r.Context(), life)
 	defer cancel()
 	events, err := s.svc.Watch(ctx, user)
 	if err != nil {

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"context"
 	"log/slog"
 	"net/http"
 	"time"
@@ -44,8 +43,3 @@ func traced(log *slog.Logger, next http.Handler) http.Handler {
 // Unwrap lets http.ResponseController reach the connection (flushes and
 // deadlines for streams).
 func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
-
-// contextWithTimeout is r's context, ended after d at the latest.
-func contextWithTimeout(r *http.Request, d time.Duration) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(r.Context(), d)
-}

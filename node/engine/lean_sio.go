@@ -175,10 +175,8 @@ func (ls *leanSession) dispatch(p *sioPacket) {
 	if p.typ == pkConnectError {
 		return
 	}
-	c := ls.conn(p.nsp)
+	c := ls.joined(p.nsp)
 	if c == nil {
-		// socket.io closes a client that talks on a namespace it did not join
-		ls.c.close(reasonForced, ws.StatusPolicyViolation)
 		return
 	}
 	switch p.typ {
@@ -193,12 +191,20 @@ func (ls *leanSession) dispatch(p *sioPacket) {
 
 // dispatchAck is dispatch for an empty acknowledgement (plainAck).
 func (ls *leanSession) dispatchAck(nsp string, id int64) {
+	if c := ls.joined(nsp); c != nil {
+		c.onAck(id, []any{})
+	}
+}
+
+// joined is the Conn of namespace nsp; nil, with the connection closed,
+// when the client did not join it (socket.io closes a client that talks on
+// a namespace it did not join).
+func (ls *leanSession) joined(nsp string) *lconn {
 	c := ls.conn(nsp)
 	if c == nil {
-		ls.c.close(reasonForced, ws.StatusPolicyViolation) // as dispatch does
-		return
+		ls.c.close(reasonForced, ws.StatusPolicyViolation)
 	}
-	c.onAck(id, []any{})
+	return c
 }
 
 // connect answers a CONNECT. The handler runs on its own goroutine (it may

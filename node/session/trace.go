@@ -29,9 +29,5 @@ func (s *Session) Publish(ev opsbus.Event) {
 // traceMsg publishes what happened to m here: deliver, resend or ack. A
 // live message carries its push's trace id, so the push's record gets it.
 func (s *Session) traceMsg(typ string, m *mailbox.Message) {
-	ev := opsbus.Event{Type: typ, ID: m.ID, Seq: m.Seq, Event: m.Event, TraceID: m.Trace}
-	if m.Room != "" {
-		ev.Room = m.Room
-	}
-	s.Publish(ev)
+	s.Publish(opsbus.Event{Type: typ, ID: m.ID, Seq: m.Seq, Event: m.Event, Room: m.Room, TraceID: m.Trace})
 }
