@@ -52,3 +52,14 @@ func TestMain(m *testing.M) {
 		_ = os.RemoveAll(binDir)
 	}
 }
+
+// tool is the path of a program the test needs; missing, the test fails
+// saying which Debian package has it (make deps installs them).
+func tool(t *testing.T, name, pkg string) string {
+	t.Helper()
+	path, err := exec.LookPath(name)
+	if err != nil {
+		t.Fatalf("%s not found: make deps installs it (apt-get install %s)", name, pkg)
+	}
+	return path
+}

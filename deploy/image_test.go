@@ -20,10 +20,7 @@ import (
 // user, with OCI labels, and small.
 func TestRuntimeImageBuildsWithPodman(t *testing.T) {
 	testkit.Exclusive(t, "heavy")
-	podman, err := exec.LookPath("podman")
-	if err != nil {
-		t.Fatal("podman not found: make deps installs it (apt-get install podman)")
-	}
+	podman := tool(t, "podman", "podman")
 	dockerfile, err := os.ReadFile("Dockerfile")
 	if err != nil {
 		t.Fatal(err)

@@ -29,14 +29,7 @@ import (
 // returns series (an alert's without its threshold: the series it watches).
 func TestDashboardAndAlertsOnARealPrometheus(t *testing.T) {
 	testkit.Exclusive(t, "heavy")
-	prom, err := exec.LookPath("prometheus")
-	if err != nil {
-		t.Fatal("prometheus not found: make deps installs it (apt-get install prometheus)")
-	}
-	promtool, err := exec.LookPath("promtool")
-	if err != nil {
-		t.Fatal("promtool not found (Debian's prometheus package has it)")
-	}
+	prom, promtool := tool(t, "prometheus", "prometheus"), tool(t, "promtool", "prometheus")
 	if out, err := exec.Command(promtool, "check", "rules", "prometheus/alerts.yml").CombinedOutput(); err != nil {
 		t.Fatalf("promtool check rules: %v\n%s", err, out)
 	}
